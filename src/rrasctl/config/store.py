@@ -33,7 +33,7 @@ def _parse(path: Path, text: str):
     try:
         return tomlkit.parse(text)
     except ParseError as e:
-        raise ValidationError(f"{path}: TOML syntax error at line {e.line}, column {e.col}: {_reason(e)}",
+        raise ValidationError(f"{path}: TOML syntax error at line {e.line}, column {e.col + 1}: {_reason(e)}",
                               hint="fix the file by hand; rrasctl never overwrites an invalid file") from None
 
 
