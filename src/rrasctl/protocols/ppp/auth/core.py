@@ -60,15 +60,15 @@ class AuthCore:
         return self._start(now)
 
     def receive(self, payload: bytes | memoryview, now: float) -> list[Event]:
-        """One PAP/CHAP packet (the PPP information field). Never raises because of the peer."""
-        if self.state is AuthState.INITIAL:
-            self.stats.count("packet before start")
-            return []
+        """One PAP/CHAP packet (the PPP information field). Never raises because of the peer.
+
+        A packet that arrives before start() starts the core first (the other side may be quicker)."""
+        events = self.start(now) if self.state is AuthState.INITIAL else []
         try:
-            return self._receive(payload, now)
+            return events + self._receive(payload, now)
         except Malformed as exc:
             self.stats.count(exc.reason)
-            return []
+            return events
 
     def handle_timer(self, now: float) -> list[Event]:
         if self._deadline is None or now < self._deadline:

@@ -96,7 +96,8 @@ def strip_domain(user_name: str) -> str:
 def challenge_hash(peer_challenge: bytes, authenticator_challenge: bytes, user_name: str | bytes) -> bytes:
     """ChallengeHash (RFC 2759 §8.2): first 8 octets of SHA1(peer ‖ authenticator ‖ user name)."""
     if isinstance(user_name, str):
-        user_name = strip_domain(user_name).encode("utf-8")
+        user_name = user_name.encode("utf-8")
+    user_name = bytes(user_name).rsplit(b"\\", 1)[-1]
     return _sha1(peer_challenge, authenticator_challenge, user_name)[:8]
 
 
