@@ -1,0 +1,202 @@
+"""The engine's one TUN device (`server.tun_name`, default rras0): /dev/net/tun, IFF_TUN | IFF_NO_PI.
+
+Point-to-point semantics per client come from routes: the device carries the server's tunnel address as a /32, and
+each client address (and each prefix routed through a calling router or a demand-dial interface) gets a route via
+the device. Packets read from the TUN are demultiplexed by destination address to their session
+(`SessionTable.route`), whose `tx` seals and sends them; drivers write the peer's decapsulated IP packets with
+`Tun.write`.
+
+Addresses, MTU, link state and routes are set through netlink with pyroute2's IPRoute (already a dependency; no
+subprocess per route). Route changes are idempotent (`replace`, and a missing route on delete is not an error), and
+a netlink failure is logged and counted rather than fatal: a session without its route is reported, not a crash.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import ipaddress
+import logging
+import os
+import struct
+from typing import Any
+
+from rrasctl.engine.io import FdDrain
+
+log = logging.getLogger(__name__)
+
+TUNSETIFF = 0x400454CA
+IFF_TUN = 0x0001
+IFF_NO_PI = 0x1000
+DEFAULT_MTU = 1400
+_DST = struct.Struct("!I")
+
+
+class TunError(OSError):
+    pass
+
+
+class Tun:
+    def __init__(self, name: str = "rras0", *, mtu: int = DEFAULT_MTU) -> None:
+        self.name = name
+        self.mtu = mtu
+        self.fd: int | None = None
+        self.index: int | None = None
+        self._ipr: Any = None
+        self._routes: set[str] = set()
+        self._addresses: set[str] = set()
+        self.write_drops = 0
+        self.netlink_errors = 0
+        self._drain: FdDrain | None = None
+
+    # --- device ------------------------------------------------------------------------------------------------
+    def open(self) -> None:
+        try:
+            fd = os.open("/dev/net/tun", os.O_RDWR | os.O_CLOEXEC)
+        except OSError as exc:
+            raise TunError(exc.errno, f"cannot open /dev/net/tun: {exc.strerror}") from None
+        try:
+            ifr = struct.pack("16sH", self.name.encode(), IFF_TUN | IFF_NO_PI)
+            fcntl.ioctl(fd, TUNSETIFF, ifr)
+        except OSError as exc:
+            os.close(fd)
+            why = "in use by another process" if exc.errno == errno.EBUSY else exc.strerror
+            raise TunError(exc.errno, f"cannot create TUN device {self.name}: {why}") from None
+        os.set_blocking(fd, False)
+        self.fd = fd
+        from pyroute2 import IPRoute
+
+        self._ipr = IPRoute()
+        links = self._ipr.link_lookup(ifname=self.name)
+        if not links:
+            raise TunError(errno.ENODEV, f"TUN device {self.name} vanished")
+        self.index = links[0]
+
+    def configure(self, address: str | None, mtu: int | None = None) -> None:
+        """Give the device our tunnel address (/32), an MTU, and bring it up."""
+        if mtu:
+            self.mtu = mtu
+        self._ipr.link("set", index=self.index, mtu=self.mtu)
+        if address:
+            self.add_address(address)
+        self._ipr.link("set", index=self.index, state="up")
+
+    def close(self) -> None:
+        if self._ipr is not None:
+            try:
+                self._ipr.close()
+            except Exception:  # closing a netlink socket must not stop shutdown
+                pass
+            self._ipr = None
+        if self.fd is not None:
+            os.close(self.fd)   # a non-persistent TUN disappears with its last fd, and its routes with it
+            self.fd = None
+
+    # --- addresses and routes ----------------------------------------------------------------------------------
+    def add_address(self, address: str, prefixlen: int = 32) -> None:
+        if address in self._addresses:
+            return
+        try:
+            self._ipr.addr("add", index=self.index, address=address, prefixlen=prefixlen)
+        except Exception as exc:
+            if _errno(exc) != errno.EEXIST:
+                self._netlink_failed(f"add address {address}/{prefixlen}", exc)
+                return
+        self._addresses.add(address)
+
+    def del_address(self, address: str, prefixlen: int = 32) -> None:
+        if address not in self._addresses:
+            return
+        self._addresses.discard(address)
+        try:
+            self._ipr.addr("del", index=self.index, address=address, prefixlen=prefixlen)
+        except Exception as exc:
+            if _errno(exc) not in (errno.EADDRNOTAVAIL, errno.ENOENT, errno.ESRCH, errno.ENODEV):
+                self._netlink_failed(f"remove address {address}", exc)
+
+    def add_route(self, cidr: str, metric: int | None = None) -> None:
+        net = str(ipaddress.IPv4Network(cidr, strict=False))
+        kw: dict[str, Any] = {"dst": net, "oif": self.index}
+        if metric:
+            kw["priority"] = metric
+        try:
+            self._ipr.route("replace", **kw)
+            self._routes.add(net)
+        except Exception as exc:
+            self._netlink_failed(f"add route {net} dev {self.name}", exc)
+
+    def del_route(self, cidr: str) -> None:
+        net = str(ipaddress.IPv4Network(cidr, strict=False))
+        self._routes.discard(net)
+        if self._ipr is None:
+            return
+        try:
+            self._ipr.route("del", dst=net, oif=self.index)
+        except Exception as exc:
+            if _errno(exc) not in (errno.ESRCH, errno.ENOENT, errno.ENODEV):
+                self._netlink_failed(f"remove route {net} dev {self.name}", exc)
+
+    @property
+    def routes(self) -> set[str]:
+        return set(self._routes)
+
+    def _netlink_failed(self, what: str, exc: BaseException) -> None:
+        self.netlink_errors += 1
+        log.error("cannot %s: %s", what, exc)
+
+    # --- data path ---------------------------------------------------------------------------------------------
+    def write(self, packet: bytes | bytearray | memoryview) -> None:
+        """One IP packet to the kernel. A full queue drops the packet (counted), as a congested link would."""
+        try:
+            os.write(self.fd, packet)  # type: ignore[arg-type]
+        except (BlockingIOError, InterruptedError):
+            self.write_drops += 1
+        except OSError:
+            self.write_drops += 1
+
+    def attach_reader(self, loop: Any, sessions: Any, counters: Any = None) -> "TunReader":
+        reader = TunReader(self, sessions, counters)
+        self._drain = FdDrain(self.fd, reader.on_packet)  # type: ignore[arg-type]
+        self._drain.attach(loop)
+        return reader
+
+    def detach_reader(self, loop: Any) -> None:
+        if self._drain is not None:
+            self._drain.detach(loop)
+            self._drain = None
+
+
+class TunReader:
+    """TUN -> session demux by destination address (per packet: one unpack, one dict lookup, one call)."""
+
+    __slots__ = ("tun", "sessions", "counters", "no_session", "not_ipv4", "forwarded")
+
+    def __init__(self, tun: Tun, sessions: Any, counters: Any = None) -> None:
+        self.tun, self.sessions, self.counters = tun, sessions, counters
+        self.no_session = 0
+        self.not_ipv4 = 0
+        self.forwarded = 0
+
+    def on_packet(self, view: memoryview, n: int, _addr: Any) -> None:
+        if n < 20 or view[0] >> 4 != 4:
+            self.not_ipv4 += 1
+            return
+        session = self.sessions.route(_DST.unpack_from(view, 16)[0])
+        if session is None or session.tx is None:
+            self.no_session += 1
+            return
+        session.bytes_out += n
+        session.packets_out += 1
+        self.forwarded += 1
+        session.tx(view[:n])
+
+    def stats(self) -> dict[str, int]:
+        return {"forwarded": self.forwarded, "no_session": self.no_session, "not_ipv4": self.not_ipv4,
+                "write_drops": self.tun.write_drops, "netlink_errors": self.tun.netlink_errors}
+
+
+def _errno(exc: BaseException) -> int | None:
+    code = getattr(exc, "code", None)
+    if isinstance(code, int):
+        return code
+    return getattr(exc, "errno", None)
