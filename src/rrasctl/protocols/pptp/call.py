@@ -1,0 +1,121 @@
+"""PptpCall: one PPTP call = its GRE window + its PppLink (DESIGN.md §2: the unit the session table holds).
+
+Same contract as every core: `receive(gre_packet, now)` / `handle_timer(now)` return events (the PppLink's:
+AuthRequested, NetworkUp, LinkDown ...); `take_output()` returns whole GRE packets (no IP header) to send to the
+peer; `next_timer()` is the link's deadline.
+
+Data path (DESIGN.md §5), no events and no avoidable allocation:
+
+    ip = call.open_data(gre_view)        # IP packet for the TUN, or None
+    if ip is None and call.pending:      # a PPP control frame (or a data frame the link dropped) arrived
+        events = call.receive_pending(now)
+    ...after a batch...
+    ack = call.take_ack()                # at most one ack-only packet per batch when nothing was piggybacked
+
+    parts = call.seal_data(ip_packet)    # (gre_header_view, ppp_frame) for sock.sendmsg, or None
+"""
+
+from __future__ import annotations
+
+from rrasctl.protocols.base import Counters, Event
+from rrasctl.protocols.pptp.gre import GreWindow
+
+
+class PptpCall:
+    """A PPTP call carrying one PPP link."""
+
+    __slots__ = ("window", "link", "local_call_id", "peer_call_id", "_pending", "stats", "bytes_in", "bytes_out",
+                 "packets_in", "packets_out", "inbox")
+
+    def __init__(self, window: GreWindow, link) -> None:
+        self.window = window
+        self.link = link
+        self.local_call_id = window.local_call_id
+        self.peer_call_id = window.peer_call_id
+        self._pending: list[bytes] = []
+        self.inbox: list[bytes] = []        # IP packets received through the slow path `receive`
+        self.stats = Counters()
+        self.bytes_in = self.bytes_out = self.packets_in = self.packets_out = 0
+
+    # ---- commands -----------------------------------------------------------------------------------------
+
+    def open(self, now: float) -> None:
+        """The call is connected: start PPP (LCP)."""
+        self.link.open(now)
+
+    def close(self, reason: str, now: float) -> None:
+        self.link.close(reason, now)
+
+    def lower_down(self, now: float) -> list[Event]:
+        return self.link.lower_down(now)
+
+    # ---- inputs -------------------------------------------------------------------------------------------
+
+    @property
+    def pending(self) -> bool:
+        return bool(self._pending)
+
+    def open_data(self, gre: bytes | bytearray | memoryview) -> bytes | memoryview | None:
+        """A received GRE packet -> its IP packet, or None. A non-data PPP frame is kept for `receive_pending`."""
+        payload = self.window.open(gre)
+        if payload is None:
+            return None
+        ip = self.link.open_data(payload)
+        if ip is None:
+            if len(self._pending) < 64:
+                self._pending.append(bytes(payload))
+            else:
+                self.stats.count("control frames backlog full")
+            return None
+        self.packets_in += 1
+        self.bytes_in += len(ip)
+        return ip
+
+    def receive_pending(self, now: float) -> list[Event]:
+        """Give the PPP frames kept by `open_data` to the link."""
+        frames, self._pending = self._pending, []
+        events: list[Event] = []
+        receive = self.link.receive
+        for frame in frames:
+            events += receive(frame, now)
+        return events
+
+    def receive(self, gre: bytes | bytearray | memoryview, now: float) -> list[Event]:
+        """The slow path: one GRE packet, data or control, fully handled (IP packets go to `inbox`)."""
+        ip = self.open_data(gre)
+        if ip is not None:
+            self.inbox.append(bytes(ip))
+        return self.receive_pending(now) if self._pending else []
+
+    def handle_timer(self, now: float) -> list[Event]:
+        return self.link.handle_timer(now)
+
+    # ---- outputs ------------------------------------------------------------------------------------------
+
+    def take_output(self) -> list[bytes]:
+        """The link's PPP frames, each in a GRE packet (control frames carry sequence numbers too)."""
+        seal = self.window.seal
+        return [seal(frame) for frame in self.link.take_output()]
+
+    def take_ack(self) -> bytes | None:
+        return self.window.take_ack()
+
+    def next_timer(self) -> float | None:
+        return self.link.next_timer()
+
+    def seal_data(self, ip_packet: bytes | bytearray | memoryview):
+        """(GRE header view, PPP frame) for `sock.sendmsg`, or None when the link does not carry data now.
+        The header view is reused by the next call: send before sealing again."""
+        frame = self.link.seal_data(ip_packet)
+        if frame is None:
+            return None
+        self.packets_out += 1
+        self.bytes_out += len(ip_packet)
+        return self.window.header(len(frame)), frame
+
+    def seal_packet(self, ip_packet: bytes | bytearray | memoryview) -> bytes | None:
+        """The whole GRE packet for `ip_packet` (tests and simple senders)."""
+        parts = self.seal_data(ip_packet)
+        if parts is None:
+            return None
+        return bytes(parts[0]) + bytes(parts[1])
