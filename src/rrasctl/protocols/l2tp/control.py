@@ -1,0 +1,649 @@
+"""The L2TP tunnel core (RFC 2661 §5, §6, §7): tunnel and session state machines over the reliable channel.
+
+One `L2tpTunnel` is one control connection, initiator or responder, and the sessions inside it, LAC or LNS side.
+Sans-I/O (DESIGN.md §3): `receive(datagram, now)` and `handle_timer(now)` return events; commands
+(`start`, `accept_tunnel`, `refuse_tunnel`, `place_call`, `accept_call`, `refuse_call`, `close_call`, `close`)
+queue messages; `take_output()` drains datagrams; `next_timer()` names the one deadline.
+
+Tunnel establishment (§5.1, §7.2): SCCRQ → SCCRP → SCCCN; with a secret, each side challenges the other and checks
+`MD5(type | secret | challenge)` (§5.1.1). Incoming calls (§5.2, §7.4): ICRQ (LAC) → ICRP (LNS) → ICCN (LAC).
+Outgoing calls: OCRQ (LNS) → OCRP → OCCN (LAC). CDN clears a session, StopCCN the tunnel and all its sessions.
+§4.1: an unknown AVP with the M bit in a session message clears that session (CDN), in a tunnel message the tunnel
+(StopCCN), both with general error 8 (RFC 3438). Retry exhaustion (§5.8) closes the tunnel without a StopCCN.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Callable
+
+from rrasctl.protocols.base import CoreMisuse, Counters, Event, Malformed, default_rng
+from rrasctl.protocols.l2tp.avp import (
+    AvpType, CdnResult, GeneralError, MessageType, ResultCode, StopCcnResult, TUNNEL_MESSAGES, challenge_response,
+    encode_avp_list,
+)
+from rrasctl.protocols.l2tp.channel import ChannelConfig, ReliableChannel
+from rrasctl.protocols.l2tp.messages import ControlMessage, decode_control
+
+M = MessageType
+A = AvpType
+
+# AVPs we hide when `hide_avps` is on: the session-identifying ones (§4.3 leaves the choice to the sender)
+HIDDEN_AVPS = frozenset({A.ASSIGNED_SESSION_ID, A.CALL_SERIAL_NUMBER, A.CALLING_NUMBER, A.CALLED_NUMBER,
+                         A.TX_CONNECT_SPEED, A.FRAMING_TYPE, A.BEARER_TYPE, A.RESULT_CODE, A.ASSIGNED_TUNNEL_ID})
+
+# AVPs each message must carry (§6); a message lacking one is answered as a protocol error
+REQUIRED: dict[int, tuple[AvpType, ...]] = {
+    M.SCCRQ: (A.PROTOCOL_VERSION, A.HOST_NAME, A.FRAMING_CAPABILITIES, A.ASSIGNED_TUNNEL_ID),
+    M.SCCRP: (A.PROTOCOL_VERSION, A.HOST_NAME, A.FRAMING_CAPABILITIES, A.ASSIGNED_TUNNEL_ID),
+    M.ICRQ: (A.ASSIGNED_SESSION_ID,),
+    M.ICRP: (A.ASSIGNED_SESSION_ID,),
+    M.OCRQ: (A.ASSIGNED_SESSION_ID,),
+    M.OCRP: (A.ASSIGNED_SESSION_ID,),
+}
+
+TX_CONNECT_SPEED = 100_000_000
+FRAMING_SYNC = 1
+
+
+class TunnelState(Enum):
+    IDLE = "idle"
+    WAIT_CTL_REPLY = "wait-ctl-reply"      # initiator: SCCRQ sent
+    WAIT_ADMISSION = "wait-admission"      # responder: SCCRQ received, owner to accept or refuse
+    WAIT_CTL_CONN = "wait-ctl-conn"        # responder: SCCRP sent
+    ESTABLISHED = "established"
+    CLOSING = "closing"                    # StopCCN sent, waiting for its ack
+    CLOSED = "closed"
+
+
+class SessionState(Enum):
+    WAIT_TUNNEL = "wait-tunnel"            # call placed before the tunnel is up
+    WAIT_REPLY = "wait-reply"              # ICRQ / OCRQ sent
+    WAIT_ADMISSION = "wait-admission"      # ICRQ / OCRQ received, owner to accept or refuse
+    WAIT_CONNECT = "wait-connect"          # ICRP sent (LNS), waiting for ICCN
+    ESTABLISHED = "established"
+
+
+@dataclass(frozen=True, slots=True)
+class TunnelConfig:
+    host_name: str = "rrasctl"
+    vendor_name: str = "rrasctl"
+    secret: bytes | None = None            # tunnel authentication and hidden AVPs (§5.1.1, §4.3)
+    hide_avps: bool = False
+    receive_window: int = 16
+    retransmit_s: float = 1.0
+    retransmit_max_s: float = 8.0
+    max_retries: int = 5
+    hello_s: float = 60.0                  # §6.5: a HELLO after this long without a message from the peer
+    framing_capabilities: int = 3          # sync and async
+    bearer_capabilities: int = 0
+
+    def __repr__(self) -> str:             # never show the secret
+        return f"TunnelConfig(host_name={self.host_name!r}, secret={'********' if self.secret else None})"
+
+
+# ---- events ----------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class TunnelRequested(Event):
+    """SCCRQ from a new peer (we are the responder): the owner answers with accept_tunnel / refuse_tunnel."""
+    peer_tunnel_id: int
+    peer_host_name: str
+    peer_vendor: str
+
+
+@dataclass(frozen=True, slots=True)
+class TunnelUp(Event):
+    peer_tunnel_id: int
+    peer_host_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class TunnelClosed(Event):
+    result: int
+    error: int | None
+    reason: str
+    by_peer: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CallRequested(Event):
+    """ICRQ (incoming call at the LNS) or OCRQ (outgoing call asked of the LAC): accept_call / refuse_call."""
+    local_session_id: int
+    peer_session_id: int
+    serial: int
+    outgoing: bool = False
+    calling_number: str = ""
+    called_number: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionUp(Event):
+    local_session_id: int
+    peer_session_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class SessionClosed(Event):
+    local_session_id: int
+    result: int
+    error: int | None
+    reason: str
+    by_peer: bool
+
+
+@dataclass(frozen=True, slots=True)
+class LinkInfo(Event):
+    """SLI (ACCM) or WEN (call errors) received for a session."""
+    local_session_id: int
+    message_type: int
+    value: bytes
+
+
+@dataclass(slots=True)
+class L2tpCall:
+    local_session_id: int
+    state: SessionState
+    lac: bool                              # we are the LAC side of this session
+    outgoing: bool = False
+    peer_session_id: int = 0
+    serial: int = 0
+
+
+def _safe_get(msg: ControlMessage, attr: AvpType, default: Any) -> Any:
+    try:
+        return msg.get(attr, default)
+    except Malformed:
+        return default
+
+
+def _result_text(rc: ResultCode | None) -> str:
+    if rc is None:
+        return "no result code"
+    text = f"result {rc.result}"
+    if rc.error is not None:
+        text += f" error {rc.error}"
+    if rc.message:
+        text += f" ({rc.message[:80]})"
+    return text
+
+
+class L2tpTunnel:
+    """One control connection and its sessions (see the module docstring)."""
+
+    def __init__(self, config: TunnelConfig, local_tunnel_id: int, *,
+                 rng: Callable[[int], bytes] = default_rng) -> None:
+        if not 0 < local_tunnel_id <= 0xFFFF:
+            raise CoreMisuse("tunnel id must be 1..65535")
+        self.config = config
+        self.local_tunnel_id = local_tunnel_id
+        self.peer_host_name = ""
+        self.state = TunnelState.IDLE
+        self.initiator = False
+        self.stats = Counters()
+        self.calls: dict[int, L2tpCall] = {}
+        self.close_reason: str | None = None
+        self._rng = rng
+        self._channel = ReliableChannel(ChannelConfig(config.receive_window, config.retransmit_s,
+                                                      config.retransmit_max_s, config.max_retries), self.stats)
+        self._challenge: bytes | None = None          # what we asked the peer
+        self._peer_challenge: bytes | None = None     # what the peer asked us
+        self._now = 0.0
+        self._last_rx = 0.0
+        self._serial = 0
+        self._closed_emitted = False
+        self._pending_events: list[Event] = []
+        self._stop_result: tuple[int, int | None] = (StopCcnResult.CLEAR, None)
+
+    # ---- properties ------------------------------------------------------------------------------------------
+    @property
+    def peer_tunnel_id(self) -> int:
+        return self._channel.peer_tunnel_id
+
+    @property
+    def channel(self) -> ReliableChannel:
+        return self._channel
+
+    # ---- commands --------------------------------------------------------------------------------------------
+    def start(self, now: float) -> None:
+        """Initiate the tunnel: SCCRQ."""
+        if self.state is not TunnelState.IDLE:
+            raise CoreMisuse(f"start in {self.state}")
+        self._now = self._last_rx = now
+        self.initiator = True
+        items = self._sccrx_avps(M.SCCRQ)
+        if self.config.secret is not None:
+            self._challenge = self._rng(16)
+            items.append((A.CHALLENGE, self._challenge))
+        self._send(0, items, M.SCCRQ)
+        self.state = TunnelState.WAIT_CTL_REPLY
+
+    def accept_tunnel(self, now: float) -> None:
+        if self.state is not TunnelState.WAIT_ADMISSION:
+            raise CoreMisuse(f"accept_tunnel in {self.state}")
+        self._now = now
+        items = self._sccrx_avps(M.SCCRP)
+        if self._peer_challenge is not None:
+            items.append((A.CHALLENGE_RESPONSE, challenge_response(M.SCCRP, self.config.secret or b"",
+                                                                   self._peer_challenge)))
+        if self.config.secret is not None:
+            self._challenge = self._rng(16)
+            items.append((A.CHALLENGE, self._challenge))
+        self._send(0, items, M.SCCRP)
+        self.state = TunnelState.WAIT_CTL_CONN
+
+    def refuse_tunnel(self, result: int, error: int | None, message: str, now: float) -> None:
+        """StopCCN to a requester we will not serve (e.g. no tunnel can be admitted)."""
+        if self.state is not TunnelState.WAIT_ADMISSION:
+            raise CoreMisuse(f"refuse_tunnel in {self.state}")
+        self._now = now
+        self._stop(result, error, message, f"refused: {message}")
+
+    def close(self, now: float, result: int = StopCcnResult.CLEAR, error: int | None = None,
+              message: str = "") -> None:
+        """Clear the tunnel and all its sessions: StopCCN, then CLOSED when it is acknowledged."""
+        self._now = now
+        if self.state in (TunnelState.CLOSING, TunnelState.CLOSED):
+            return
+        if self.state is TunnelState.IDLE:
+            self.state = TunnelState.CLOSED
+            return
+        self._stop(result, error, message, message or "closed locally")
+
+    def place_call(self, now: float, calling_number: str = "") -> int:
+        """LAC: an incoming call towards the LNS (ICRQ). Returns the local session id (deferred until the tunnel
+        is up)."""
+        self._now = now
+        if self.state in (TunnelState.CLOSING, TunnelState.CLOSED):
+            raise CoreMisuse("place_call on a closed tunnel")
+        sid = self._new_session_id()
+        call = L2tpCall(sid, SessionState.WAIT_TUNNEL, lac=True)
+        self._serial += 1
+        call.serial = self._serial
+        self.calls[sid] = call
+        if self.state is TunnelState.ESTABLISHED:
+            self._send_icrq(call)
+        return sid
+
+    def place_outgoing_call(self, now: float, called_number: str = "") -> int:
+        """LNS: ask the LAC to place an outgoing call (OCRQ)."""
+        self._now = now
+        if self.state is not TunnelState.ESTABLISHED:
+            raise CoreMisuse("place_outgoing_call before the tunnel is up")
+        sid = self._new_session_id()
+        self._serial += 1
+        call = L2tpCall(sid, SessionState.WAIT_REPLY, lac=False, outgoing=True, serial=self._serial)
+        self.calls[sid] = call
+        self._send(0, [(A.ASSIGNED_SESSION_ID, sid), (A.CALL_SERIAL_NUMBER, call.serial),
+                       (A.MINIMUM_BPS, 0), (A.MAXIMUM_BPS, TX_CONNECT_SPEED), (A.BEARER_TYPE, 0),
+                       (A.FRAMING_TYPE, FRAMING_SYNC), (A.CALLED_NUMBER, called_number)], M.OCRQ)
+        return sid
+
+    def accept_call(self, local_session_id: int, now: float) -> None:
+        call = self._call_in(local_session_id, SessionState.WAIT_ADMISSION)
+        self._now = now
+        if call.outgoing:               # we are the LAC: reply, and the "dialling" is immediate
+            self._send(call.peer_session_id, [(A.ASSIGNED_SESSION_ID, call.local_session_id)], M.OCRP)
+            self._send(call.peer_session_id, [(A.TX_CONNECT_SPEED, TX_CONNECT_SPEED),
+                                              (A.FRAMING_TYPE, FRAMING_SYNC)], M.OCCN)
+            call.state = SessionState.ESTABLISHED
+            self._pending_events.append(SessionUp(call.local_session_id, call.peer_session_id))
+        else:
+            self._send(call.peer_session_id, [(A.ASSIGNED_SESSION_ID, call.local_session_id)], M.ICRP)
+            call.state = SessionState.WAIT_CONNECT
+
+    def refuse_call(self, local_session_id: int, now: float, result: int = CdnResult.TEMPORARY_LACK,
+                    error: int | None = None, message: str = "") -> None:
+        call = self._call_in(local_session_id, SessionState.WAIT_ADMISSION)
+        self._now = now
+        self._send_cdn(call, result, error, message)
+
+    def close_call(self, local_session_id: int, now: float, result: int = CdnResult.ADMIN,
+                   error: int | None = None, message: str = "") -> None:
+        """CDN for one session (no event: the owner asked for it)."""
+        call = self.calls.get(local_session_id)
+        if call is None:
+            return
+        self._now = now
+        if call.state is SessionState.WAIT_TUNNEL:
+            del self.calls[local_session_id]
+            return
+        self._send_cdn(call, result, error, message)
+
+    def set_link_info(self, local_session_id: int, send_accm: int, recv_accm: int, now: float) -> None:
+        """LNS → LAC: SLI with the ACCM negotiated by PPP (§6.14)."""
+        call = self.calls.get(local_session_id)
+        if call is None or call.state is not SessionState.ESTABLISHED:
+            return
+        self._now = now
+        self._send(call.peer_session_id, [(A.ACCM, b"\0\0" + send_accm.to_bytes(4, "big") +
+                                           recv_accm.to_bytes(4, "big"))], M.SLI)
+
+    # ---- outputs ---------------------------------------------------------------------------------------------
+    def take_output(self) -> list[bytes]:
+        return self._channel.flush(self._now)
+
+    def next_timer(self) -> float | None:
+        if self._pending_events:
+            return self._now              # events a command caused come out of the next handle_timer
+        if self.state is TunnelState.CLOSED:
+            return None
+        deadlines = [d for d in (self._channel.next_timer(), self._hello_deadline()) if d is not None]
+        return min(deadlines) if deadlines else None
+
+    def _hello_deadline(self) -> float | None:
+        if self.state is TunnelState.ESTABLISHED and self._channel.idle:
+            return self._last_rx + self.config.hello_s
+        return None
+
+    # ---- inputs ----------------------------------------------------------------------------------------------
+    def receive(self, data: bytes | memoryview, now: float) -> list[Event]:
+        self._now = now
+        try:
+            msg = decode_control(data, self.config.secret)
+        except Malformed as exc:
+            self.stats.count(exc.reason)
+            return self._take_events()
+        if msg.tunnel_id not in (self.local_tunnel_id, 0) or (msg.tunnel_id == 0 and not msg.avps):
+            self.stats.count("wrong tunnel id")
+            return self._take_events()
+        self._last_rx = now
+        for m in self._channel.accept(msg, now):
+            if self.state is TunnelState.CLOSED:
+                break
+            self._dispatch(m)
+        if self.state is TunnelState.CLOSING and self._channel.idle:
+            self._finish(StopCcnResult.CLEAR, None, self.close_reason or "closed", by_peer=False)
+        return self._take_events()
+
+    def handle_timer(self, now: float) -> list[Event]:
+        self._now = now
+        if self.state is TunnelState.CLOSED:
+            return self._take_events()
+        if not self._channel.on_timer(now):
+            self._channel.abandon()
+            n = self.config.max_retries
+            self._finish(StopCcnResult.GENERAL_ERROR, None,
+                         f"peer did not acknowledge after {n} retransmissions", by_peer=False)
+            return self._take_events()
+        hello = self._hello_deadline()
+        if hello is not None and now >= hello:
+            self._last_rx = now
+            self._send(0, [], M.HELLO)
+        return self._take_events()
+
+    def _take_events(self) -> list[Event]:
+        events, self._pending_events = self._pending_events, []
+        return events
+
+    # ---- message handling ------------------------------------------------------------------------------------
+    def _dispatch(self, msg: ControlMessage) -> None:
+        mtype = msg.message_type
+        try:
+            mtype = MessageType(mtype)
+        except ValueError:
+            if msg.avps[0].mandatory:
+                self._protocol_error(msg, f"unknown mandatory message type {mtype}",
+                                     GeneralError.UNKNOWN_MANDATORY_AVP)
+            else:
+                self.stats.count("unknown message type ignored")
+            return
+        unknown = msg.unknown_mandatory()
+        if unknown is not None:
+            self._protocol_error(msg, f"unknown mandatory AVP {unknown.name} in {mtype.name}",
+                                 GeneralError.UNKNOWN_MANDATORY_AVP)
+            return
+        for attr in REQUIRED.get(mtype, ()):
+            if msg.avp(attr) is None:
+                self._protocol_error(msg, f"{mtype.name} without {attr.name}", GeneralError.BAD_VALUE)
+                return
+        try:
+            getattr(self, "_on_" + mtype.name.lower())(msg)
+        except Malformed as exc:            # an AVP of the right type with a bad value
+            self._protocol_error(msg, f"{mtype.name}: {exc.reason}", GeneralError.BAD_LENGTH)
+
+    def _protocol_error(self, msg: ControlMessage, reason: str, error: int) -> None:
+        self.stats.count(reason)
+        mtype = msg.message_type
+        if mtype in TUNNEL_MESSAGES or (msg.session_id == 0 and mtype not in (M.ICRQ, M.OCRQ)):
+            if self.state is TunnelState.WAIT_ADMISSION or self.state is TunnelState.IDLE:
+                self._channel.peer_tunnel_id = _safe_get(msg, A.ASSIGNED_TUNNEL_ID, 0)
+            self._stop(StopCcnResult.GENERAL_ERROR, error, reason, reason)
+            return
+        call = self.calls.get(msg.session_id)
+        if call is None and mtype in (M.ICRQ, M.OCRQ):
+            peer_sid = _safe_get(msg, A.ASSIGNED_SESSION_ID, 0)
+            if peer_sid:
+                self._send(peer_sid, [(A.RESULT_CODE, ResultCode(CdnResult.GENERAL_ERROR, error, reason[:64])),
+                                      (A.ASSIGNED_SESSION_ID, 0)], M.CDN)
+            return
+        if call is not None:
+            self._send_cdn(call, CdnResult.GENERAL_ERROR, error, reason[:64])
+            self._pending_events.append(SessionClosed(call.local_session_id, CdnResult.GENERAL_ERROR, error,
+                                                      reason, by_peer=False))
+
+    def _unexpected(self, msg: ControlMessage) -> None:
+        self.stats.count(f"unexpected {msg.name} in {self.state.value}")
+
+    def _on_sccrq(self, msg: ControlMessage) -> None:
+        if self.state is not TunnelState.IDLE:
+            self._unexpected(msg)
+            return
+        self._channel.peer_tunnel_id = msg.get(A.ASSIGNED_TUNNEL_ID)
+        self._channel.set_peer_window(msg.get(A.RECEIVE_WINDOW_SIZE, 4))
+        self.peer_host_name = msg.get(A.HOST_NAME)
+        challenge = msg.get(A.CHALLENGE)
+        if challenge is not None and self.config.secret is None:
+            self._stop(StopCcnResult.NOT_AUTHORIZED, None, "challenged but no tunnel secret is configured",
+                       "peer asked for tunnel authentication; no secret configured")
+            return
+        self._peer_challenge = challenge
+        self.state = TunnelState.WAIT_ADMISSION
+        self._pending_events.append(TunnelRequested(self.peer_tunnel_id, self.peer_host_name,
+                                                    msg.get(A.VENDOR_NAME, "")))
+
+    def _check_response(self, msg: ControlMessage, mtype: int) -> bool:
+        if self._challenge is None:
+            return True
+        got = msg.get(A.CHALLENGE_RESPONSE)
+        want = challenge_response(mtype, self.config.secret or b"", self._challenge)
+        if got is None or not hmac.compare_digest(got, want):
+            reason = "tunnel authentication failed" if got is not None else "no Challenge Response from the peer"
+            self._stop(StopCcnResult.NOT_AUTHORIZED, None, "tunnel authentication failed", reason)
+            return False
+        return True
+
+    def _on_sccrp(self, msg: ControlMessage) -> None:
+        if self.state is not TunnelState.WAIT_CTL_REPLY:
+            self._unexpected(msg)
+            return
+        self._channel.peer_tunnel_id = msg.get(A.ASSIGNED_TUNNEL_ID)
+        self._channel.set_peer_window(msg.get(A.RECEIVE_WINDOW_SIZE, 4))
+        self.peer_host_name = msg.get(A.HOST_NAME)
+        if not self._check_response(msg, M.SCCRP):
+            return
+        items: list[tuple[AvpType, Any]] = []
+        challenge = msg.get(A.CHALLENGE)
+        if challenge is not None:
+            if self.config.secret is None:
+                self._stop(StopCcnResult.NOT_AUTHORIZED, None, "challenged but no tunnel secret is configured",
+                           "peer asked for tunnel authentication; no secret configured")
+                return
+            items.append((A.CHALLENGE_RESPONSE, challenge_response(M.SCCCN, self.config.secret, challenge)))
+        self._send(0, items, M.SCCCN)
+        self._established()
+
+    def _on_scccn(self, msg: ControlMessage) -> None:
+        if self.state is not TunnelState.WAIT_CTL_CONN:
+            self._unexpected(msg)
+            return
+        if self._check_response(msg, M.SCCCN):
+            self._established()
+
+    def _established(self) -> None:
+        self.state = TunnelState.ESTABLISHED
+        self._pending_events.append(TunnelUp(self.peer_tunnel_id, self.peer_host_name))
+        for call in list(self.calls.values()):
+            if call.state is SessionState.WAIT_TUNNEL:
+                self._send_icrq(call)
+
+    def _on_stopccn(self, msg: ControlMessage) -> None:
+        rc = msg.get(A.RESULT_CODE)
+        result = rc.result if rc else 0
+        error = rc.error if rc else None
+        self._finish(result, error, f"peer sent StopCCN: {_result_text(rc)}", by_peer=True)
+
+    def _on_hello(self, msg: ControlMessage) -> None:
+        pass                                  # the ack is all it needs
+
+    def _on_icrq(self, msg: ControlMessage) -> None:
+        self._on_call_request(msg, outgoing=False)
+
+    def _on_ocrq(self, msg: ControlMessage) -> None:
+        self._on_call_request(msg, outgoing=True)
+
+    def _on_call_request(self, msg: ControlMessage, outgoing: bool) -> None:
+        if self.state is not TunnelState.ESTABLISHED:
+            self._unexpected(msg)
+            return
+        peer_sid = msg.get(A.ASSIGNED_SESSION_ID)
+        for call in self.calls.values():
+            if call.peer_session_id == peer_sid and call.lac == outgoing:
+                self.stats.count("call request for an existing session")
+                return
+        sid = self._new_session_id()
+        call = L2tpCall(sid, SessionState.WAIT_ADMISSION, lac=outgoing, outgoing=outgoing,
+                        peer_session_id=peer_sid, serial=msg.get(A.CALL_SERIAL_NUMBER, 0))
+        self.calls[sid] = call
+        self._pending_events.append(CallRequested(sid, peer_sid, call.serial, outgoing,
+                                                  msg.get(A.CALLING_NUMBER, ""), msg.get(A.CALLED_NUMBER, "")))
+
+    def _session_for(self, msg: ControlMessage, state: SessionState) -> L2tpCall | None:
+        call = self.calls.get(msg.session_id)
+        if call is None or call.state is not state:
+            self._unexpected(msg)
+            return None
+        return call
+
+    def _on_icrp(self, msg: ControlMessage) -> None:
+        call = self._session_for(msg, SessionState.WAIT_REPLY)
+        if call is None or call.outgoing:
+            return
+        call.peer_session_id = msg.get(A.ASSIGNED_SESSION_ID)
+        self._send(call.peer_session_id, [(A.TX_CONNECT_SPEED, TX_CONNECT_SPEED),
+                                          (A.FRAMING_TYPE, FRAMING_SYNC)], M.ICCN)
+        call.state = SessionState.ESTABLISHED
+        self._pending_events.append(SessionUp(call.local_session_id, call.peer_session_id))
+
+    def _on_ocrp(self, msg: ControlMessage) -> None:
+        call = self._session_for(msg, SessionState.WAIT_REPLY)
+        if call is None or not call.outgoing:
+            return
+        call.peer_session_id = msg.get(A.ASSIGNED_SESSION_ID)
+        call.state = SessionState.WAIT_CONNECT
+
+    def _on_iccn(self, msg: ControlMessage) -> None:
+        call = self._session_for(msg, SessionState.WAIT_CONNECT)
+        if call is None or call.outgoing:
+            return
+        call.state = SessionState.ESTABLISHED
+        self._pending_events.append(SessionUp(call.local_session_id, call.peer_session_id))
+
+    def _on_occn(self, msg: ControlMessage) -> None:
+        call = self._session_for(msg, SessionState.WAIT_CONNECT)
+        if call is None or not call.outgoing:
+            return
+        call.state = SessionState.ESTABLISHED
+        self._pending_events.append(SessionUp(call.local_session_id, call.peer_session_id))
+
+    def _on_cdn(self, msg: ControlMessage) -> None:
+        call = self.calls.pop(msg.session_id, None)
+        if call is None:
+            # a CDN answering our ICRQ before ICRP carries our session id in the header; anything else is stray
+            self.stats.count("CDN for an unknown session")
+            return
+        rc = msg.get(A.RESULT_CODE)
+        self._pending_events.append(SessionClosed(call.local_session_id, rc.result if rc else 0,
+                                                  rc.error if rc else None,
+                                                  f"peer sent CDN: {_result_text(rc)}", by_peer=True))
+
+    def _on_wen(self, msg: ControlMessage) -> None:
+        self._link_info(msg, A.CALL_ERRORS)
+
+    def _on_sli(self, msg: ControlMessage) -> None:
+        self._link_info(msg, A.ACCM)
+
+    def _link_info(self, msg: ControlMessage, attr: AvpType) -> None:
+        call = self.calls.get(msg.session_id)
+        if call is None:
+            self._unexpected(msg)
+            return
+        self._pending_events.append(LinkInfo(call.local_session_id, msg.message_type, msg.get(attr, b"")))
+
+    # ---- helpers ---------------------------------------------------------------------------------------------
+    def _call_in(self, sid: int, state: SessionState) -> L2tpCall:
+        call = self.calls.get(sid)
+        if call is None or call.state is not state:
+            raise CoreMisuse(f"session {sid} is not in {state}")
+        return call
+
+    def _new_session_id(self) -> int:
+        while True:
+            sid = int.from_bytes(self._rng(2), "big")
+            if sid and sid not in self.calls:
+                return sid
+
+    def _sccrx_avps(self, mtype: MessageType) -> list[tuple[AvpType, Any]]:
+        c = self.config
+        return [(A.PROTOCOL_VERSION, (1, 0)), (A.FRAMING_CAPABILITIES, c.framing_capabilities),
+                (A.BEARER_CAPABILITIES, c.bearer_capabilities), (A.FIRMWARE_REVISION, 0x0100),
+                (A.HOST_NAME, c.host_name), (A.VENDOR_NAME, c.vendor_name),
+                (A.ASSIGNED_TUNNEL_ID, self.local_tunnel_id), (A.RECEIVE_WINDOW_SIZE, c.receive_window)]
+
+    def _send(self, session_id: int, items: list[tuple[AvpType, Any]], mtype: MessageType) -> None:
+        body_items = [(A.MESSAGE_TYPE, int(mtype))] + list(items)
+        secret = self.config.secret if self.config.hide_avps else None
+        body = encode_avp_list(body_items, secret=secret, hide_types=HIDDEN_AVPS, rng=self._rng)
+        self._channel.queue(session_id, body)
+
+    def _send_icrq(self, call: L2tpCall) -> None:
+        self._send(0, [(A.ASSIGNED_SESSION_ID, call.local_session_id), (A.CALL_SERIAL_NUMBER, call.serial),
+                       (A.BEARER_TYPE, 0)], M.ICRQ)
+        call.state = SessionState.WAIT_REPLY
+
+    def _send_cdn(self, call: L2tpCall, result: int, error: int | None, message: str) -> None:
+        self.calls.pop(call.local_session_id, None)
+        self._send(call.peer_session_id, [(A.RESULT_CODE, ResultCode(result, error, message)),
+                                          (A.ASSIGNED_SESSION_ID, call.local_session_id)], M.CDN)
+
+    def _stop(self, result: int, error: int | None, message: str, reason: str) -> None:
+        """Send StopCCN and wait for its ack (CLOSING); sessions are gone with the tunnel."""
+        self.close_reason = reason
+        for call in list(self.calls.values()):
+            if call.state is SessionState.ESTABLISHED:
+                self._pending_events.append(SessionClosed(call.local_session_id, CdnResult.ADMIN, None,
+                                                          "tunnel closed", by_peer=False))
+        self.calls.clear()
+        self._send(0, [(A.ASSIGNED_TUNNEL_ID, self.local_tunnel_id),
+                       (A.RESULT_CODE, ResultCode(result, error, message[:64]))], M.STOPCCN)
+        self.state = TunnelState.CLOSING
+        self._stop_result = (result, error)
+
+    def _finish(self, result: int, error: int | None, reason: str, by_peer: bool) -> None:
+        if self._closed_emitted:
+            self.state = TunnelState.CLOSED
+            return
+        for call in list(self.calls.values()):
+            if call.state is SessionState.ESTABLISHED:
+                self._pending_events.append(SessionClosed(call.local_session_id, CdnResult.LOST_CARRIER
+                                                          if not by_peer else CdnResult.ADMIN, None,
+                                                          reason, by_peer))
+        self.calls.clear()
+        if not by_peer and self.state is TunnelState.CLOSING:
+            result, error = self._stop_result
+        self.state = TunnelState.CLOSED
+        self.close_reason = reason
+        self._closed_emitted = True
+        self._pending_events.append(TunnelClosed(result, error, reason, by_peer))
