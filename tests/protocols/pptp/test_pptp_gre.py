@@ -1,0 +1,150 @@
+"""Enhanced GRE (RFC 2637 §4.1): header codec on captures, the sequence/ack window with 32-bit wrap."""
+
+from __future__ import annotations
+
+import pytest
+
+import pptp_captures as cap
+from rrasctl.protocols.base import Malformed
+from rrasctl.protocols.pptp import gre
+from rrasctl.protocols.pptp.gre import GreHeader, GreWindow
+
+
+def test_poptop_capture_headers():
+    packets = cap.gre_packets("pptp-win2000-poptop-mschapv2-mppe128.pcap")
+    assert len(packets) == 75
+    headers = [(src, gre.decode(p)[0]) for src, _d, p in packets]
+    assert headers[0] == ("192.168.1.1", GreHeader(call_id=0, payload_length=28, seq=1))
+    assert headers[1] == ("192.168.1.3", GreHeader(call_id=4, payload_length=48, seq=0))
+    assert headers[4] == ("192.168.1.1", GreHeader(call_id=0, payload_length=15, seq=2, ack=1))
+    assert headers[-1] == ("192.168.1.1", GreHeader(call_id=0, payload_length=0, seq=None, ack=33))
+    for _src, _dst, p in packets:
+        h, payload = gre.decode(p)
+        assert len(payload) == h.payload_length
+        # one frame carries 4 octets past the payload (the 802.11 origin's FCS): decoders ignore them
+        assert h.encode(bytes(payload)) == p[:h.size + h.payload_length]
+        assert len(p) == h.size + h.payload_length or (h.seq, len(p) - h.size - h.payload_length) == (8, 4)
+        assert gre.peek_call_id(p) == h.call_id
+
+
+def test_window_on_the_capture_drops_the_duplicated_frames():
+    """The 802.11 origin duplicated frames: the window passes each sequence number once."""
+    packets = [p for src, _d, p in cap.gre_packets("pptp-win2000-poptop-mschapv2-mppe128.pcap")
+               if src == "192.168.1.3"]
+    w = GreWindow(local_call_id=4, peer_call_id=0)
+    seen = [gre.decode(p)[0].seq for p in packets if w.open(p) is not None]
+    assert seen == sorted(set(seen)) and len(seen) == len({gre.decode(p)[0].seq for p in packets} - {None})
+    acks = sum(1 for p in packets if gre.decode(p)[0].seq is None)
+    assert w.stats["late or duplicate"] == len(packets) - len(seen) - acks
+
+
+def test_three_frames_capture():
+    packets = cap.gre_packets("pptp-mschapv2-3frames-pptpd.pcap")
+    h, payload = gre.decode(packets[1][2])
+    assert h == GreHeader(call_id=46080, payload_length=61, seq=4, ack=3)
+    assert bytes(payload[:2]) == b"\xc2\x23"
+
+
+def test_header_bytes():
+    assert GreHeader(0x1234, 3, seq=5, ack=6).encode(b"abc").hex() == "3081880b00031234" "00000005" "00000006" "616263"
+    assert GreHeader(0x1234, 0, ack=6).encode().hex() == "2081880b00001234" "00000006"
+    assert GreHeader(7, 1, seq=0).encode(b"x").hex() == "3001880b00010007" "00000000" "78"
+
+
+@pytest.mark.parametrize("raw,reason", [
+    ("3001880b0001", "short GRE header"),
+    ("3001880b00010007000000", "short GRE header"),
+    ("3000880b0001000700000000", "GRE version is not 1"),
+    ("b001880b00010007000000000000000078", "not enhanced GRE"),
+    ("3001080000010007" "00000000" "78", "GRE protocol is not PPP"),
+    ("2001880b00010007", "GRE payload without sequence number"),
+    ("3001880b00050007" "00000000" "78", "GRE payload length beyond the packet"),
+])
+def test_decode_rejects(raw, reason):
+    with pytest.raises(Malformed, match=reason):
+        gre.decode(bytes.fromhex(raw))
+
+
+def test_every_truncation_rejected():
+    raw = GreHeader(9, 4, seq=1, ack=2).encode(b"abcd")
+    for n in range(len(raw)):
+        with pytest.raises(Malformed):
+            gre.decode(raw[:n])
+
+
+def _pkt(call_id: int, seq: int | None, ack: int | None = None, payload: bytes = b"P") -> bytes:
+    return GreHeader(call_id, len(payload) if seq is not None else 0, seq, ack).encode(
+        payload if seq is not None else b"")
+
+
+def test_window_sequence_piggyback_and_ack_only():
+    a = GreWindow(local_call_id=10, peer_call_id=20)
+    b = GreWindow(local_call_id=20, peer_call_id=10)
+    p0 = a.seal(b"one")
+    assert p0 == _pkt(20, 0, None, b"one")
+    assert bytes(b.open(p0)) == b"one" and b.rx_seq == 0 and b.ack_pending
+    p1 = b.seal(b"two")                                   # piggybacks the ack for 0
+    assert p1 == _pkt(10, 0, 0, b"two") and not b.ack_pending
+    assert bytes(a.open(p1)) == b"two" and a.tx_acked == 0
+    assert b.take_ack() is None
+    ack = a.take_ack()
+    assert ack == _pkt(20, None, 0)
+    assert b.open(ack) is None and b.stats["ack-only"] == 1 and b.tx_acked == 0
+
+
+def test_late_duplicate_and_lost_packets():
+    w = GreWindow(local_call_id=1, peer_call_id=2)
+    assert w.open(_pkt(1, 5)) is not None
+    assert w.open(_pkt(1, 5)) is None                     # duplicate
+    assert w.open(_pkt(1, 4)) is None                     # late
+    assert w.open(_pkt(1, 8)) is not None and w.rx_lost == 2
+    assert w.stats["late or duplicate"] == 2
+    assert w.open(_pkt(2, 9)) is None and w.stats["wrong call id"] == 1
+
+
+def test_sequence_wraps_at_32_bits():
+    w = GreWindow(local_call_id=1, peer_call_id=2)
+    for seq in (0xFFFFFFFE, 0xFFFFFFFF, 0, 1):
+        assert w.open(_pkt(1, seq)) is not None, seq
+    assert w.open(_pkt(1, 0xFFFFFFFF)) is None           # late across the wrap
+    assert w.rx_seq == 1 and w.rx_lost == 0
+    assert gre.newer(0, 0xFFFFFFFF) and not gre.newer(0xFFFFFFFF, 0) and not gre.newer(5, 5)
+    assert not gre.newer(0x80000000, 0)                   # exactly half-way is not newer
+    tx = GreWindow(local_call_id=1, peer_call_id=2)
+    tx.tx_seq = 0xFFFFFFFF
+    assert tx.seal(b"a") == _pkt(2, 0xFFFFFFFF, None, b"a")
+    assert tx.seal(b"b") == _pkt(2, 0, None, b"b")
+    tx.open(_pkt(1, None, 0xFFFFFFFF))
+    assert tx.tx_acked == 0xFFFFFFFF
+    tx.open(_pkt(1, None, 0))
+    assert tx.tx_acked == 0
+
+
+def test_acks_for_unsent_packets_are_ignored():
+    w = GreWindow(local_call_id=1, peer_call_id=2)
+    w.open(_pkt(1, None, 0))
+    assert w.stats["ack for a packet never sent"] == 1 and w.tx_acked == 0xFFFFFFFF
+    w.seal(b"x")
+    w.seal(b"y")
+    w.open(_pkt(1, None, 1))
+    assert w.tx_acked == 1
+    w.open(_pkt(1, None, 0))
+    assert w.stats["old ack"] == 1 and w.tx_acked == 1
+
+
+def test_peer_window_is_counted_not_enforced():
+    w = GreWindow(local_call_id=1, peer_call_id=2, peer_recv_window=3)
+    for _ in range(5):
+        w.seal(b"x")
+    assert w.tx_beyond_window == 2 and w.tx_seq == 5
+    w.open(_pkt(1, None, 4))
+    w.seal(b"x")
+    assert w.tx_beyond_window == 2
+
+
+def test_header_view_is_reused():
+    w = GreWindow(local_call_id=1, peer_call_id=2)
+    h1 = bytes(w.header(100))
+    assert h1 == bytes.fromhex("3001880b00640002" "00000000")
+    w.open(_pkt(1, 7))
+    assert bytes(w.header(5)) == bytes.fromhex("3081880b00050002" "00000001" "00000007")
