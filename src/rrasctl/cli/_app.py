@@ -1,0 +1,70 @@
+"""The App object every command receives: paths, the store, the engine client, say() and emit()."""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+import click
+
+
+class App:
+    def __init__(self, config_flag: str | None) -> None:
+        self.config_flag = config_flag
+        self.output = "table"
+        self._paths = None
+
+    # -- locations and config
+    @property
+    def paths(self):
+        if self._paths is None:
+            from rrasctl import paths
+
+            self._paths = paths.resolve(self.config_flag)
+        return self._paths
+
+    def load(self):
+        from rrasctl.config import store
+
+        return store.load(self.paths.config)
+
+    @contextmanager
+    def edit(self) -> Iterator[Any]:
+        from rrasctl.config import store
+
+        with store.edit(self.paths.config) as e:
+            yield e
+
+    def seal(self, plain: str) -> str:
+        from rrasctl.config import secrets
+
+        return secrets.seal_secret(self.paths.key, plain)
+
+    # -- the engine
+    def engine(self, op: str, args: dict | None = None, **kw: Any) -> Any:
+        from rrasctl.control.client import call
+
+        return call(str(self.paths.socket), op, args, **kw)
+
+    def engine_if_running(self, op: str, args: dict | None = None) -> Any:
+        """The result, or None when no engine runs (for optional live columns)."""
+        from rrasctl.errors import EngineUnavailable
+
+        if not os.path.exists(self.paths.socket):
+            return None
+        try:
+            return self.engine(op, args, timeout=3.0)
+        except EngineUnavailable:
+            return None
+
+    # -- output
+    def say(self, message: str) -> None:
+        """A message for the person: stderr."""
+        click.echo(message, err=True)
+
+    def emit(self, data: Any, columns: list[str] | None = None, *, title: str | None = None) -> None:
+        """Data: stdout, as JSON (-o json) or a table (rich on a TTY, plain aligned text in a pipe)."""
+        from rrasctl.cli import _output
+
+        _output.emit(data, self.output, columns=columns, title=title)

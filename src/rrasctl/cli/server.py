@@ -1,0 +1,115 @@
+"""rrasctl server show|set (SPEC §3)."""
+
+from __future__ import annotations
+
+import click
+
+from rrasctl import editions
+from rrasctl.cli import _secrets, _types
+from rrasctl.cli._output import output_option
+from rrasctl.config import model
+from rrasctl.errors import Conflict
+
+SECRET_MASK = "********"
+
+
+def server_view(c: model.Config) -> dict:
+    s = c.server
+    return {
+        "edition": s.edition, "max_concurrent": s.max_concurrent,
+        "port_limits": dict(editions.PORT_LIMITS[s.edition]),
+        "listen_address": s.listen_address, "address_pool": s.address_pool, "tunnel_address": s.tunnel_address,
+        "dns": list(s.dns), "wins": list(s.wins), "log_level": s.log_level, "tun_name": s.tun_name,
+        "pptp_echo_interval_s": c.pptp.echo_interval_s,
+        "l2tp_secret": SECRET_MASK if c.l2tp.secret else None, "l2tp_hide_avps": c.l2tp.hide_avps,
+        "l2tp_hello_interval_s": c.l2tp.hello_interval_s,
+    }
+
+
+@click.group()
+def server() -> None:
+    """Show or set the server: edition, addresses handed to clients, logging.
+
+    \b
+    Example:
+        rrasctl server show
+    """
+
+
+@server.command("show")
+@output_option
+@click.pass_obj
+def show(app) -> None:
+    """Show the server settings, the edition and its limits.
+
+    JSON: an object with edition, max_concurrent (null = no edition cap), port_limits, listen_address,
+    address_pool, tunnel_address, dns, wins, log_level, tun_name, pptp_echo_interval_s, l2tp_secret,
+    l2tp_hide_avps, l2tp_hello_interval_s.
+
+    \b
+    Example:
+        rrasctl server show -o json
+    """
+    app.emit(server_view(app.load()))
+
+
+def check_edition(config: model.Config, edition: str) -> None:
+    """SPEC §3: switching to an edition whose port limit a pool exceeds is a conflict naming the pool."""
+    for proto in model.PROTOCOLS:
+        count, limit = config.ports[proto].count, editions.port_limit(edition, proto)
+        if count > limit:
+            raise Conflict(f"the {proto} pool has {count} ports, over the {edition} edition's limit of {limit}",
+                           hint=f"first: rrasctl ports set {proto} --count {limit}")
+
+
+@server.command("set")
+@click.option("--edition", type=click.Choice(model.EDITIONS), help="web, standard, enterprise or datacenter.")
+@click.option("--listen-address", type=_types.IP, help="Address the listeners bind (0.0.0.0 = all).")
+@click.option("--address-pool", type=_types.CIDR, help="CIDR the clients' addresses come from.")
+@click.option("--tunnel-address", type=_types.IP, help="The server's own address on the tunnel.")
+@click.option("--dns", type=_types.IPS, help="DNS servers handed to clients, comma-separated ('' = none).")
+@click.option("--wins", type=_types.IPS, help="WINS servers handed to clients, comma-separated ('' = none).")
+@click.option("--log-level", type=click.Choice(model.LOG_LEVELS), help="The engine's log level.")
+@click.option("--tun-name", type=_types.TUN, help="Name of the engine's TUN device.")
+@click.option("--pptp-echo-interval", type=click.IntRange(0, 3600), metavar="SECONDS",
+              help="PPTP Echo-Request interval (0 = off).")
+@click.option("--l2tp-hello-interval", type=click.IntRange(0, 3600), metavar="SECONDS",
+              help="L2TP HELLO interval (0 = off).")
+@click.option("--l2tp-hide-avps/--no-l2tp-hide-avps", default=None, help="Hide sensitive L2TP AVPs (needs a secret).")
+@click.option("--l2tp-secret-stdin", is_flag=True, help="Read the L2TP tunnel secret from stdin.")
+@click.option("--no-l2tp-secret", is_flag=True, help="Remove the L2TP tunnel secret.")
+@click.pass_obj
+def set_(app, edition, listen_address, address_pool, tunnel_address, dns, wins, log_level, tun_name,
+         pptp_echo_interval, l2tp_hello_interval, l2tp_hide_avps, l2tp_secret_stdin, no_l2tp_secret) -> None:
+    """Change server settings; only the options given change.
+
+    \b
+    Example:
+        rrasctl server set --edition enterprise --dns 10.0.0.53,10.0.0.54
+        printf '%s\\n' "$SECRET" | rrasctl server set --l2tp-secret-stdin --l2tp-hide-avps
+    """
+    secret = _secrets.read("L2TP tunnel secret", stdin=l2tp_secret_stdin, ask=False)
+    values = {"edition": edition, "listen_address": listen_address, "address_pool": address_pool,
+              "tunnel_address": tunnel_address, "dns": None if dns is None else list(dns),
+              "wins": None if wins is None else list(wins), "log_level": log_level, "tun_name": tun_name}
+    with app.edit() as e:
+        if edition is not None:
+            check_edition(e.config, edition)
+        for k, v in values.items():
+            if v is not None:
+                e.set(["server", k], v)
+        if pptp_echo_interval is not None:
+            e.set("pptp.echo_interval_s", pptp_echo_interval)
+        if l2tp_hello_interval is not None:
+            e.set("l2tp.hello_interval_s", l2tp_hello_interval)
+        if l2tp_hide_avps is not None:
+            e.set("l2tp.hide_avps", l2tp_hide_avps)
+        if secret is not None:
+            e.set("l2tp.secret", app.seal(secret))
+        if no_l2tp_secret:
+            e.delete("l2tp.secret")
+        after = e.preview()
+    if edition is not None:
+        app.say(f"edition: {after.server.edition} (max concurrent: {after.max_concurrent or 'no edition cap'})")
+    else:
+        app.say("server settings saved")
