@@ -145,29 +145,26 @@ class Dissector:
 
     # ------------------------------------------------------------------ GRE (RFC 2637 §4.1)
     def _gre(self, ctx: "_Ctx", ip: layers.IpPacket) -> Row:
+        from rrasctl.protocols.pptp import gre
+
         r = Reader(ip.payload, "GRE header")
-        b0, b1, ptype = r.u8(), r.u8(), r.u16()
+        _b0, b1, ptype = r.u8(), r.u8(), r.u16()
         version = b1 & 0x07
-        if version != 1 or ptype != GRE_PPP:
+        if version != 1 or ptype != gre.PPP_PROTOCOL_TYPE:     # plain GRE (RFC 2784), not PPTP's
             ctx.tunnel = f"gre v{version}"
             return ctx.row("GRE", f"protocol 0x{ptype:04x}", {"version": version})
-        if not b0 & 0x20:
-            raise Malformed("enhanced GRE without key")
-        plen, call_id = r.u16(), r.u16()
-        parts = [f"call={call_id}"]
-        fields: dict[str, Any] = {"call_id": call_id}
-        if b0 & 0x10:
-            fields["seq"] = r.u32()
-            parts.append(f"seq={fields['seq']}")
-        if b1 & 0x80:
-            fields["ack"] = r.u32()
-            parts.append(f"ack={fields['ack']}")
+        header, payload = gre.decode(ip.payload)
+        parts = [f"call={header.call_id}"]
+        fields: dict[str, Any] = {"call_id": header.call_id}
+        for name in ("seq", "ack"):
+            value = getattr(header, name)
+            if value is not None:
+                fields[name] = value
+                parts.append(f"{name}={value}")
         ctx.tunnel = "gre " + " ".join(parts)
-        if not plen:
-            return ctx.row("GRE", "ack only" if b1 & 0x80 else "empty", fields)
-        if plen > r.remaining:
-            raise Malformed("GRE payload length beyond packet")
-        return self._ppp(ctx, ("gre", frozenset((ip.src, ip.dst))), r.take(plen), ip.src)
+        if not header.payload_length:
+            return ctx.row("GRE", "ack only" if header.ack is not None else "empty", fields)
+        return self._ppp(ctx, ("gre", frozenset((ip.src, ip.dst))), bytes(payload), ip.src)
 
     # ------------------------------------------------------------------ UDP: L2TP, IKE, ESP-in-UDP
     def _udp(self, ctx: "_Ctx", ip: layers.IpPacket, udp: layers.Udp) -> Row:
@@ -193,23 +190,16 @@ class Dissector:
             return ctx.row("L2TP", f"version {flags & 0x000F}", {})
         if flags & 0x8000:
             return self._l2tp_control(ctx, ip, udp)
-        length = r.u16() if flags & 0x4000 else None
-        tunnel, session = r.u16(), r.u16()
-        parts = [f"tunnel={tunnel}", f"session={session}"]
-        if flags & 0x0800:
-            ns, nr = r.u16(), r.u16()
-            parts += [f"Ns={ns}", f"Nr={nr}"]
-        if flags & 0x0200:
-            r.skip(r.u16())
-        if flags & 0x0100:
+        from rrasctl.protocols.l2tp.data import decode_data
+
+        h = decode_data(data)
+        parts = [f"tunnel={h.tunnel_id}", f"session={h.session_id}"]
+        if h.ns is not None:
+            parts += [f"Ns={h.ns}", f"Nr={h.nr}"]
+        if h.priority:
             parts.append("P")
         ctx.tunnel = "l2tp " + " ".join(parts)
-        if length is not None:
-            if length > len(data) or length < r.pos:
-                raise Malformed("bad L2TP length")
-            payload = data[r.pos:length]
-        else:
-            payload = r.rest()
+        payload = data[h.payload_offset:h.length if h.length is not None else len(data)]
         if not payload:
             return ctx.row("L2TP", "data (empty)", {})
         key = ("l2tp", frozenset(((ip.src, udp.sport), (ip.dst, udp.dport))))
