@@ -20,7 +20,8 @@ import json
 from typing import Any
 
 VERSION = 1
-MAX_LINE = 1 << 20  # 1 MiB: the largest request or reply line either side accepts
+MAX_REQUEST = 1 << 20  # 1 MiB: the largest request line the server accepts
+MAX_LINE = 64 << 20    # 64 MiB: the largest reply line (`ports show` of a 30,000-port pool is a few MiB)
 
 # Ops and the args each takes (None = no args). The server's handler table must cover exactly these.
 OPS: dict[str, tuple[str, ...]] = {

@@ -132,6 +132,7 @@ class EngineContext:
     accounting: "Accounting"
     paths: Any = None                            # rrasctl.paths.Paths
     tun: "Tun | None" = None
+    tun_reader: Any = None                       # engine.tun.TunReader (TUN -> session demux), set by run.py
     counters: EngineCounters = dataclasses.field(default_factory=EngineCounters)
     drivers: dict[str, Any] = dataclasses.field(default_factory=dict)   # protocol -> driver instance
     notes: list[str] = dataclasses.field(default_factory=list)          # shown by `engine status` ("plain L2TP only")

@@ -7,7 +7,9 @@ the device. Packets read from the TUN are demultiplexed by destination address t
 `Tun.write`.
 
 Addresses, MTU, link state and routes are set through netlink with pyroute2's IPRoute (already a dependency; no
-subprocess per route). Route changes are idempotent (`replace`, and a missing route on delete is not an error), and
+subprocess per route). pyroute2 0.9's synchronous IPRoute drives an asyncio loop of its own and refuses to run inside
+the engine's running loop, so it lives on one dedicated worker thread and each call waits for its answer there
+(a netlink round trip: tens of microseconds, only at session start and end). Route changes are idempotent (`replace`, and a missing route on delete is not an error), and
 a netlink failure is logged and counted rather than fatal: a session without its route is reported, not a crash.
 """
 
@@ -64,9 +66,7 @@ class Tun:
             raise TunError(exc.errno, f"cannot create TUN device {self.name}: {why}") from None
         os.set_blocking(fd, False)
         self.fd = fd
-        from pyroute2 import IPRoute
-
-        self._ipr = IPRoute()
+        self._ipr = _Netlink()
         links = self._ipr.link_lookup(ifname=self.name)
         if not links:
             raise TunError(errno.ENODEV, f"TUN device {self.name} vanished")
@@ -193,6 +193,43 @@ class TunReader:
     def stats(self) -> dict[str, int]:
         return {"forwarded": self.forwarded, "no_session": self.no_session, "not_ipv4": self.not_ipv4,
                 "write_drops": self.tun.write_drops, "netlink_errors": self.tun.netlink_errors}
+
+
+class _Netlink:
+    """pyroute2's IPRoute on a private thread (see the module docstring); same method names, synchronous."""
+
+    def __init__(self) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rrasctl-netlink")
+        self._ipr = self._pool.submit(self._make).result()
+
+    @staticmethod
+    def _make() -> Any:
+        from pyroute2 import IPRoute
+
+        return IPRoute()
+
+    def _call(self, name: str, *args: Any, **kw: Any) -> Any:
+        return self._pool.submit(lambda: getattr(self._ipr, name)(*args, **kw)).result()
+
+    def link_lookup(self, **kw: Any) -> Any:
+        return self._call("link_lookup", **kw)
+
+    def link(self, *args: Any, **kw: Any) -> Any:
+        return self._call("link", *args, **kw)
+
+    def addr(self, *args: Any, **kw: Any) -> Any:
+        return self._call("addr", *args, **kw)
+
+    def route(self, *args: Any, **kw: Any) -> Any:
+        return self._call("route", *args, **kw)
+
+    def close(self) -> None:
+        try:
+            self._call("close")
+        finally:
+            self._pool.shutdown(wait=True)
 
 
 def _errno(exc: BaseException) -> int | None:

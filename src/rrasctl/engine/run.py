@@ -1,0 +1,327 @@
+"""`rrasctl engine run`: check privileges, build the parts, serve, shut down cleanly (SPEC §6, DESIGN.md §2).
+
+Order of start-up, each step failing with a plain message and an exit code before the next one touches anything:
+
+1. capabilities (CAP_NET_ADMIN, CAP_NET_RAW, CAP_NET_BIND_SERVICE in CapEff; root normally has them) -> exit 1
+2. RLIMIT_NOFILE soft limit raised to the hard limit (1,000 sessions need more than the usual 1,024 fds)
+3. the configuration (invalid -> exit 2, message naming the key)
+4. the control socket claimed (another engine answering on it -> exit 4; a stale socket file is replaced)
+5. the TUN device (`server.tun_name`) with the server's tunnel address -> exit 1 when it cannot be created
+6. the drivers of `drivers.DRIVERS` that exist; the log names each listener that is not available
+7. serve until SIGINT/SIGTERM (exit 0); SIGHUP or `engine reload` re-reads the configuration, keeping the old one
+   when the new one is invalid.
+
+Exit codes: 0 clean stop, 1 missing capability / TUN / runtime failure, 2 invalid configuration, 4 another engine
+already serves the socket. Decision record: docs/decisions/0020-engine-start-up-and-exit-codes.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import resource
+import signal
+import sys
+import time
+from typing import Any
+
+from rrasctl.errors import Conflict, RrasctlError, ValidationError
+
+log = logging.getLogger("rrasctl.engine")
+
+# Capability bits (linux/capability.h) and what the engine needs each for.
+CAP_NET_BIND_SERVICE, CAP_NET_ADMIN, CAP_NET_RAW = 10, 12, 13
+REQUIRED_CAPS: tuple[tuple[int, str, str], ...] = (
+    (CAP_NET_ADMIN, "CAP_NET_ADMIN", "create the TUN device and set its addresses and routes"),
+    (CAP_NET_RAW, "CAP_NET_RAW", "open the raw GRE socket (IP protocol 47) for PPTP"),
+    (CAP_NET_BIND_SERVICE, "CAP_NET_BIND_SERVICE", "listen on TCP 1723 and UDP 500/1701/4500"),
+)
+HOW_TO_GET_CAPS = ("run the engine as root (sudo rrasctl engine run), or grant the capabilities, e.g. as a systemd "
+                   "service with AmbientCapabilities=CAP_NET_ADMIN CAP_NET_RAW CAP_NET_BIND_SERVICE")
+
+
+# ---------------------------------------------------------------------------------------------------- privileges
+def effective_caps(status_text: str | None = None) -> int:
+    """CapEff of this process (from /proc/self/status, or the text given)."""
+    if status_text is None:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as f:
+            status_text = f.read()
+    for line in status_text.splitlines():
+        if line.startswith("CapEff:"):
+            return int(line.split(":", 1)[1].strip(), 16)
+    return 0
+
+
+def missing_capabilities(cap_eff: int | None = None) -> list[tuple[str, str]]:
+    """[(name, why)] of the required capabilities not in `cap_eff` (this process's CapEff by default)."""
+    if cap_eff is None:
+        try:
+            cap_eff = effective_caps()
+        except OSError:   # no /proc: fall back on the effective uid
+            return [] if os.geteuid() == 0 else [(n, why) for _, n, why in REQUIRED_CAPS]
+    return [(name, why) for bit, name, why in REQUIRED_CAPS if not cap_eff >> bit & 1]
+
+
+def raise_nofile_limit() -> tuple[int, int]:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY:
+        hard = max(soft, 1 << 20)
+    if soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (ValueError, OSError) as exc:
+            log.warning("cannot raise the open-file limit from %d to %d: %s", soft, hard, exc)
+    return soft, hard
+
+
+# ---------------------------------------------------------------------------------------------------- logging
+def setup_logging(level: str = "info") -> None:
+    """stderr: rich on a TTY (unless NO_COLOR), plain lines otherwise; a redacting filter on the handler."""
+    from rrasctl.redact import RedactingFilter
+
+    root = logging.getLogger("rrasctl")
+    for h in list(root.handlers):
+        root.removeHandler(h)
+    handler: logging.Handler
+    if sys.stderr.isatty() and not os.environ.get("NO_COLOR"):
+        from rich.console import Console
+        from rich.logging import RichHandler
+
+        handler = RichHandler(console=Console(stderr=True), show_path=False, rich_tracebacks=False,
+                              log_time_format="%H:%M:%S")
+        handler.setFormatter(logging.Formatter("%(message)s"))
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactingFilter())
+    root.addHandler(handler)
+    root.setLevel(getattr(logging, str(level).upper(), logging.INFO))
+    root.propagate = False
+
+
+# ---------------------------------------------------------------------------------------------------- config
+def load_config(path: Any) -> Any:
+    from rrasctl.config.store import load
+
+    return load(path)
+
+
+def build_context(loop: asyncio.AbstractEventLoop, paths: Any, cfg: Any) -> Any:
+    from rrasctl.engine.accounting import Accounting
+    from rrasctl.engine.drivers import EngineContext
+    from rrasctl.engine.sessions import SessionTable
+    from rrasctl.engine.timers import TimerQueue
+    from rrasctl.router.addrpool import AddressPool
+    from rrasctl.router.admission import Admission, pools_from_config
+
+    ctx = EngineContext(
+        loop=loop,
+        timers=TimerQueue(loop),
+        sessions=SessionTable(),
+        admission=Admission(pools_from_config(cfg.ports), cfg.server.max_concurrent, cfg.server.edition),
+        addrpool=AddressPool(cfg.server.address_pool, server_address=cfg.server.tunnel_address,
+                             static=_static_ips(cfg)),
+        config=cfg,
+        accounting=Accounting(getattr(paths, "state_dir", None)),
+        paths=paths,
+    )
+    key_path = getattr(paths, "key", None)
+
+    def open_secret(sealed: str | None) -> str | None:
+        if not sealed:
+            return None
+        from rrasctl.config.secrets import open_secret as _open
+        from rrasctl.redact import register
+
+        plain = _open(key_path, sealed)
+        register(plain)   # the logging filter masks it should it ever reach a log line
+        return plain
+
+    ctx.open_secret = open_secret
+    return ctx
+
+
+def _static_ips(cfg: Any) -> list[str]:
+    return [u.static_ip for u in (getattr(cfg, "users", {}) or {}).values() if getattr(u, "static_ip", None)]
+
+
+def apply_config(ctx: Any, cfg: Any) -> None:
+    """Push a (re)loaded configuration into the shared parts. Live sessions keep their ports and addresses."""
+    from rrasctl.router.admission import pools_from_config
+
+    ctx.config = cfg
+    ctx.admission.reconfigure(pools_from_config(cfg.ports), cfg.server.max_concurrent, cfg.server.edition)
+    ctx.addrpool.reconfigure(cfg.server.address_pool, server_address=cfg.server.tunnel_address,
+                             static=_static_ips(cfg))
+    for proto in ("pptp", "l2tp"):
+        over = ctx.admission.over_limit(proto)
+        if over:
+            log.warning("%s pool shrank below live ports %s; they stay until their connections end",
+                        proto, ", ".join(f"{proto.upper()}-{p}" for p in over))
+
+
+# ---------------------------------------------------------------------------------------------------- main
+def main(paths: Any, log_level: str | None = "info") -> int:
+    """Run the engine in the foreground until SIGINT/SIGTERM. Returns the process exit code."""
+    setup_logging(log_level or "info")
+    missing = missing_capabilities()
+    if missing:
+        for name, why in missing:
+            sys.stderr.write(f"error: missing capability {name} (needed to {why})\n")
+        sys.stderr.write(f"hint: {HOW_TO_GET_CAPS}\n")
+        return 1
+    soft, _ = raise_nofile_limit()
+    try:
+        cfg = load_config(paths.config)
+    except RrasctlError as exc:
+        log.error("cannot start: %s", exc.message)
+        return exc.exit_code
+    if log_level is None:
+        setup_logging(cfg.server.log_level)
+    log.debug("open-file limit %d", soft)
+    try:
+        return asyncio.run(serve(paths, cfg))
+    except KeyboardInterrupt:  # a second Ctrl-C during shutdown
+        return 130
+
+
+async def serve(paths: Any, cfg: Any, *, with_tun: bool = True) -> int:
+    from rrasctl import __version__
+    from rrasctl.engine.control_server import ControlServer
+    from rrasctl.engine.drivers import STOP_TIMEOUT_S, load_drivers, protocol_of
+    from rrasctl.engine.ops import Ops
+
+    loop = asyncio.get_running_loop()
+    started = time.time()
+    ctx = build_context(loop, paths, cfg)
+    try:
+        os.makedirs(paths.state_dir, mode=0o700, exist_ok=True)
+    except OSError as exc:
+        log.error("cannot create the state dir %s: %s", paths.state_dir, exc.strerror or exc)
+        return 1
+
+    server = ControlServer(paths.socket, {})
+    try:
+        sock = server.claim()
+    except Conflict as exc:
+        log.error("%s", exc.message)
+        return exc.exit_code
+    except OSError as exc:
+        log.error("cannot bind the control socket %s: %s", paths.socket, exc.strerror or exc)
+        return 1
+
+    tun = None
+    if with_tun:
+        from rrasctl.engine.tun import Tun
+
+        tun = Tun(cfg.server.tun_name)
+        try:
+            tun.open()
+            tun.configure(cfg.server.tunnel_address)
+        except Exception as exc:
+            log.error("%s", exc if isinstance(exc, OSError) and exc.strerror is None else
+                      f"cannot set up the TUN device {cfg.server.tun_name}: {exc}")
+            tun.close()
+            sock.close()
+            server.unlink()
+            return 1
+        ctx.tun = tun
+        ctx.tun_reader = tun.attach_reader(loop, ctx.sessions, ctx.counters)
+        log.info("TUN %s up with %s/32, MTU %d", tun.name, cfg.server.tunnel_address, tun.mtu)
+
+    listeners: dict[str, str] = {}
+    drivers, missing = load_drivers()
+    for spec, why in missing.items():
+        proto = protocol_of(spec)
+        listeners[proto] = why
+        log.warning("%s listener %s", proto.upper(), why)
+    for d in drivers:
+        try:
+            await d.start(ctx)
+        except Exception as exc:
+            listeners[d.protocol] = f"not available: {exc}"
+            log.error("%s listener not available: %s", d.protocol.upper(), exc)
+            continue
+        ctx.drivers[d.protocol] = d
+        describe = getattr(d, "listener", None)
+        listeners[d.protocol] = describe() if callable(describe) else "listening"
+        log.info("%s listener: %s", d.protocol.upper(), listeners[d.protocol])
+
+    reload_lock = asyncio.Lock()
+
+    async def reload() -> dict[str, Any]:
+        async with reload_lock:
+            try:
+                new = load_config(paths.config)
+            except RrasctlError as exc:
+                log.error("reload failed, keeping the running configuration: %s", exc.message)
+                raise ValidationError(f"the configuration was not reloaded: {exc.message}",
+                                      hint="fix it (rrasctl config check), then reload again") from None
+            old = ctx.config
+            apply_config(ctx, new)
+            for d in list(ctx.drivers.values()):
+                hook = getattr(d, "reload", None)
+                if hook is not None:
+                    try:
+                        await hook(ctx, old, new)
+                    except Exception:
+                        log.exception("%s driver failed to apply the new configuration", d.protocol)
+            log.info("configuration reloaded from %s", paths.config)
+            return {"reloaded": True, "config": str(paths.config)}
+
+    ops = Ops(ctx, reload=reload, listeners=listeners, started=started, version=__version__)
+    server.handlers = ops.table()
+    await server.start(sock)
+
+    stop = asyncio.Event()
+    pending: set[asyncio.Task[Any]] = set()
+
+    def on_stop(signame: str) -> None:
+        if not stop.is_set():
+            log.info("%s received: stopping", signame)
+        stop.set()
+
+    def on_hup() -> None:
+        async def run() -> None:
+            try:
+                await reload()
+            except RrasctlError:
+                pass   # already logged
+        t = loop.create_task(run())
+        pending.add(t)
+        t.add_done_callback(pending.discard)
+
+    loop.add_signal_handler(signal.SIGTERM, on_stop, "SIGTERM")
+    loop.add_signal_handler(signal.SIGINT, on_stop, "SIGINT")
+    loop.add_signal_handler(signal.SIGHUP, on_hup)
+
+    pools = ", ".join(f"{p} {ctx.admission.pool(p).count} ports" for p in ("pptp", "l2tp"))
+    cap = cfg.server.max_concurrent
+    log.info("engine ready (pid %d): control socket %s; %s edition (%s); %s", os.getpid(), paths.socket,
+             cfg.server.edition, "no edition cap" if cap is None else f"at most {cap} inbound", pools)
+    try:
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            loop.remove_signal_handler(sig)
+        await ops.shutdown()
+        for proto, d in list(ctx.drivers.items()):
+            try:
+                await asyncio.wait_for(d.stop(ctx), STOP_TIMEOUT_S)
+            except asyncio.TimeoutError:
+                log.warning("%s driver did not stop within %g s", proto.upper(), STOP_TIMEOUT_S)
+            except Exception:
+                log.exception("%s driver failed to stop cleanly", proto.upper())
+        for s in list(ctx.sessions):
+            ctx.session_down(s, "engine stopped")
+        await server.close()
+        ctx.timers.close()
+        if tun is not None:
+            tun.detach_reader(loop)
+            tun.close()
+        for t in list(pending):
+            t.cancel()
+    log.info("engine stopped")
+    return 0
