@@ -97,7 +97,6 @@ class ReliableChannel:
         if self._ack_pending:
             self._out.append(encode_control(self.peer_tunnel_id, 0, self.ns, self.nr))
             self._ack_pending = False
-            self.stats.count("zlb sent")
         out, self._out = self._out, []
         return out
 
