@@ -13,7 +13,8 @@ Owner's loop (the engine drivers do exactly this)::
     link.open(now)                                    # lower layer up: LCP starts
     for event in link.receive(frame, now):            # or link.handle_timer(now) at link.next_timer()
         if isinstance(event, AuthRequested):          # authenticator: look the user up, then ...
-            link.answer_password(password_or_None, now)   # ... or answer_external(accepted, now=..., keys=...)
+            more = link.answer_password(password_or_None, now)  # ... or answer_external(accepted, now=..., keys=...)
+            # commands return the events they cause (here AuthSucceeded/AuthFailed, maybe LinkDown): handle them too
         elif isinstance(event, NetworkUp): ...        # addresses, DNS, encryption, auth method
         elif isinstance(event, LinkDown): ...         # event.reason is for operators
     for out in link.take_output(): send(out)          # whole PPP frames, in order
@@ -38,36 +39,19 @@ from enum import Enum
 from ipaddress import IPv4Address
 from typing import Any
 
-from rrasctl.protocols.base import Counters, Event, Rng
-
-try:  # H3's auth cores; the link composes them.
-    from rrasctl.protocols.ppp.auth import AuthFailed, AuthMethod, AuthRequested, AuthSucceeded, MppeKeys
-except ImportError:  # pragma: no cover - only while the auth package is being written
-    AuthMethod = Any  # type: ignore[misc,assignment]
-    MppeKeys = Any  # type: ignore[misc,assignment]
-
-    @dataclass(frozen=True, slots=True)
-    class AuthRequested(Event):  # type: ignore[no-redef]
-        method: Any
-        user: str
-
-    @dataclass(frozen=True, slots=True)
-    class AuthSucceeded(Event):  # type: ignore[no-redef]
-        method: Any
-        user: str
-        keys: Any = None
-
-    @dataclass(frozen=True, slots=True)
-    class AuthFailed(Event):  # type: ignore[no-redef]
-        method: Any
-        user: str
-        error: int
-        reason: str
-        retry: bool = False
+from rrasctl.protocols.base import CoreMisuse, Counters, Event, Malformed, Rng
+from rrasctl.protocols.ppp.auth import (AuthenticatorConfig, AuthFailed, AuthMethod, AuthRequested,
+                                        AuthSucceeded, MppeKeys, PeerConfig, new_authenticator, new_peer)
+from rrasctl.protocols.ppp.ccp import CcpLayer, CcpPolicy, ResetRequested
+from rrasctl.protocols.ppp.frame import Code, PppProtocol, build_frame, split_frame
+from rrasctl.protocols.ppp.fsm import LayerDown, LayerFailed, LayerFinished, LayerUp, Negotiator, State
+from rrasctl.protocols.ppp.ipcp import IpcpLayer, IpcpPolicy
+from rrasctl.protocols.ppp.lcp import LCP_RXR_CODES, EchoReplied, LcpLayer, LcpPolicy, ProtocolRejected
+from rrasctl.protocols.wire import U16
 
 __all__ = [
     "Role", "Phase", "PppConfig", "PppLink", "NetworkUp", "LinkDown", "AuthRequested", "AuthSucceeded",
-    "AuthFailed", "ENCRYPTION_LEVELS",
+    "AuthFailed", "ENCRYPTION_LEVELS", "MppeKeys", "AuthMethod",
 ]
 
 #: encryption policy words (SPEC §4) -> the MPPE key length they stand for; "none" allows clear data
@@ -144,66 +128,485 @@ class LinkDown(Event):
     reason: str
 
 
+_LCP, _IPCP, _CCP = PppProtocol.LCP, PppProtocol.IPCP, PppProtocol.CCP
+_DATA_PROTOCOLS = (PppProtocol.IP, PppProtocol.MPPE)
+
+
 class PppLink:
-    """One PPP link (both roles). See the module docstring for the owner's loop."""
+    """One PPP link (both roles). See the module docstring for the owner's loop.
+
+    Commands (`open`, `close`, `lower_down`, `answer_password`, `answer_external`, `assign_address`) return the
+    events they cause (often none): an `answer_*` returns the `AuthSucceeded`/`AuthFailed` it decides, a `close`
+    before LCP ever started returns `LinkDown` at once. Their packets go to `take_output()` like all others.
+    """
 
     def __init__(self, config: PppConfig, *, rng: Rng = os.urandom) -> None:
+        try:
+            levels = {ENCRYPTION_LEVELS[level] for level in config.encryption}
+        except KeyError as exc:
+            raise CoreMisuse(f"unknown encryption level {exc.args[0]!r}") from None
+        if not levels:
+            raise CoreMisuse("no encryption level allowed")
         self.config = config
         self.stats = Counters()
         self.phase = Phase.DEAD
-        raise NotImplementedError
+        self._rng = rng
+        self._out: list[bytes] = []
+        self.clear_allowed = 0 in levels
+        self._mppe_lengths = frozenset(levels - {0})
+        authenticator = config.role is Role.AUTHENTICATOR
+        self._authenticator = authenticator
+        timers = dict(restart_s=config.restart_s, max_configure=config.max_configure,
+                      max_terminate=config.max_terminate, max_failure=config.max_failure, sink=self._send_control)
+        self.lcp_layer = LcpLayer(LcpPolicy(authenticator, tuple(config.methods), config.mru, rng))
+        self.lcp = Negotiator(_LCP, self.lcp_layer, rxr_codes=LCP_RXR_CODES, **timers)
+        self.lcp_layer.negotiator = self.lcp
+        self.ipcp_layer = IpcpLayer(IpcpPolicy(authenticator, config.local_address, config.peer_address,
+                                               tuple(config.dns), tuple(config.nbns)))
+        self.ipcp = Negotiator(_IPCP, self.ipcp_layer, **timers)
+        self.ccp_layer = CcpLayer(CcpPolicy(self._mppe_lengths, config.mppe_stateless))
+        self.ccp = Negotiator(_CCP, self.ccp_layer, **timers)
+        self.ccp_layer.negotiator = self.ccp
+        self._ccp_active = False          # CCP started for this network phase
+        self._ccp_gave_up = False         # CCP finished without MPPE and clear data is allowed
+        self._auth: Any = None            # the auth core (H3) of the agreed method
+        self._auth_deadline: float | None = None
+        self.auth_method: AuthMethod | None = None
+        self.user = config.user if not authenticator else ""
+        self._keys: MppeKeys | None = None
+        self._encryptor: Any = None
+        self._decryptor: Any = None
+        self.encryption = "none"
+        self.local_ip: IPv4Address | None = None
+        self.peer_ip: IPv4Address | None = None
+        self.dns: tuple[IPv4Address, ...] = ()
+        self.nbns: tuple[IPv4Address, ...] = ()
+        self.network_up = False           # NetworkUp emitted and data may flow
+        self._down = False
+        self._reason = ""                 # the first reason to end the link wins
+        self._lcp_was_opened = False
+        self._echo_deadline: float | None = None
+        self._echo_pending = 0
+        self._ip_head = build_frame(PppProtocol.IP, b"")
+        self._mppe_head = build_frame(PppProtocol.MPPE, b"")
+        self.packets_in = self.packets_out = self.bytes_in = self.bytes_out = 0
 
-    # -- commands -------------------------------------------------------------------------------------------
-    def open(self, now: float) -> None:
-        """The lower layer (PPTP call / L2TP session) is up: start LCP (Up + Open)."""
-        raise NotImplementedError
+    # -- read-only state ----------------------------------------------------------------------------------------
+    @property
+    def state(self) -> State:
+        """LCP's automaton state."""
+        return self.lcp.state
 
-    def close(self, reason: str, now: float) -> None:
-        """Close administratively: LCP Terminate-Request, then `LinkDown(reason)` on Terminate-Ack or timeout."""
-        raise NotImplementedError
+    @property
+    def down(self) -> bool:
+        """True once `LinkDown` was emitted."""
+        return self._down
 
-    def lower_down(self, now: float) -> list[Event]:
-        """The lower layer went away: no more output; returns [LinkDown("lower layer down")] unless already down."""
-        raise NotImplementedError
+    # -- output -------------------------------------------------------------------------------------------------
+    def _send_control(self, protocol: int, payload: bytes) -> None:
+        if not self._down:
+            self._out.append(build_frame(protocol, payload))
 
-    def answer_password(self, password: str | None, now: float) -> None:
-        """Answer an `AuthRequested`: the user's clear password (verified locally), or None (unknown user: 691)."""
-        raise NotImplementedError
-
-    def answer_external(self, accepted: bool, *, now: float, **kw: Any) -> None:
-        """Answer an `AuthRequested` from outside (RADIUS): keyword arguments go to the auth core unchanged
-        (error=691, message="", keys=MppeKeys, authenticator_response=...)."""
-        raise NotImplementedError
-
-    def assign_address(self, peer_address: IPv4Address, now: float) -> None:
-        """AUTHENTICATOR with ``peer_address=None``: the address to give the peer (IPCP starts once known)."""
-        raise NotImplementedError
-
-    # -- inputs ---------------------------------------------------------------------------------------------
-    def receive(self, frame: bytes | memoryview, now: float) -> list[Event]:
-        """One whole PPP frame (FF 03 optional, PFC accepted). Never raises because of the peer."""
-        raise NotImplementedError
-
-    def handle_timer(self, now: float) -> list[Event]:
-        """Run every deadline at or before ``now``."""
-        raise NotImplementedError
-
-    # -- outputs --------------------------------------------------------------------------------------------
     def take_output(self) -> list[bytes]:
         """PPP frames to send, in order (drains)."""
-        raise NotImplementedError
+        out, self._out = self._out, []
+        return out
 
     def next_timer(self) -> float | None:
         """The earliest deadline, or None."""
-        raise NotImplementedError
+        if self._down:
+            return None
+        deadlines = [self.lcp.deadline, self.ipcp.deadline, self.ccp.deadline, self._echo_deadline,
+                     self._auth_deadline, self._auth.next_timer() if self._auth is not None else None]
+        live = [d for d in deadlines if d is not None]
+        return min(live) if live else None
 
-    # -- data path ------------------------------------------------------------------------------------------
+    # -- commands -----------------------------------------------------------------------------------------------
+    def open(self, now: float) -> list[Event]:
+        """The lower layer (PPTP call / L2TP session) is up: start LCP (Open + Up)."""
+        if self._down:
+            raise CoreMisuse("open() on a link that went down: make a new PppLink")
+        if self.phase is not Phase.DEAD:
+            return []
+        self.phase = Phase.ESTABLISH
+        return self._dispatch(self.lcp.open(now) + self.lcp.up(now), now)
+
+    def close(self, reason: str, now: float) -> list[Event]:
+        """Close administratively: LCP Terminate-Request, then `LinkDown(reason)` on Terminate-Ack or timeout."""
+        if self._down:
+            return []
+        self._reason = self._reason or reason
+        if self.lcp.state in (State.INITIAL, State.STARTING, State.CLOSED, State.STOPPED):
+            return self._finish(now)
+        self._stop_network(now)
+        self.phase = Phase.TERMINATE
+        return self._dispatch(self.lcp.close(now), now)
+
+    def lower_down(self, now: float) -> list[Event]:
+        """The lower layer went away: no more output; `LinkDown("lower layer down")` unless already down."""
+        if self._down:
+            return []
+        self._reason = self._reason or "lower layer down"
+        self._stop_network(now)
+        self.lcp.down(now)
+        return self._finish(now)
+
+    def answer_password(self, password: str | None, now: float) -> list[Event]:
+        """Answer an `AuthRequested`: the user's clear password (verified locally), or None (unknown user: 691)."""
+        if self._auth is None or not hasattr(self._auth, "answer_password"):
+            raise CoreMisuse("answer_password() without a pending AuthRequested")
+        return self._auth_events(self._auth.answer_password(password, now), now)
+
+    def answer_external(self, accepted: bool, *, now: float, **kw: Any) -> list[Event]:
+        """Answer an `AuthRequested` from outside (RADIUS): keyword arguments go to the auth core unchanged
+        (error=691, message="", keys=MppeKeys, authenticator_response=...)."""
+        if self._auth is None or not hasattr(self._auth, "answer_external"):
+            raise CoreMisuse("answer_external() without a pending AuthRequested")
+        return self._auth_events(self._auth.answer_external(accepted, now=now, **kw), now)
+
+    def assign_address(self, peer_address: IPv4Address, now: float) -> list[Event]:
+        """AUTHENTICATOR with ``peer_address=None``: the address to give the peer (IPCP starts once known)."""
+        if not self._authenticator:
+            raise CoreMisuse("assign_address() is for the authenticator")
+        self.ipcp_layer.neg.allow.peer_address = IPv4Address(peer_address)
+        if self.phase is Phase.NETWORK and self.ipcp.state is State.INITIAL:
+            return self._dispatch(self.ipcp.open(now) + self.ipcp.up(now), now)
+        return []
+
+    # -- inputs -------------------------------------------------------------------------------------------------
+    def receive(self, frame: bytes | memoryview, now: float) -> list[Event]:
+        """One whole PPP frame (FF 03 optional, PFC accepted). Never raises because of the peer."""
+        if self._down:
+            self.stats.count("frame after link down")
+            return []
+        try:
+            protocol, info = split_frame(frame)
+        except Malformed as exc:
+            self.stats.count(exc.reason)
+            return []
+        if protocol in _DATA_PROTOCOLS:
+            self._flush_reset()            # open_data already handled (and counted) this frame
+            return []
+        if protocol == _LCP:
+            if self.phase is Phase.DEAD:
+                self.stats.count("frame while dead")
+                return []
+            if len(info) >= 1 and info[0] == Code.TERMINATE_REQUEST and not self._reason:
+                self._reason = "peer terminated"
+            return self._dispatch(self.lcp.receive(info, now), now)
+        phase = self.phase
+        if phase is Phase.AUTHENTICATE or phase is Phase.NETWORK:
+            if self._auth is not None and protocol == self._auth.protocol:
+                return self._auth_events(self._auth.receive(info, now), now)
+        if phase is Phase.NETWORK:
+            if protocol == _IPCP:
+                return self._dispatch(self.ipcp.receive(info, now), now)
+            if protocol == _CCP and self._mppe_lengths:
+                if not self._ccp_active:
+                    self.stats.count("CCP before keys")
+                    return []
+                return self._dispatch(self.ccp.receive(info, now), now)
+            self._protocol_reject(protocol, info)
+            return []
+        self.stats.count(f"{protocol:#06x} in {phase.value} phase")
+        return []
+
+    def _protocol_reject(self, protocol: int, info: memoryview) -> None:
+        """RFC 1661 §5.7: the rejected protocol, then as much of the information field as fits the MRU."""
+        if self.lcp.state is not State.OPENED:
+            return
+        self.stats.count("protocol rejected")
+        room = max(0, self.config.mru - 4 - 2)
+        self.lcp.send(Code.PROTOCOL_REJECT, self.lcp.new_id(), U16.pack(protocol) + bytes(info[:room]))
+
+    def handle_timer(self, now: float) -> list[Event]:
+        """Run every deadline at or before ``now``."""
+        events: list[Event] = []
+        if self._down:
+            return events
+        for negotiator in (self.lcp, self.ipcp, self.ccp):
+            if negotiator.deadline is not None and negotiator.deadline <= now:
+                events += self._dispatch(negotiator.handle_timer(now), now)
+                if self._down:
+                    return events
+        auth = self._auth
+        if auth is not None and auth.next_timer() is not None and auth.next_timer() <= now:
+            events += self._auth_events(auth.handle_timer(now), now)
+        if self._auth_deadline is not None and self._auth_deadline <= now and not self._down:
+            self._auth_deadline = None
+            events += self.close("authentication timed out", now)
+        if self._echo_deadline is not None and self._echo_deadline <= now and not self._down:
+            events += self._echo(now)
+        return events
+
+    # -- keepalive ----------------------------------------------------------------------------------------------
+    def _echo(self, now: float) -> list[Event]:
+        if self._echo_pending >= self.config.echo_failures:
+            self._echo_deadline = None
+            return self.close("echo timeout", now)
+        self._echo_pending += 1
+        self.lcp_layer.echo_request(self.lcp.new_id())
+        self._echo_deadline = now + self.config.echo_interval_s
+        return []
+
+    # -- layer events -------------------------------------------------------------------------------------------
+    def _dispatch(self, events: list[Event], now: float) -> list[Event]:
+        """Turn the negotiators' internal events into phase changes; return the public ones."""
+        public: list[Event] = []
+        for event in events:
+            if isinstance(event, LayerUp):
+                public += self._layer_up(event.protocol, now)
+            elif isinstance(event, LayerDown):
+                self._layer_down(event.protocol, now)
+            elif isinstance(event, LayerFinished):
+                public += self._layer_finished(event.protocol, now)
+            elif isinstance(event, LayerFailed):
+                self.stats.count(f"{PppProtocol(event.protocol).name} failed")
+                if event.protocol == _LCP or event.protocol == _IPCP:
+                    self._reason = self._reason or event.reason
+                elif event.protocol == _CCP and not self.clear_allowed:
+                    self._reason = self._reason or event.reason
+            elif isinstance(event, EchoReplied):
+                self._echo_pending = 0
+            elif isinstance(event, ProtocolRejected):
+                public += self._protocol_rejected(event.protocol, now)
+            elif isinstance(event, ResetRequested):
+                if self._encryptor is not None:
+                    self._encryptor.reset()
+            if self._down:
+                break
+        return public
+
+    def _layer_up(self, protocol: int, now: float) -> list[Event]:
+        if protocol == _LCP:
+            self._lcp_was_opened = True
+            peer = self.lcp_layer.neg.peer_got
+            pfc, acfc = bool(peer.get("pfc")), bool(peer.get("acfc"))
+            self._ip_head = build_frame(PppProtocol.IP, b"", acfc=acfc, pfc=pfc)
+            self._mppe_head = build_frame(PppProtocol.MPPE, b"", acfc=acfc, pfc=pfc)
+            if self.config.echo_interval_s > 0:
+                self._echo_pending = 0
+                self._echo_deadline = now + self.config.echo_interval_s
+            method = self.lcp_layer.auth_method
+            if method is None:
+                if self._authenticator and self.config.methods:
+                    return self.close("peer refused to authenticate", now)
+                return self._enter_network(now)
+            return self._start_auth(method, now)
+        if protocol == _IPCP:
+            self.local_ip, self.peer_ip, self.dns, self.nbns = self.ipcp_layer.result()
+            return self._check_network_up(now)
+        if protocol == _CCP:
+            (send_len, send_sl), (recv_len, recv_sl) = self.ccp_layer.directions()
+            keys = self._keys
+            if not send_len or not recv_len or keys is None:
+                return self._ccp_without_mppe("peer refused encryption", now)
+            from rrasctl.protocols.ppp.mppe import MppeDecryptor, MppeEncryptor
+            self._encryptor = MppeEncryptor(keys.send, bits=send_len, stateless=send_sl)
+            self._decryptor = MppeDecryptor(keys.recv, bits=recv_len, stateless=recv_sl)
+            self.encryption = f"mppe-{min(send_len, recv_len)}"
+            return self._check_network_up(now)
+        return []
+
+    def _layer_down(self, protocol: int, now: float) -> None:
+        if protocol == _LCP:
+            self._echo_deadline = None
+            self._stop_network(now)
+            if self.phase is not Phase.TERMINATE:
+                self.phase = Phase.ESTABLISH
+        elif protocol == _IPCP:
+            self.network_up = False
+        elif protocol == _CCP:
+            self._encryptor = self._decryptor = None
+            self.encryption = "none"
+            if not self.clear_allowed:
+                self.network_up = False
+
+    def _layer_finished(self, protocol: int, now: float) -> list[Event]:
+        if protocol == _LCP:
+            if not self._reason:
+                self._reason = ("peer stopped answering LCP" if self._lcp_was_opened
+                                else "peer did not answer LCP")
+            return self._finish(now)
+        if self.phase is not Phase.NETWORK:
+            return []
+        if protocol == _IPCP:
+            return self.close(self.ipcp.failure_reason or "peer did not complete IPCP", now)
+        if protocol == _CCP:
+            return self._ccp_without_mppe(self.ccp.failure_reason or "peer refused encryption", now)
+        return []
+
+    def _ccp_without_mppe(self, reason: str, now: float) -> list[Event]:
+        if not self.clear_allowed:
+            return self.close(reason, now)
+        self._ccp_gave_up = True
+        self._encryptor = self._decryptor = None
+        self.encryption = "none"
+        return self._check_network_up(now)
+
+    def _protocol_rejected(self, protocol: int, now: float) -> list[Event]:
+        if protocol == _IPCP:
+            self._reason = self._reason or "peer rejected IPCP"
+            return self._dispatch(self.ipcp.rejected(now), now)
+        if protocol == _CCP:
+            return self._dispatch(self.ccp.rejected(now), now)
+        return []
+
+    # -- phases -------------------------------------------------------------------------------------------------
+    def _start_auth(self, method: AuthMethod, now: float) -> list[Event]:
+        self.phase = Phase.AUTHENTICATE
+        self.auth_method = method
+        config = self.config
+        if self._authenticator:
+            core = new_authenticator(method, AuthenticatorConfig(restart_s=config.restart_s,
+                                                                 max_transmits=config.max_configure),
+                                     rng=self._rng)
+        else:
+            core = new_peer(method, PeerConfig(user=config.user, password=config.password,
+                                               restart_s=config.restart_s, max_transmits=config.max_configure),
+                            rng=self._rng)
+        self._auth = core
+        self._auth_deadline = now + config.auth_timeout_s
+        return self._auth_events(core.start(now), now)
+
+    def _auth_events(self, events: list[Event], now: float) -> list[Event]:
+        auth = self._auth
+        for payload in auth.take_output():
+            self._send_control(auth.protocol, payload)
+        public: list[Event] = []
+        for event in events:
+            public.append(event)
+            if isinstance(event, AuthRequested):
+                self.user = event.user
+            elif isinstance(event, AuthSucceeded):
+                self.user = event.user or self.user
+                self._keys = event.keys
+                self._auth_deadline = None
+                if self.phase is Phase.AUTHENTICATE:
+                    public += self._enter_network(now)
+            elif isinstance(event, AuthFailed):
+                self.user = event.user or self.user
+                if not event.retry:
+                    self._auth_deadline = None
+                    reason = f"authentication failed ({event.error})" if event.error else event.reason
+                    public += self.close(reason, now)
+            if self._down:
+                break
+        return public
+
+    def _enter_network(self, now: float) -> list[Event]:
+        self.phase = Phase.NETWORK
+        self._ccp_gave_up = False
+        events: list[Event] = []
+        if self._mppe_lengths:
+            if self._keys is not None:
+                self._ccp_active = True
+                events += self._dispatch(self.ccp.open(now) + self.ccp.up(now), now)
+            elif not self.clear_allowed:
+                method = self.auth_method.value if self.auth_method else "no authentication"
+                return events + self.close(f"encryption required but {method} yields no MPPE keys", now)
+            else:
+                self._ccp_gave_up = True
+        if self._down:
+            return events
+        if not self._authenticator or self.ipcp_layer.neg.allow.peer_address is not None:
+            events += self._dispatch(self.ipcp.open(now) + self.ipcp.up(now), now)
+        return events
+
+    def _check_network_up(self, now: float) -> list[Event]:
+        if self.network_up or self._down or self.ipcp.state is not State.OPENED:
+            return []
+        if self._mppe_lengths and self._encryptor is None and not self._ccp_gave_up:
+            return []                       # CCP still negotiating
+        if self._encryptor is None and not self.clear_allowed:
+            return []
+        self.network_up = True
+        auth = self.auth_method.value if self.auth_method is not None else ""
+        return [NetworkUp(self.local_ip, self.peer_ip, self.dns, self.nbns, self.encryption, auth)]
+
+    def _stop_network(self, now: float) -> None:
+        self.network_up = False
+        self._encryptor = self._decryptor = None
+        for negotiator in (self.ipcp, self.ccp):
+            if negotiator.state is not State.INITIAL:
+                negotiator.down(now)
+                negotiator.close(now)
+        self._ccp_active = False
+        self._auth_deadline = None
+
+    def _finish(self, now: float) -> list[Event]:
+        self._stop_network(now)
+        self.phase = Phase.DEAD
+        self._down = True
+        self._echo_deadline = None
+        self._auth_deadline = None
+        self._auth = None
+        return [LinkDown(self._reason or "link closed")]
+
+    # -- data path ----------------------------------------------------------------------------------------------
+    def _flush_reset(self) -> None:
+        decryptor = self._decryptor
+        if decryptor is not None and decryptor.take_reset():
+            self.ccp_layer.reset_request()
+
     def open_data(self, frame: bytes | memoryview) -> bytes | memoryview | None:
-        """The IP packet carried by an IP or MPPE frame; None for anything else (give it to `receive`) or a drop."""
-        raise NotImplementedError
+        """The IP packet carried by an IP or MPPE frame; None for anything else (give it to `receive`) or a drop.
+
+        Clear IP is dropped while MPPE is on or when policy forbids clear data; an MPPE frame that does not
+        decrypt is dropped (a stateful resync queues a CCP Reset-Request)."""
+        n = len(frame)
+        pos = 2 if n >= 2 and frame[0] == 0xFF and frame[1] == 0x03 else 0
+        if pos >= n:
+            return None
+        first = frame[pos]
+        if first == 0x21 or first == 0xFD:
+            proto, pos = first, pos + 1
+        elif first == 0 and pos + 1 < n and (frame[pos + 1] == 0x21 or frame[pos + 1] == 0xFD):
+            proto, pos = frame[pos + 1], pos + 2
+        else:
+            return None
+        if not self.network_up:
+            self.stats.count("data before network up")
+            return None
+        if proto == 0x21:
+            if self._decryptor is not None or not self.clear_allowed:
+                self.stats.count("clear IP refused")
+                return None
+            self.packets_in += 1
+            self.bytes_in += n - pos
+            return memoryview(frame)[pos:]
+        decryptor = self._decryptor
+        if decryptor is None:
+            self.stats.count("MPPE without keys")
+            return None
+        plain = decryptor.decrypt(memoryview(frame)[pos:])
+        if decryptor.need_reset:
+            self._flush_reset()
+        if plain is None:
+            self.stats.count("MPPE frame dropped")
+            return None
+        if plain[:1] == b"\x21":
+            inner = 1
+        elif plain[:2] == b"\x00\x21":
+            inner = 2
+        else:
+            self.stats.count("non-IP inside MPPE")
+            return None
+        self.packets_in += 1
+        self.bytes_in += len(plain) - inner
+        return memoryview(plain)[inner:]
 
     def seal_data(self, ip_packet: bytes | memoryview) -> bytes | None:
         """The PPP frame carrying ``ip_packet`` (MPPE when negotiated); None when not up or clear data is forbidden."""
-        raise NotImplementedError
-
-    # -- read-only state: state / phase / stats / encryption / auth_method / peer_ip / local_ip / user ----------
+        if not self.network_up:
+            return None
+        encryptor = self._encryptor
+        if encryptor is not None:
+            frame = self._mppe_head + encryptor.encrypt(b"\x00\x21" + bytes(ip_packet))
+        elif self.clear_allowed:
+            frame = self._ip_head + bytes(ip_packet)
+        else:
+            return None
+        self.packets_out += 1
+        self.bytes_out += len(ip_packet)
+        return frame
