@@ -1,0 +1,666 @@
+"""The PPTP driver: TCP 1723 control connections and one raw GRE socket <-> the pptp cores (DESIGN.md §3, §5).
+
+Inbound (we are the PAC): a TCP connection gets a `PptpControl(PAC)`; each Outgoing-Call-Request asks admission
+(SPEC §3) for a port: a refusal is answered with the Outgoing-Call-Reply result admission names (busy / do not
+accept), logged, counted and recorded, and nothing else is touched; an admitted call gets a `PptpCall` (GRE window +
+`PppLink` as authenticator) and a `Session` row. Authentication looks the user up in the configuration (the user must
+exist with dial-in `allow` or `policy`; methods and encryption levels come from `auth`), the address comes from the
+pool, and `NetworkUp` binds it on the TUN.
+
+Outbound (we are the PNS): `dial()` for a `pptp` demand-dial interface: resolve, connect, Start-Control-Connection,
+Outgoing-Call-Request, PPP as the authenticated peer; progress stages as SPEC §5; failures raise `DialFailed` with
+an RRAS-style reason and Windows error number (691 bad credentials, 800/678 no answer, 676 busy ...). The
+interface's routes go up through the TUN (source: the address the server gave us) and down when the call ends.
+
+Data path: `GreReader` reads the raw socket with add_reader + drain (engine/io.py, one preallocated buffer),
+demultiplexes by the GRE call id (and checks the sender's address), hands data to `PptpCall.open_data` and writes
+the IP packet to the TUN; acks owed are sent once per batch (one `call_soon`). TUN -> peer: `session.tx` seals and
+sends header + frame with one `sendmsg` (no copy).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import os
+import socket
+from dataclasses import dataclass, field
+from typing import Any
+
+from rrasctl.engine.drivers import DialFailed, EngineContext, Progress
+from rrasctl.engine.io import SocketDrain
+from rrasctl.engine.sessions import Direction, Session, SessionState
+from rrasctl.protocols.base import Counters
+from rrasctl.protocols.pptp import messages as m
+from rrasctl.protocols.pptp.call import PptpCall
+from rrasctl.protocols.pptp.control import (
+    CallCleared, CallConnected, CallRefused, CallRequested, ControlClosed, ControlConfig, ControlEstablished,
+    ControlState, PptpControl, Role as ControlRole,
+)
+from rrasctl.protocols.pptp.gre import GRE_PROTOCOL, GreWindow
+from rrasctl.router.admission import Protocol, Refuse, Use
+
+log = logging.getLogger(__name__)
+
+LEVELS = ("none", "basic", "strong", "strongest")
+RECV_WINDOW = 64
+CONNECT_TIMEOUT_S = 15.0
+SETUP_TIMEOUT_S = 30.0
+DIAL_TIMEOUT_S = 60.0
+DISCONNECT_WAIT_S = 3.0
+WINDOWS_ERRORS = {  # RAS error numbers a Windows client would show
+    m.OcrpResult.BUSY: 676, m.OcrpResult.DO_NOT_ACCEPT: 649, m.OcrpResult.NO_CARRIER: 678,
+    m.OcrpResult.TIME_OUT: 718, m.OcrpResult.GENERAL_ERROR: 651, m.OcrpResult.NO_DIAL_TONE: 680,
+}
+
+
+def _ppp():
+    """The PPP link module (imported lazily: it pulls in cryptography)."""
+    from rrasctl.protocols.ppp import link
+    return link
+
+
+@dataclass(eq=False)
+class _Tunnel:
+    """One control connection (one TCP connection)."""
+    core: PptpControl
+    peer: str
+    writer: asyncio.StreamWriter | None = None
+    calls: dict[int, "_Call"] = field(default_factory=dict)
+    established: asyncio.Future | None = None
+    call_waiter: asyncio.Future | None = None     # outbound: CallConnected / CallRefused
+    closed: bool = False
+    task: asyncio.Task | None = None
+
+
+@dataclass(eq=False)
+class _Call:
+    """One call: its core, its session, its tunnel, and (outbound) the dial's futures."""
+    call: PptpCall
+    session: Session
+    tunnel: _Tunnel
+    peer: str
+    local_call_id: int
+    outbound: bool = False
+    up: asyncio.Future | None = None          # outbound: set when the network layer opens
+    down: asyncio.Future | None = None        # set when the call has ended
+    progress: Progress | None = None
+    failure: DialFailed | None = None
+    cleared: bool = False                     # the control connection already knows the call is gone
+    ended: bool = False
+    user_cfg: Any = None
+    added_address: str | None = None
+
+
+class PptpDriver:
+    """See the module docstring."""
+
+    protocol = "pptp"
+
+    def __init__(self) -> None:
+        self.ctx: EngineContext | None = None
+        self.stats = Counters()
+        self._tunnels: set[_Tunnel] = set()
+        self._calls: dict[int, _Call] = {}        # local call id -> call (GRE demux)
+        self._next_id = int.from_bytes(os.urandom(2), "big") or 1
+        self._gre: socket.socket | None = None
+        self._drain: SocketDrain | None = None
+        self._server: asyncio.AbstractServer | None = None
+        self._ack_due: set[_Call] = set()
+        self._ack_scheduled = False
+        self._listening = ""
+        self._stateless = os.environ.get("RRASCTL_PPTP_MPPE", "stateless") != "stateful"
+
+    # ---- lifecycle ----------------------------------------------------------------------------------------
+
+    async def start(self, ctx: EngineContext) -> None:
+        self.ctx = ctx
+        gre = socket.socket(socket.AF_INET, socket.SOCK_RAW, GRE_PROTOCOL)
+        gre.setblocking(False)
+        self._gre = gre
+        self._drain = SocketDrain(gre, self._on_gre, with_addr=True)
+        self._drain.attach(ctx.loop)
+        host = ctx.config.server.listen_address or "0.0.0.0"
+        port = int(os.environ.get("RRASCTL_PPTP_PORT", m.PPTP_PORT))
+        try:
+            self._server = await asyncio.start_server(self._accepted, host=host, port=port, reuse_address=True)
+        except OSError:
+            self._drain.detach(ctx.loop)
+            gre.close()
+            raise
+        self._listening = f"{host}:{port}"
+
+    def listener(self) -> str:
+        return f"PPTP on TCP {self._listening} and GRE (IP protocol 47)"
+
+    async def stop(self, ctx: EngineContext) -> None:
+        if self._server is not None:
+            self._server.close()
+        now = ctx.loop.time()
+        for t in list(self._tunnels):
+            for entry in list(t.calls.values()):
+                entry.cleared = True       # stop() below sends CDN (PAC) / CCRQ (PNS) for each call
+                self._end_call(entry, "engine shutdown", now)
+            t.core.stop(now, m.StopReason.STOP_LOCAL_SHUTDOWN)
+            self._flush_tunnel(t)
+        waiters = [t.task for t in self._tunnels if t.task is not None]
+        if waiters:
+            await asyncio.wait(waiters, timeout=1.0)
+        for t in list(self._tunnels):
+            self._close_tunnel(t)
+        if self._drain is not None:
+            self._drain.detach(ctx.loop)
+        if self._gre is not None:
+            self._gre.close()
+            self._gre = None
+
+    def status(self) -> dict[str, Any]:
+        gre_stats = Counters()
+        for entry in self._calls.values():
+            gre_stats += entry.call.window.stats
+        control = Counters()
+        for t in self._tunnels:
+            control += t.core.stats
+        return {"listening": self._listening, "tunnels": len(self._tunnels), "calls": len(self._calls),
+                "dropped": self.stats.as_dict(), "gre": dict(gre_stats), "control": dict(control)}
+
+    # ---- control connections ------------------------------------------------------------------------------
+
+    async def _accepted(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername")[0]
+        ctx = self.ctx
+        assert ctx is not None
+        core = PptpControl(self._control_config(ControlRole.PAC))
+        t = _Tunnel(core, peer, writer)
+        t.task = asyncio.current_task()
+        self._tunnels.add(t)
+        core.start(ctx.loop.time())
+        self._pump_tunnel(t, [])
+        await self._read_loop(t, reader)
+
+    def _control_config(self, role: ControlRole) -> ControlConfig:
+        echo = float(getattr(getattr(self.ctx.config, "pptp", None), "echo_interval_s", 60) or 60)
+        return ControlConfig(role, host_name=socket.gethostname()[:63], vendor="rrasctl", recv_window=RECV_WINDOW,
+                             echo_interval_s=echo, echo_timeout_s=echo, setup_timeout_s=SETUP_TIMEOUT_S)
+
+    async def _read_loop(self, t: _Tunnel, reader: asyncio.StreamReader) -> None:
+        loop = self.ctx.loop
+        try:
+            while not t.closed:
+                try:
+                    data = await reader.read(4096)
+                except (ConnectionError, OSError):
+                    data = b""
+                if not data:
+                    self._pump_tunnel(t, t.core.connection_lost(loop.time()))
+                    break
+                self._pump_tunnel(t, t.core.receive(data, loop.time()))
+        finally:
+            self._close_tunnel(t)
+
+    def _pump_tunnel(self, t: _Tunnel, events: list) -> None:
+        ctx = self.ctx
+        for ev in events:
+            try:
+                self._on_control_event(t, ev)
+            except Exception:   # a bug in one tunnel must not take the listener down
+                log.exception("PPTP control event %r from %s failed", ev, t.peer)
+        self._flush_tunnel(t)
+        if t.core.state is ControlState.CLOSED:
+            ctx.timers.cancel(("pptp-ctl", id(t)))
+            self._close_tunnel(t)
+        else:
+            ctx.timers.arm(("pptp-ctl", id(t)), t.core.next_timer(), lambda: self._fire_tunnel(t))
+
+    def _fire_tunnel(self, t: _Tunnel) -> None:
+        self._pump_tunnel(t, t.core.handle_timer(self.ctx.loop.time()))
+
+    def _flush_tunnel(self, t: _Tunnel) -> None:
+        out = t.core.take_output()
+        if out and t.writer is not None and not t.writer.is_closing():
+            t.writer.write(b"".join(out))
+
+    def _close_tunnel(self, t: _Tunnel) -> None:
+        now = self.ctx.loop.time()
+        if t.core.state is not ControlState.CLOSED:
+            self._pump_tunnel(t, t.core.connection_lost(now))
+            return
+        for entry in list(t.calls.values()):
+            entry.cleared = True
+            self._end_call(entry, t.core.close_reason or "control connection closed", now)
+        if not t.closed:
+            t.closed = True
+            if t.writer is not None and not t.writer.is_closing():
+                t.writer.close()
+            if t.established is not None and not t.established.done():
+                t.established.set_exception(DialFailed(
+                    f"the PPTP control connection failed: {t.core.close_reason}", 800, unreachable="NO_ANSWER"))
+                t.established.exception()
+        self.ctx.timers.cancel(("pptp-ctl", id(t)))
+        self._tunnels.discard(t)
+
+    def _on_control_event(self, t: _Tunnel, ev: Any) -> None:
+        ctx = self.ctx
+        now = ctx.loop.time()
+        if isinstance(ev, CallRequested):
+            self._call_requested(t, ev, now)
+        elif isinstance(ev, CallCleared):
+            entry = t.calls.get(ev.local_call_id) if ev.local_call_id is not None else None
+            if entry is not None:
+                entry.cleared = True
+                if entry.failure is None and entry.outbound and (entry.up is None or not entry.up.done()):
+                    entry.failure = DialFailed(f"the remote server disconnected the call ({ev.reason})", 628,
+                                               unreachable="CONNECTION_FAILURE")
+                self._pump_call(entry, entry.call.lower_down(now))
+                self._end_call(entry, ev.reason, now)
+        elif isinstance(ev, ControlEstablished):
+            if t.established is not None and not t.established.done():
+                t.established.set_result(ev)
+            log.debug("PPTP control connection with %s up (%s, %s)", t.peer, ev.peer_vendor, ev.peer_host_name)
+        elif isinstance(ev, (CallConnected, CallRefused)):
+            waiter = getattr(t, "call_waiter", None)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(ev)
+        elif isinstance(ev, ControlClosed):
+            log.debug("PPTP control connection with %s closed: %s", t.peer, ev.reason)
+
+    def _new_call_id(self) -> int:
+        for _ in range(65536):
+            cid = self._next_id
+            self._next_id = (self._next_id % 65535) + 1
+            if cid not in self._calls:
+                return cid
+        raise RuntimeError("no free PPTP call id")
+
+    def _call_requested(self, t: _Tunnel, ev: CallRequested, now: float) -> None:
+        ctx = self.ctx
+        verdict = ctx.admission.try_admit(Protocol.PPTP, Use.INBOUND)
+        if isinstance(verdict, Refuse):
+            t.core.refuse_call(ev.peer_call_id, m.OcrpResult(verdict.cause.wire_result), now)
+            ctx.refused(verdict.cause, peer=t.peer)
+            return
+        local = self._new_call_id()
+        t.core.accept_call(ev.peer_call_id, local, now)
+        self._flush_tunnel(t)         # the OCRP goes out before our first LCP packet
+        session = ctx.sessions.add(Session("pptp", verdict.port, peer=t.peer))
+        session.state = SessionState.AUTHENTICATING
+        link = _ppp().PppLink(self._server_ppp_config())
+        call = PptpCall(GreWindow(local, ev.peer_call_id, ev.recv_window, RECV_WINDOW), link)
+        entry = _Call(call, session, t, t.peer, local)
+        entry.down = ctx.loop.create_future()
+        self._register(entry)
+        call.open(now)
+        self._pump_call(entry, [])
+
+    def _register(self, entry: _Call) -> None:
+        session, call = entry.session, entry.call
+        self._calls[entry.local_call_id] = entry
+        entry.tunnel.calls[entry.local_call_id] = entry
+        session.core = call
+        session.extra.update({"local_call_id": entry.local_call_id, "peer_call_id": call.peer_call_id})
+        gre, addr, sendmsg = self._gre, (entry.peer, 0), self._gre.sendmsg
+        seal = call.seal_data
+        stats = self.stats
+
+        def tx(ip: memoryview) -> None:
+            parts = seal(ip)
+            if parts is None:
+                stats["tx before network up"] += 1
+                return
+            try:
+                sendmsg(parts, (), 0, addr)
+            except OSError:
+                stats["gre send failed"] += 1
+
+        session.tx = tx
+        session.disconnect = lambda cause, e=entry: self._disconnect(e, cause)
+
+    # ---- PPP on a call ------------------------------------------------------------------------------------
+
+    def _server_ppp_config(self):
+        from rrasctl.protocols.ppp.auth import AuthMethod
+        link = _ppp()
+        cfg = self.ctx.config
+        methods = tuple(AuthMethod(x) for x in cfg.auth.methods if x != "eap-tls")
+        return link.PppConfig(
+            role=link.Role.AUTHENTICATOR, methods=methods, encryption=tuple(cfg.auth.encryption),
+            mppe_stateless=self._stateless, local_address=ipaddress.IPv4Address(cfg.server.tunnel_address),
+            peer_address=None, dns=tuple(ipaddress.IPv4Address(a) for a in cfg.server.dns),
+            nbns=tuple(ipaddress.IPv4Address(a) for a in cfg.server.wins))
+
+    def _client_ppp_config(self, iface: Any, password: str):
+        from rrasctl.protocols.ppp.auth import AuthMethod
+        link = _ppp()
+        cfg = self.ctx.config
+        methods = tuple(AuthMethod(x) for x in cfg.auth.methods if x != "eap-tls")
+        weakest = iface.encryption if iface.encryption in LEVELS else "basic"
+        levels = LEVELS[LEVELS.index(weakest):]
+        user = f"{iface.domain}\\{iface.user}" if iface.domain else iface.user
+        return link.PppConfig(role=link.Role.PEER, methods=methods, encryption=tuple(levels),
+                              mppe_stateless=self._stateless, user=user, password=password)
+
+    def _pump_call(self, entry: _Call, events: list) -> None:
+        ctx = self.ctx
+        for ev in events:
+            try:
+                self._on_link_event(entry, ev)
+            except Exception:
+                log.exception("[%s] PPP event %r failed", entry.session.port_name, ev)
+        call = entry.call
+        out = call.take_output()
+        if out and self._gre is not None and not entry.ended:
+            addr = (entry.peer, 0)
+            for pkt in out:
+                try:
+                    self._gre.sendto(pkt, addr)
+                except OSError:
+                    self.stats["gre send failed"] += 1
+        if entry.ended:
+            ctx.timers.cancel(("pptp", entry.local_call_id, id(entry)))
+        else:
+            ctx.timers.arm(("pptp", entry.local_call_id, id(entry)), call.next_timer(),
+                           lambda: self._pump_call(entry, entry.call.handle_timer(ctx.loop.time())))
+
+    def _on_link_event(self, entry: _Call, ev: Any) -> None:
+        link = _ppp()
+        ctx = self.ctx
+        now = ctx.loop.time()
+        s = entry.session
+        name = type(ev).__name__
+        if name == "AuthRequested":
+            self._authenticate(entry, ev, now)
+        elif name == "AuthSucceeded":
+            s.user = ev.user if not entry.outbound else s.user
+            s.auth = ev.method.value
+            if entry.outbound:
+                if entry.progress:
+                    entry.progress("registering")
+                return
+            self._authorised(entry, ev, now)
+        elif name == "AuthFailed":
+            if getattr(ev, "retry", False):
+                return
+            if entry.outbound:
+                if entry.failure is None:
+                    entry.failure = DialFailed(
+                        f"authentication failed: {ev.reason}" if ev.error != 691 else
+                        "the user name or password is not valid on the remote server (authentication failed)",
+                        ev.error or 691, unreachable="AUTHENTICATION_FAILURE")
+            else:
+                ctx.refused_other(protocol="pptp", peer=entry.peer, reason="authentication failed",
+                                  detail=ev.reason, wire=f"{ev.method.value} failure E={ev.error or 691}",
+                                  windows_error=ev.error or 691, user=ev.user)
+        elif isinstance(ev, link.NetworkUp):
+            s.encryption, s.auth = ev.encryption, ev.auth or s.auth
+            s.local_ip = str(ev.local_ip)
+            if entry.outbound:
+                self._outbound_up(entry, ev)
+            else:
+                ctx.session_up(s, str(ev.peer_ip))
+        elif isinstance(ev, link.LinkDown):
+            if entry.outbound and entry.failure is None and (entry.up is None or not entry.up.done()):
+                entry.failure = DialFailed(f"the connection failed: {ev.reason}", 629)
+            self._end_call(entry, ev.reason, now)
+
+    def _authenticate(self, entry: _Call, ev: Any, now: float) -> None:
+        """The local user database (until [aaa]): the user must exist with dial-in allow or policy."""
+        ctx = self.ctx
+        call = entry.call
+        user = ctx.config.users.get(ev.user)
+        if user is None and "\\" in ev.user:            # DOMAIN\user from Windows clients
+            user = ctx.config.users.get(ev.user.rsplit("\\", 1)[1])
+        if user is None:
+            call.link.answer_password(None, now)
+        elif user.dial_in == "deny":
+            ctx.refused_other(protocol="pptp", peer=entry.peer, reason="no dial-in permission",
+                              detail=f"user {user.name} has dial-in deny", wire="authentication failure E=649",
+                              windows_error=649, user=user.name)
+            call.link.answer_external(False, now=now, error=649, message="dial-in permission denied")
+        else:
+            password = ctx.open_secret(user.password) if user.password else None
+            entry.user_cfg = user
+            call.link.answer_password(password, now)
+
+    def _authorised(self, entry: _Call, ev: Any, now: float) -> None:
+        """After authentication: the router rule, the port's use, the client's address."""
+        ctx = self.ctx
+        s = entry.session
+        name = ev.user.rsplit("\\", 1)[-1]
+        s.user = name
+        router = name in (ctx.config.demand_dial or {})
+        refusal = ctx.admission.classify(Protocol.PPTP, s.port, Use.ROUTER_IN if router else Use.REMOTE_ACCESS)
+        if refusal is not None:
+            ctx.refused(refusal.cause, peer=entry.peer, user=name)
+            entry.call.close(refusal.cause.detail, now)
+            return
+        if router:
+            s.interface = name
+            iface = ctx.config.demand_dial[name]
+            ctx.sessions.bind_routes(s, [r.cidr for r in iface.routes])
+        user = entry.user_cfg or ctx.config.users.get(name)
+        if user is not None and user.routes:
+            ctx.sessions.bind_routes(s, list(s.routes) + list(user.routes))
+        ip = ctx.addrpool.allocate(static=getattr(user, "static_ip", None))
+        if ip is None:
+            ctx.refused_other(protocol="pptp", peer=entry.peer, reason="no address available",
+                              detail="the address pool is exhausted", wire="IPCP", windows_error=733, user=name)
+            entry.call.close("no address available", now)
+            return
+        s.ip = str(ip)            # released by session_down whatever happens next
+        entry.call.link.assign_address(ip, now)
+
+    # ---- GRE data path ------------------------------------------------------------------------------------
+
+    def _on_gre(self, view: memoryview, n: int, addr: Any) -> None:
+        if n < 28:
+            self.stats["short GRE packet"] += 1
+            return
+        ihl = (view[0] & 0x0F) << 2
+        if n < ihl + 8:
+            self.stats["short GRE packet"] += 1
+            return
+        entry = self._calls.get((view[ihl + 6] << 8) | view[ihl + 7])
+        if entry is None:
+            self.stats["unknown call id"] += 1
+            return
+        if addr[0] != entry.peer:
+            self.stats["GRE from the wrong address"] += 1
+            return
+        call = entry.call
+        ip = call.open_data(view[ihl:n])
+        if ip is not None:
+            s = entry.session
+            s.bytes_in += len(ip)
+            s.packets_in += 1
+            tun = self.ctx.tun
+            if tun is not None:
+                tun.write(ip)
+        elif call.pending:
+            self._pump_call(entry, call.receive_pending(self.ctx.loop.time()))
+        if call.window.ack_pending:
+            self._ack_due.add(entry)
+            if not self._ack_scheduled:
+                self._ack_scheduled = True
+                self.ctx.loop.call_soon(self._send_acks)
+
+    def _send_acks(self) -> None:
+        self._ack_scheduled = False
+        due, self._ack_due = self._ack_due, set()
+        gre = self._gre
+        if gre is None:
+            return
+        for entry in due:
+            ack = entry.call.take_ack()
+            if ack is not None and not entry.ended:
+                try:
+                    gre.sendto(ack, (entry.peer, 0))
+                except OSError:
+                    self.stats["gre send failed"] += 1
+
+    # ---- ending calls -------------------------------------------------------------------------------------
+
+    def _end_call(self, entry: _Call, cause: str, now: float) -> None:
+        if entry.ended:
+            return
+        entry.ended = True
+        ctx = self.ctx
+        if self._calls.get(entry.local_call_id) is entry:
+            del self._calls[entry.local_call_id]
+        self._ack_due.discard(entry)
+        ctx.timers.cancel(("pptp", entry.local_call_id, id(entry)))
+        t = entry.tunnel
+        t.calls.pop(entry.local_call_id, None)
+        if not entry.cleared and t.core.state is ControlState.ESTABLISHED:
+            entry.cleared = True
+            t.core.clear_call(entry.local_call_id, now)
+            self._flush_tunnel(t)
+        if entry.added_address and ctx.tun is not None:
+            try:
+                ctx.tun.del_address(entry.added_address)
+            except Exception:
+                log.debug("could not remove %s from the TUN", entry.added_address)
+        ctx.session_down(entry.session, cause)
+        if entry.up is not None and not entry.up.done():
+            entry.up.set_exception(entry.failure or DialFailed(cause, 629))
+            entry.up.exception()
+        if entry.down is not None and not entry.down.done():
+            entry.down.set_result(cause)
+        if entry.outbound and not t.calls and t.core.state is ControlState.ESTABLISHED:
+            t.core.stop(now)          # our own control connection: Stop-Control-Connection once the call is gone
+            self._flush_tunnel(t)
+            ctx.timers.arm(("pptp-ctl", id(t)), t.core.next_timer(), lambda: self._fire_tunnel(t))
+
+    async def _disconnect(self, entry: _Call, cause: str) -> None:
+        """`connections disconnect`, `demand-dial disconnect`: LCP Terminate, then CDN / CCRQ."""
+        if entry.ended:
+            return
+        now = self.ctx.loop.time()
+        entry.call.close(cause, now)
+        self._pump_call(entry, [])
+        try:
+            await asyncio.wait_for(asyncio.shield(entry.down), DISCONNECT_WAIT_S)
+        except asyncio.TimeoutError:
+            pass
+        if not entry.ended:
+            self._end_call(entry, cause, self.ctx.loop.time())
+
+    # ---- outbound -----------------------------------------------------------------------------------------
+
+    async def dial(self, ctx: EngineContext, name: str, interface: Any, progress: Progress) -> Session:
+        self.ctx = ctx
+        progress("resolving")
+        try:
+            infos = await ctx.loop.getaddrinfo(interface.destination, m.PPTP_PORT, family=socket.AF_INET,
+                                               type=socket.SOCK_STREAM)
+        except (socket.gaierror, OSError) as exc:
+            raise DialFailed(f"cannot resolve {interface.destination}: {exc}", 868,
+                             unreachable="NAME_RESOLUTION") from None
+        peer = infos[0][4][0]
+        verdict = ctx.admission.try_admit(Protocol.PPTP, Use.ROUTER_OUT)
+        if isinstance(verdict, Refuse):
+            raise DialFailed(f"no PPTP port for demand-dial routing: {verdict.cause.detail}", 633,
+                             unreachable="NO_PORT")
+        session = ctx.sessions.add(Session("pptp", verdict.port, peer=peer, direction=Direction.OUTBOUND,
+                                           interface=name, user=interface.user))
+        t: _Tunnel | None = None
+        entry: _Call | None = None
+        try:
+            progress("connecting")
+            port = int(os.environ.get("RRASCTL_PPTP_PORT", m.PPTP_PORT))
+            try:
+                reader, writer = await asyncio.wait_for(asyncio.open_connection(peer, port), CONNECT_TIMEOUT_S)
+            except (OSError, asyncio.TimeoutError) as exc:
+                raise DialFailed(f"the remote computer did not respond ({peer} port {port}: "
+                                 f"{exc.__class__.__name__})", 800, unreachable="NO_ANSWER") from None
+            core = PptpControl(self._control_config(ControlRole.PNS))
+            t = _Tunnel(core, peer, writer)
+            t.established = ctx.loop.create_future()
+            self._tunnels.add(t)
+            core.start(ctx.loop.time())
+            self._pump_tunnel(t, [])
+            t.task = ctx.loop.create_task(self._read_loop(t, reader))
+            await asyncio.wait_for(asyncio.shield(t.established), SETUP_TIMEOUT_S)
+            local = self._new_call_id()
+            t.call_waiter = ctx.loop.create_future()
+            core.place_call(local, ctx.loop.time())
+            self._pump_tunnel(t, [])
+            ev = await asyncio.wait_for(t.call_waiter, SETUP_TIMEOUT_S)
+            if isinstance(ev, CallRefused):
+                try:
+                    what = m.OcrpResult(ev.result).name.lower().replace("_", " ")
+                except ValueError:
+                    what = f"result {ev.result}"
+                raise DialFailed(f"the remote server refused the call ({what})",
+                                 WINDOWS_ERRORS.get(ev.result, 651), unreachable="CONNECTION_REFUSED")
+            password = ctx.open_secret(interface.password) if interface.password else ""
+            link = _ppp().PppLink(self._client_ppp_config(interface, password or ""))
+            call = PptpCall(GreWindow(local, ev.peer_call_id, ev.peer_recv_window, RECV_WINDOW), link)
+            entry = _Call(call, session, t, peer, local, outbound=True, progress=progress)
+            entry.up, entry.down = ctx.loop.create_future(), ctx.loop.create_future()
+            self._register(entry)
+            session.state = SessionState.AUTHENTICATING
+            progress("verifying user name and password")
+            call.open(ctx.loop.time())
+            self._pump_call(entry, [])
+            await asyncio.wait_for(asyncio.shield(entry.up), DIAL_TIMEOUT_S)
+            return session
+        except asyncio.TimeoutError:
+            failure = (entry.failure if entry is not None else None) or DialFailed(
+                "the remote computer did not respond (timeout)", 800, unreachable="NO_ANSWER")
+            self._abort_dial(session, t, entry, failure.reason)
+            raise failure from None
+        except asyncio.CancelledError:
+            self._abort_dial(session, t, entry, "dial cancelled")
+            raise
+        except DialFailed as exc:
+            self._abort_dial(session, t, entry, exc.reason)
+            raise
+        except Exception as exc:
+            self._abort_dial(session, t, entry, f"internal error: {exc}")
+            raise
+
+    def _abort_dial(self, session: Session, t: _Tunnel | None, entry: _Call | None, cause: str) -> None:
+        now = self.ctx.loop.time()
+        if entry is not None and not entry.ended:
+            self._end_call(entry, cause, now)
+        elif entry is None:
+            self.ctx.session_down(session, cause)
+        if t is not None and t.core.state is not ControlState.CLOSED:
+            t.core.stop(now)
+            self._flush_tunnel(t)
+            self.ctx.timers.arm(("pptp-ctl", id(t)), t.core.next_timer(), lambda: self._fire_tunnel(t))
+
+    def _outbound_up(self, entry: _Call, ev: Any) -> None:
+        ctx = self.ctx
+        s = entry.session
+        local, peer = str(ev.local_ip), str(ev.peer_ip)
+        iface = ctx.config.demand_dial.get(s.interface) if s.interface else None
+        ctx.sessions.bind_routes(s, [r.cidr for r in iface.routes] if iface else [])
+        tun = ctx.tun
+        if tun is not None:
+            try:
+                tun.add_address(local)
+                entry.added_address = local
+            except Exception:
+                log.warning("[%s] could not add %s to the TUN", s.port_name, local)
+        ctx.session_up(s, peer)
+        if tun is not None:
+            _prefer_source(tun, [f"{peer}/32", *s.routes], local)
+        if entry.up is not None and not entry.up.done():
+            entry.up.set_result(s)
+
+
+def _prefer_source(tun: Any, cidrs: list[str], src: str) -> None:
+    """Re-add the interface's routes with our tunnel address as the preferred source, so that traffic from this host
+    through the tunnel carries the address the remote server assigned (and routes back)."""
+    ipr = getattr(tun, "_ipr", None)
+    index = getattr(tun, "index", None)
+    if ipr is None or index is None:
+        return
+    for cidr in cidrs:
+        net = ipaddress.IPv4Network(cidr, strict=False)
+        try:
+            ipr.route("replace", dst=str(net.network_address), dst_len=net.prefixlen, oif=index, prefsrc=src)
+        except Exception as exc:   # netlink refused: the route stays without a preferred source
+            log.debug("route %s src %s: %s", cidr, src, exc)
