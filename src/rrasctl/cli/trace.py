@@ -7,12 +7,12 @@ Imports of the dissector (and so of `cryptography`) happen inside the command.
 
 from __future__ import annotations
 
-import json
 import os
-import sys
 
 import click
 
+from rrasctl.cli._app import App
+from rrasctl.cli._output import output_option
 from rrasctl.errors import RrasctlError, ValidationError
 
 TABLE_COLUMNS = ("frame", "time", "src", "dst", "tunnel", "protocol", "message", "fields")
@@ -37,11 +37,9 @@ def trace() -> None:
                    "verify tunnel authentication, reveal hidden AVPs.")
 @click.option("--write-pcap", "write_pcap", type=click.Path(dir_okay=False, writable=True),
               help="Write the decrypted PPP frames to OUT (pcap, link type PPP_WITH_DIR) for tshark/Wireshark.")
-@click.option("-o", "--output", type=click.Choice(["table", "json"]), envvar="RRASCTL_OUTPUT", default=None,
-              help="Output format (default: table; env RRASCTL_OUTPUT).")
-@click.pass_context
-def decode(ctx: click.Context, file: str, password_stdin: bool, l2tp_secret_stdin: bool, write_pcap: str | None,
-           output: str | None) -> None:
+@output_option
+@click.pass_obj
+def decode(app: App, file: str, password_stdin: bool, l2tp_secret_stdin: bool, write_pcap: str | None) -> None:
     """Decode FILE (pcap or pcapng): one row per PPTP, GRE, L2TP, PPP, IKE or ESP message.
 
     PPP frames are found in enhanced GRE (PPTP) and in L2TP data messages on UDP 1701, and decoded (LCP, PAP, CHAP,
@@ -69,8 +67,7 @@ def decode(ctx: click.Context, file: str, password_stdin: bool, l2tp_secret_stdi
     from rrasctl.trace import pcap
     from rrasctl.trace.dissect import Dissector
 
-    password = _read_line("password") if password_stdin else None
-    secret = _read_line("L2TP secret") if l2tp_secret_stdin else None
+    password, secret = _read_secrets(password_stdin, l2tp_secret_stdin)
     try:
         with open(file, "rb") as f:
             data = f.read()
@@ -84,22 +81,31 @@ def decode(ctx: click.Context, file: str, password_stdin: bool, l2tp_secret_stdi
     except pcap.CaptureError as exc:
         if not rows:
             raise ValidationError(f"{file}: {exc}", hint="give a pcap or pcapng capture") from None
-        click.echo(f"warning: {file}: {exc}; decoded the frames before it", err=True)
-    fmt = output or "table"
-    if fmt == "json":
-        click.echo(json.dumps([r.as_dict() for r in rows], ensure_ascii=False, indent=2))
+        app.say(f"warning: {file}: {exc}; decoded the frames before it")
+    if app.output == "json":
+        app.emit([r.as_dict() for r in rows])
     else:
-        _table(rows)
+        app.emit([_table_row(r) for r in rows], list(TABLE_COLUMNS))
     if write_pcap:
         _write(write_pcap, dissector.decrypted)
-    _say_summary(dissector, password is not None, secret is not None, write_pcap)
+    _say_summary(app, dissector, password is not None, secret is not None, write_pcap)
 
 
-def _read_line(what: str) -> str:
-    line = sys.stdin.readline()
-    if not line:
-        raise ValidationError(f"no {what} on stdin", hint="pipe it in: printf '%s\\n' \"$SECRET\" | rrasctl ...")
-    return line.rstrip("\r\n")
+def _read_secrets(password_stdin: bool, l2tp_secret_stdin: bool) -> tuple[str | None, str | None]:
+    """One secret: the whole of stdin (one line). Both: the password on the first line, the L2TP secret on the
+    second."""
+    from rrasctl.cli import _secrets
+
+    if password_stdin and l2tp_secret_stdin:
+        lines = click.get_text_stream("stdin").read().splitlines()
+        if len(lines) != 2 or not all(lines):
+            raise ValidationError("expected two lines on stdin: the password, then the L2TP secret")
+        return lines[0], lines[1]
+    if password_stdin:
+        return _secrets.from_stdin("password"), None
+    if l2tp_secret_stdin:
+        return None, _secrets.from_stdin("L2TP secret")
+    return None, None
 
 
 def _fields_text(fields: dict) -> str:
@@ -109,19 +115,12 @@ def _fields_text(fields: dict) -> str:
     return " ".join(f"{k}={text(v)}" for k, v in fields.items() if v is not None and v != "")
 
 
-def _table(rows: list) -> None:
-    lines = []
-    for r in rows:
-        fields = _fields_text(r.fields)
-        if r.error:
-            fields = (f"error={r.error} " + fields).strip()
-        lines.append((str(r.frame), f"{r.time:.6f}", f"{r.src} → {r.dst}", r.tunnel, r.protocol, r.message, fields))
-    header = ("FRAME", "TIME", "SOURCE → DESTINATION", "TUNNEL", "PROTOCOL", "MESSAGE", "FIELDS")
-    widths = [max(len(h), *(len(line[i]) for line in lines)) if lines else len(h) for i, h in enumerate(header)]
-    out = sys.stdout
-    for line in [header, *lines]:
-        cells = [c.rjust(widths[i]) if i < 2 else c.ljust(widths[i]) for i, c in enumerate(line[:-1])]
-        out.write(("  ".join(cells) + "  " + line[-1]).rstrip() + "\n")
+def _table_row(r) -> dict:
+    fields = _fields_text(r.fields)
+    if r.error:
+        fields = (f"error={r.error} " + fields).strip()
+    return {"frame": r.frame, "time": f"{r.time:.6f}", "src": r.src, "dst": r.dst, "tunnel": r.tunnel,
+            "protocol": r.protocol, "message": r.message, "fields": fields}
 
 
 def _write(path: str, frames: list) -> None:
@@ -137,7 +136,7 @@ def _write(path: str, frames: list) -> None:
         raise RrasctlError(f"cannot write {path}: {exc.strerror}") from None
 
 
-def _say_summary(dissector, have_password: bool, have_secret: bool, write_pcap: str | None) -> None:
+def _say_summary(app: App, dissector, have_password: bool, have_secret: bool, write_pcap: str | None) -> None:
     s = dissector.summary
     ppp = s.ppp
     parts = [f"{s.frames} frames, {s.rows} rows"]
@@ -152,8 +151,8 @@ def _say_summary(dissector, have_password: bool, have_secret: bool, write_pcap: 
         parts.append(f"{ppp.undecrypted} MPPE frames (give --password-stdin to decrypt)")
     if have_secret:
         parts.append(f"L2TP tunnel authentication: {s.l2tp_verified} verified, {s.l2tp_not_verified} NOT verified")
-    click.echo("; ".join(parts), err=True)
+    app.say("; ".join(parts))
     if have_password and not ppp.verified and ppp.not_verified:
-        click.echo("warning: the password verified no authentication exchange: nothing was decrypted", err=True)
+        app.say("warning: the password verified no authentication exchange: nothing was decrypted")
     if write_pcap:
-        click.echo(f"wrote {len(dissector.decrypted)} decrypted PPP frames to {write_pcap}", err=True)
+        app.say(f"wrote {len(dissector.decrypted)} decrypted PPP frames to {write_pcap}")

@@ -351,6 +351,8 @@ class PppTrace:
         fields: dict[str, Any] = {"ccount": ccount, "flags": flags or "-", "length": len(info) - 2}
         if not head & 0x1000:
             return Decoded("MPPC", "compressed (not encrypted)", fields)
+        if (sender, info) in self._seen_mppe:
+            fields["duplicate"] = True          # the capture holds this frame twice
         plain = self._decrypt(info, sender)
         if plain is None:
             self.stats.undecrypted += 1
