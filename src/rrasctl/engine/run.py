@@ -162,6 +162,33 @@ def apply_config(ctx: Any, cfg: Any) -> None:
                         proto, ", ".join(f"{proto.upper()}-{p}" for p in over))
 
 
+def make_reload(ctx: Any, paths: Any):
+    """The `reload` coroutine for SIGHUP and the control op: re-read, validate, apply; a bad file keeps the old."""
+    lock = asyncio.Lock()
+
+    async def reload() -> dict[str, Any]:
+        async with lock:
+            try:
+                new = load_config(paths.config)
+            except RrasctlError as exc:
+                log.error("reload failed, keeping the running configuration: %s", exc.message)
+                raise ValidationError(f"the configuration was not reloaded: {exc.message}",
+                                      hint="fix it (rrasctl config check), then reload again") from None
+            old = ctx.config
+            apply_config(ctx, new)
+            for d in list(ctx.drivers.values()):
+                hook = getattr(d, "reload", None)
+                if hook is not None:
+                    try:
+                        await hook(ctx, old, new)
+                    except Exception:
+                        log.exception("%s driver failed to apply the new configuration", d.protocol)
+            log.info("configuration reloaded from %s", paths.config)
+            return {"reloaded": True, "config": str(paths.config)}
+
+    return reload
+
+
 # ---------------------------------------------------------------------------------------------------- main
 def main(paths: Any, log_level: str | None = "info") -> int:
     """Run the engine in the foreground until SIGINT/SIGTERM. Returns the process exit code."""
@@ -249,28 +276,7 @@ async def serve(paths: Any, cfg: Any, *, with_tun: bool = True) -> int:
         listeners[d.protocol] = describe() if callable(describe) else "listening"
         log.info("%s listener: %s", d.protocol.upper(), listeners[d.protocol])
 
-    reload_lock = asyncio.Lock()
-
-    async def reload() -> dict[str, Any]:
-        async with reload_lock:
-            try:
-                new = load_config(paths.config)
-            except RrasctlError as exc:
-                log.error("reload failed, keeping the running configuration: %s", exc.message)
-                raise ValidationError(f"the configuration was not reloaded: {exc.message}",
-                                      hint="fix it (rrasctl config check), then reload again") from None
-            old = ctx.config
-            apply_config(ctx, new)
-            for d in list(ctx.drivers.values()):
-                hook = getattr(d, "reload", None)
-                if hook is not None:
-                    try:
-                        await hook(ctx, old, new)
-                    except Exception:
-                        log.exception("%s driver failed to apply the new configuration", d.protocol)
-            log.info("configuration reloaded from %s", paths.config)
-            return {"reloaded": True, "config": str(paths.config)}
-
+    reload = make_reload(ctx, paths)
     ops = Ops(ctx, reload=reload, listeners=listeners, started=started, version=__version__)
     server.handlers = ops.table()
     await server.start(sock)

@@ -1,0 +1,54 @@
+"""engine/sessions.py: rows with SPEC §7 keys, demux by address and longest prefix."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from rrasctl.engine.sessions import Direction, Session, SessionTable
+
+
+def ip(s: str) -> int:
+    return int(ipaddress.IPv4Address(s))
+
+
+def test_row_has_exactly_the_spec_keys():
+    t = SessionTable()
+    s = t.add(Session("pptp", 3, "198.51.100.7", user="alice", ip="10.87.0.2", encryption="mppe-128",
+                      auth="ms-chap-v2", started=0.0))
+    assert s.row() == {"id": 1, "protocol": "pptp", "user": "alice", "interface": None, "peer": "198.51.100.7",
+                       "port": "PPTP-3", "ip": "10.87.0.2", "encryption": "mppe-128", "auth": "ms-chap-v2",
+                       "started": "1970-01-01T00:00:00Z", "bytes_in": 0, "bytes_out": 0}
+    d = s.detail()
+    assert d["state"] == "starting" and d["direction"] == "in" and d["routes"] == []
+
+
+def test_ids_lookup_and_remove_callbacks():
+    t = SessionTable()
+    a = t.add(Session("pptp", 0, "p1"))
+    b = t.add(Session("l2tp", 0, "p2", direction=Direction.OUTBOUND, interface="branch"))
+    removed = []
+    t.on_remove(removed.append)
+    assert (a.id, b.id) == (1, 2) and t.get(2) is b and t.by_interface("branch") is b
+    assert t.by_port("l2tp", 0) is b and t.by_port("pptp", 1) is None and t.of_protocol("pptp") == [a]
+    t.remove(a)
+    t.remove(a)
+    assert removed == [a] and len(t) == 1 and t.get(1) is None
+
+
+def test_demux_exact_address_then_longest_prefix():
+    t = SessionTable()
+    client = t.add(Session("pptp", 0, "p"))
+    router = t.add(Session("l2tp", 0, "q"))
+    other = t.add(Session("l2tp", 1, "r"))
+    t.bind_ip(client, "10.87.0.2")
+    t.bind_routes(router, ["10.20.0.0/16"])
+    t.bind_routes(other, ["10.20.5.0/24"])
+    assert t.route(ip("10.87.0.2")) is client
+    assert t.route(ip("10.20.5.9")) is other
+    assert t.route(ip("10.20.6.9")) is router
+    assert t.route(ip("10.21.0.1")) is None
+    t.bind_ip(client, "10.87.0.9")           # rebinding moves the address
+    assert t.route(ip("10.87.0.2")) is None and t.route(ip("10.87.0.9")) is client
+    t.remove(other)
+    assert t.route(ip("10.20.5.9")) is router
+    assert router.routes == ("10.20.0.0/16",)
