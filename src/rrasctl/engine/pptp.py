@@ -275,6 +275,8 @@ class PptpDriver:
 
     def _call_requested(self, t: _Tunnel, ev: CallRequested, now: float) -> None:
         ctx = self.ctx
+        if ev.peer_call_id not in t.core.pending_requests:   # withdrawn in the same read
+            return
         verdict = ctx.admission.try_admit(Protocol.PPTP, Use.INBOUND)
         if isinstance(verdict, Refuse):
             t.core.refuse_call(ev.peer_call_id, m.OcrpResult(verdict.cause.wire_result), now)

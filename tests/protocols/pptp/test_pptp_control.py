@@ -264,11 +264,14 @@ def test_connection_lost_clears_every_call():
 def test_misuse_raises():
     pac, pns = pair()
     with pytest.raises(CoreMisuse):
+        pac.refuse_call(1, m.OcrpResult.CONNECTED, 0.0)
+    with pytest.raises(CoreMisuse):
         pac.place_call(1, 0.0)
     with pytest.raises(CoreMisuse):
         pns.place_call(1, 0.0)             # not established yet
-    with pytest.raises(CoreMisuse):
-        pac.accept_call(9, 1, 0.0)         # nothing requested
+    pac.accept_call(9, 1, 0.0)             # nothing requested (withdrawn): ignored, counted
+    pac.refuse_call(9, m.OcrpResult.BUSY, 0.0)
+    assert pac.take_output() == [] and pac.stats["answer to a withdrawn call request"] == 2
     with pytest.raises(CoreMisuse):
         pac.start(0.0)
 

@@ -182,8 +182,11 @@ class PptpControl:
             self.state = ControlState.WAIT_START_REQUEST
 
     def accept_call(self, peer_call_id: int, local_call_id: int, now: float) -> None:
-        """PAC: answer the peer's OCRQ with Connected; GRE to us will carry `local_call_id`."""
+        """PAC: answer the peer's OCRQ with Connected; GRE to us will carry `local_call_id`. A request the peer
+        withdrew meanwhile (CCRQ in the same read, connection closed) is ignored: check `pending_requests`."""
         call = self._take_requested(peer_call_id)
+        if call is None:
+            return
         if local_call_id in self._calls:
             raise CoreMisuse(f"local call id {local_call_id} in use")
         c = self.config
@@ -198,7 +201,8 @@ class PptpControl:
         """PAC: answer the peer's OCRQ with BUSY, DO_NOT_ACCEPT, GENERAL_ERROR... (RFC 2637 §2.8)."""
         if result is OcrpResult.CONNECTED:
             raise CoreMisuse("refuse_call with CONNECTED")
-        self._take_requested(peer_call_id)
+        if self._take_requested(peer_call_id) is None:
+            return
         self._send(m.OutgoingCallReply(call_id=0, peer_call_id=peer_call_id, result=result, error=error,
                                        cause=cause, connect_speed=0, recv_window=0))
 
@@ -357,10 +361,10 @@ class PptpControl:
     def _send(self, msg: m.ControlMessage) -> None:
         self._out.append(msg.encode())
 
-    def _take_requested(self, peer_call_id: int) -> Call:
+    def _take_requested(self, peer_call_id: int) -> Call | None:
         call = self._requested.pop(peer_call_id, None)
         if call is None:
-            raise CoreMisuse(f"no pending call request from peer call id {peer_call_id}")
+            self.stats.count("answer to a withdrawn call request")
         return call
 
     def _close(self, reason: str) -> list[Event]:

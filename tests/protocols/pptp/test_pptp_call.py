@@ -1,0 +1,101 @@
+"""PptpCall: the GRE window and a PPP link composed, on a scripted link (the real PppLink is tested by its owner;
+the pair test below runs two calls over a virtual wire)."""
+
+from __future__ import annotations
+
+from rrasctl.protocols.base import Event
+from rrasctl.protocols.pptp.call import PptpCall
+from rrasctl.protocols.pptp.gre import GreHeader, GreWindow, decode
+
+
+class ScriptedLink:
+    """The PppLink surface PptpCall uses: data frames are 0x21 + IP (PFC), anything else is control."""
+
+    def __init__(self) -> None:
+        self.received: list[bytes] = []
+        self.out: list[bytes] = []
+        self.opened_at: float | None = None
+
+    def open(self, now):
+        self.opened_at = now
+        self.out.append(b"\xc0\x21\x01\x01\x00\x04")       # an LCP Configure-Request
+
+    def close(self, reason, now):
+        self.out.append(b"\xc0\x21\x05\x02\x00\x04")
+
+    def lower_down(self, now):
+        return [Event()]
+
+    def receive(self, frame, now):
+        self.received.append(bytes(frame))
+        return [Event()]
+
+    def handle_timer(self, now):
+        return []
+
+    def take_output(self):
+        out, self.out = self.out, []
+        return out
+
+    def next_timer(self):
+        return 3.0 if self.opened_at is not None else None
+
+    def open_data(self, frame):
+        return frame[1:] if frame[0] == 0x21 else None
+
+    def seal_data(self, ip):
+        return b"\x21" + bytes(ip)
+
+
+def make_pair():
+    a = PptpCall(GreWindow(local_call_id=100, peer_call_id=200), ScriptedLink())
+    b = PptpCall(GreWindow(local_call_id=200, peer_call_id=100), ScriptedLink())
+    return a, b
+
+
+def test_control_frames_go_out_in_gre_with_sequence_numbers():
+    a, b = make_pair()
+    a.open(0.0)
+    out = a.take_output()
+    assert out == [GreHeader(200, 6, seq=0).encode(b"\xc0\x21\x01\x01\x00\x04")]
+    assert a.next_timer() == 3.0
+    events = b.receive(out[0], 0.0)
+    assert events == [Event()] and b.link.received == [b"\xc0\x21\x01\x01\x00\x04"]
+    assert b.take_ack() == GreHeader(100, 0, ack=0).encode()
+
+
+def test_data_path_both_ways_with_piggybacked_acks():
+    a, b = make_pair()
+    hdr, frame = a.seal_data(b"\x45" + b"\0" * 19)
+    pkt = bytes(hdr) + frame
+    assert decode(pkt)[0] == GreHeader(200, 21, seq=0)
+    ip = b.open_data(memoryview(pkt))
+    assert bytes(ip) == b"\x45" + b"\0" * 19 and not b.pending
+    back = b.seal_packet(b"\x45\x01")
+    assert decode(back)[0] == GreHeader(100, 3, seq=0, ack=0)
+    assert bytes(a.open_data(back)) == b"\x45\x01"
+    assert (a.packets_out, a.bytes_out, a.packets_in, a.bytes_in) == (1, 20, 1, 2)
+    assert a.window.tx_acked == 0
+
+
+def test_control_frame_on_the_fast_path_is_kept_for_receive_pending():
+    a, b = make_pair()
+    a.open(0.0)
+    pkt = a.take_output()[0]
+    assert b.open_data(pkt) is None and b.pending
+    assert b.receive_pending(1.0) == [Event()] and not b.pending
+    assert b.link.received == [b"\xc0\x21\x01\x01\x00\x04"]
+
+
+def test_duplicates_are_dropped_before_the_link_sees_them():
+    a, b = make_pair()
+    pkt = a.seal_packet(b"\x45abc")
+    assert b.open_data(pkt) is not None
+    assert b.open_data(pkt) is None and not b.pending
+    assert b.window.stats["late or duplicate"] == 1
+
+
+def test_slow_path_receive_puts_data_in_the_inbox():
+    a, b = make_pair()
+    assert b.receive(a.seal_packet(b"\x45xyz"), 0.0) == []
+    assert b.inbox == [b"\x45xyz"]
