@@ -1,0 +1,645 @@
+"""L2TP driver: UDP 1701 <-> the sans-I/O tunnel cores and one PppLink per session (DESIGN.md §3, §5).
+
+The driver executes, never decides: tunnel and session machines are `protocols.l2tp.control.L2tpTunnel`; admission
+is `router.admission`; access policy is `router.access`; PPP is `protocols.ppp.link.PppLink`.
+
+- One UDP socket (server.listen_address:1701; env RRASCTL_L2TP_PORT overrides the port for tests), read with
+  add_reader + drain. Control messages go to the tunnel named by the header's tunnel id; an SCCRQ (tunnel id 0) is
+  matched to its tunnel by (peer address, Assigned Tunnel ID) so retransmissions do not make new tunnels. Data
+  messages go straight from the buffer to the session's PppLink (`open_data`) and the TUN.
+- RFC 2661 §8.1: a peer may answer from another UDP port than the one we sent to; the tunnel follows the peer's
+  latest source port for its control and data traffic (same IP only).
+- LNS role for inbound calls; LAC role for `demand-dial connect` of an l2tp interface (one tunnel per peer,
+  shared by its sessions).
+- Plain L2TP (no IPsec yet): a tunnel is admitted only when the configured encryption levels include "none";
+  `engine status` and the log say so.
+- Loss shim for tests: RRASCTL_L2TP_TEST_LOSS="P[:SEED]" drops each datagram, in and out, with probability P.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import ipaddress
+import logging
+import os
+import random
+import socket
+import struct
+from dataclasses import dataclass, field
+from typing import Any
+
+from rrasctl.engine.io import SocketDrain
+from rrasctl.engine.sessions import Direction, Session, SessionState as EngineSessionState
+from rrasctl.protocols.base import Malformed
+from rrasctl.protocols.l2tp.avp import AvpType, CdnResult, GeneralError, StopCcnResult
+from rrasctl.protocols.l2tp.control import (
+    CallRequested, L2tpTunnel, SessionClosed, SessionUp, TunnelClosed, TunnelConfig, TunnelRequested, TunnelState,
+    TunnelUp,
+)
+from rrasctl.protocols.l2tp.data import L2tpSession
+from rrasctl.protocols.l2tp.messages import decode_control
+
+log = logging.getLogger(__name__)
+
+L2TP_PORT = 1701
+_HHH = struct.Struct("!HHH")
+_H = struct.Struct("!H")
+PLAIN_NOTE = ("L2TP: plain L2TP only (IPsec not available yet); calls are accepted only when the allowed "
+              "encryption levels include 'none'")
+WINDOWS_ENCRYPTION_REQUIRED = 741      # "The local computer does not support the required data encryption type"
+
+
+@dataclass(eq=False)
+class _Tunnel:
+    core: L2tpTunnel
+    addr: tuple[str, int]
+    initiator: bool
+    calls: dict[int, "_Call"] = field(default_factory=dict)        # local session id -> call
+    up: asyncio.Future | None = None                                 # initiator: tunnel established
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return ("l2tp-tunnel", self.core.local_tunnel_id)
+
+
+@dataclass(eq=False)
+class _Call:
+    tunnel: _Tunnel
+    local_session_id: int
+    session: Session
+    data: L2tpSession | None = None
+    link: Any = None
+    profile: Any = None
+    done: asyncio.Future | None = None                               # outbound: network up or failure
+    iface: Any = None                                                # outbound: the demand-dial interface
+    ended: bool = False
+
+    @property
+    def key(self) -> tuple[str, int, int]:
+        return ("l2tp-call", self.tunnel.core.local_tunnel_id, self.local_session_id)
+
+
+class _LossShim:
+    def __init__(self, spec: str) -> None:
+        p, _, seed = spec.partition(":")
+        self.p = float(p)
+        self.rand = random.Random(int(seed) if seed else 1)
+        self.dropped = 0
+
+    def drop(self) -> bool:
+        if self.rand.random() < self.p:
+            self.dropped += 1
+            return True
+        return False
+
+
+class L2tpDriver:
+    protocol = "l2tp"
+
+    def __init__(self) -> None:
+        self.ctx: Any = None
+        self.sock: socket.socket | None = None
+        self.drain: SocketDrain | None = None
+        self.tunnels: dict[int, _Tunnel] = {}
+        self.sccrq_index: dict[tuple[str, int, int], _Tunnel] = {}   # (peer ip, peer port, peer tunnel id)
+        self.malformed = 0
+        self.unknown_tunnel = 0
+        self.unknown_session = 0
+        self.port = L2TP_PORT
+        self.listen = ""
+        self.loss: _LossShim | None = None
+        self._rng = os.urandom
+
+    # ------------------------------------------------------------------------------------------------ lifecycle
+    async def start(self, ctx: Any) -> None:
+        self.ctx = ctx
+        self.port = int(os.environ.get("RRASCTL_L2TP_PORT", L2TP_PORT))
+        addr = ctx.config.server.listen_address
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((addr, self.port))
+        sock.setblocking(False)
+        self.sock = sock
+        self.listen = f"{addr}:{self.port}/udp"
+        spec = os.environ.get("RRASCTL_L2TP_TEST_LOSS")
+        if spec:
+            self.loss = _LossShim(spec)
+            log.warning("L2TP test loss shim active: dropping %.0f %% of datagrams each way", self.loss.p * 100)
+        self.drain = SocketDrain(sock, self._on_datagram, with_addr=True)
+        self.drain.attach(ctx.loop)
+        if PLAIN_NOTE not in ctx.notes:
+            ctx.notes.append(PLAIN_NOTE)
+        log.warning("%s", PLAIN_NOTE)
+
+    def listener(self) -> str:
+        return f"{self.listen} (plain L2TP only: needs encryption 'none' allowed)"
+
+    async def stop(self, ctx: Any) -> None:
+        """CDN for every session, StopCCN for every tunnel; wait (bounded) for the acks; free everything."""
+        now = self._now()
+        for t in list(self.tunnels.values()):
+            for call in list(t.calls.values()):
+                if call.link is not None:
+                    try:
+                        call.link.close("engine stopped", now)
+                        self._flush_link(call)
+                    except Exception:
+                        log.debug("PPP close failed", exc_info=True)
+                t.core.close_call(call.local_session_id, now, CdnResult.ADMIN, None, "engine stopped")
+                self._end_call(call, "engine stopped", send_cdn=False)
+            if t.core.state is not TunnelState.CLOSED:
+                t.core.close(now, StopCcnResult.SHUTTING_DOWN, None, "engine stopped")
+            self._pump_tunnel(t, [])
+        deadline = self._now() + 3.0
+        while any(t.core.state is not TunnelState.CLOSED for t in self.tunnels.values()) and self._now() < deadline:
+            await asyncio.sleep(0.05)
+        for t in list(self.tunnels.values()):
+            self._forget_tunnel(t)
+        if self.drain is not None:
+            self.drain.detach(ctx.loop)
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+
+    def status(self) -> dict[str, Any]:
+        malformed: dict[str, int] = {}
+        for t in self.tunnels.values():
+            for k, v in t.core.stats.items():
+                malformed[k] = malformed.get(k, 0) + v
+        st = {
+            "listening": self.listen,
+            "mode": "plain L2TP only (no IPsec yet); needs encryption 'none' allowed",
+            "tunnels": len(self.tunnels),
+            "sessions": sum(len(t.calls) for t in self.tunnels.values()),
+            "malformed": self.malformed,
+            "unknown_tunnel": self.unknown_tunnel,
+            "unknown_session": self.unknown_session,
+            "control_drops": dict(sorted(malformed.items())),
+        }
+        if self.loss is not None:
+            st["test_loss_dropped"] = self.loss.dropped
+        return st
+
+    async def reload(self, ctx: Any, old: Any, new: Any) -> None:
+        if "none" not in new.auth.encryption:
+            for t in list(self.tunnels.values()):
+                for call in list(t.calls.values()):
+                    if call.session.direction is Direction.INBOUND:
+                        self._hang_up(call, "encryption 'none' no longer allowed")
+
+    # ------------------------------------------------------------------------------------------------ helpers
+    def _now(self) -> float:
+        return self.ctx.loop.time()
+
+    def _tunnel_config(self) -> TunnelConfig:
+        cfg = self.ctx.config
+        l2 = getattr(cfg, "l2tp", None)
+        secret = None
+        if l2 is not None and l2.secret:
+            plain = self.ctx.open_secret(l2.secret)
+            secret = plain.encode() if plain else None
+        import socket as _s
+
+        return TunnelConfig(host_name=_s.gethostname() or "rrasctl", vendor_name="rrasctl", secret=secret,
+                            hide_avps=bool(l2 and l2.hide_avps and secret),
+                            hello_s=float(l2.hello_interval_s) if l2 else 60.0)
+
+    def _new_tunnel_id(self) -> int:
+        while True:
+            tid = int.from_bytes(self._rng(2), "big")
+            if tid and tid not in self.tunnels:
+                return tid
+
+    def _sendto(self, data: bytes, addr: tuple[str, int]) -> None:
+        if self.loss is not None and self.loss.drop():
+            return
+        try:
+            self.sock.sendto(data, addr)          # type: ignore[union-attr]
+        except (BlockingIOError, InterruptedError):
+            self.ctx.counters.dropped.count("l2tp: socket buffer full")
+        except OSError as exc:
+            self.ctx.counters.dropped.count(f"l2tp: send failed ({exc.strerror or exc})")
+
+    # ------------------------------------------------------------------------------------------------ input
+    def _on_datagram(self, view: memoryview, n: int, addr: Any) -> None:
+        if self.loss is not None and self.loss.drop():
+            return
+        if n < 6:
+            self.malformed += 1
+            self.ctx.counters.malformed.count("l2tp: short header")
+            return
+        flags = _H.unpack_from(view)[0]
+        if flags & 0x000F != 2:
+            self.malformed += 1
+            self.ctx.counters.malformed.count("l2tp: not version 2")
+            return
+        if not flags & 0x8000:
+            self._on_data(view, n, flags, addr)
+            return
+        if n < 12:
+            self.malformed += 1
+            self.ctx.counters.malformed.count("l2tp: short control header")
+            return
+        tid = _H.unpack_from(view, 4)[0]
+        data = bytes(view[:n])
+        if tid == 0:
+            self._on_sccrq(data, addr)
+            return
+        t = self.tunnels.get(tid)
+        if t is None:
+            self.unknown_tunnel += 1
+            return
+        if addr[0] != t.addr[0]:
+            self.ctx.counters.dropped.count("l2tp: control from another address")
+            return
+        before = sum(t.core.stats.values())
+        events = t.core.receive(data, self._now())
+        if sum(t.core.stats.values()) == before and addr[1] != t.addr[1]:
+            log.info("L2TP tunnel %d: peer %s moved to port %d", tid, t.addr[0], addr[1])   # RFC 2661 §8.1
+            t.addr = (addr[0], addr[1])
+        elif sum(t.core.stats.values()) != before:
+            self.ctx.counters.malformed.count("l2tp: control message dropped")
+        self._pump_tunnel(t, events)
+
+    def _on_sccrq(self, data: bytes, addr: tuple[str, int]) -> None:
+        cfg = self._tunnel_config()
+        try:
+            msg = decode_control(data, cfg.secret)
+            peer_tid = msg.get(AvpType.ASSIGNED_TUNNEL_ID)
+        except Malformed as exc:
+            self.malformed += 1
+            self.ctx.counters.malformed.count(f"l2tp: {exc.reason}")
+            return
+        if not isinstance(peer_tid, int) or msg.name != "SCCRQ":
+            self.malformed += 1
+            self.ctx.counters.malformed.count("l2tp: tunnel id 0 on a message other than SCCRQ")
+            return
+        key = (addr[0], addr[1], peer_tid)
+        t = self.sccrq_index.get(key)
+        if t is None:
+            t = _Tunnel(L2tpTunnel(cfg, self._new_tunnel_id()), (addr[0], addr[1]), initiator=False)
+            self.tunnels[t.core.local_tunnel_id] = t
+            self.sccrq_index[key] = t
+        self._pump_tunnel(t, t.core.receive(data, self._now()))
+
+    def _on_data(self, view: memoryview, n: int, flags: int, addr: Any) -> None:
+        if flags == 0x0002:
+            _, tid, sid = _HHH.unpack_from(view)
+            start, end = 6, n
+        else:
+            try:
+                from rrasctl.protocols.l2tp.data import decode_data
+
+                h = decode_data(view[:n])
+            except Malformed as exc:
+                self.malformed += 1
+                self.ctx.counters.malformed.count(f"l2tp: {exc.reason}")
+                return
+            tid, sid, start, end = h.tunnel_id, h.session_id, h.payload_offset, h.length or n
+        t = self.tunnels.get(tid)
+        call = t.calls.get(sid) if t is not None else None
+        if call is None or call.link is None or addr[0] != t.addr[0]:
+            self.unknown_session += 1
+            return
+        frame = view[start:end]
+        link = call.link
+        ip = link.open_data(frame)
+        if ip is not None:
+            tun = self.ctx.tun
+            if tun is not None:
+                tun.write(ip)
+            s = call.session
+            s.bytes_in += len(ip)
+            s.packets_in += 1
+            return
+        self._pump_link(call, link.receive(bytes(frame), self._now()))
+
+    # ------------------------------------------------------------------------------------------------ tunnels
+    def _pump_tunnel(self, t: _Tunnel, events: list) -> None:
+        now = self._now()
+        for e in events:
+            try:
+                self._on_tunnel_event(t, e, now)
+            except Exception:
+                log.exception("L2TP tunnel %d: event %r failed", t.core.local_tunnel_id, e)
+        for d in t.core.take_output():
+            self._sendto(d, t.addr)
+        if t.core.state is TunnelState.CLOSED:
+            self._forget_tunnel(t)
+            return
+        self.ctx.timers.arm(t.key, t.core.next_timer(), lambda: self._fire_tunnel(t))
+
+    def _fire_tunnel(self, t: _Tunnel) -> None:
+        if self.tunnels.get(t.core.local_tunnel_id) is t:
+            self._pump_tunnel(t, t.core.handle_timer(self._now()))
+
+    def _forget_tunnel(self, t: _Tunnel) -> None:
+        for call in list(t.calls.values()):
+            self._end_call(call, t.core.close_reason or "tunnel closed", send_cdn=False)
+        self.ctx.timers.cancel(t.key)
+        if self.tunnels.get(t.core.local_tunnel_id) is t:
+            del self.tunnels[t.core.local_tunnel_id]
+        for k in [k for k, v in self.sccrq_index.items() if v is t]:
+            del self.sccrq_index[k]
+        if t.up is not None and not t.up.done():
+            t.up.set_exception(ConnectionError(t.core.close_reason or "tunnel closed"))
+
+    def _on_tunnel_event(self, t: _Tunnel, e: Any, now: float) -> None:
+        from rrasctl.router.admission import Protocol, Refuse, Use
+
+        peer = t.addr[0]
+        if isinstance(e, TunnelRequested):
+            if "none" not in self.ctx.config.auth.encryption:
+                t.core.refuse_tunnel(StopCcnResult.NOT_AUTHORIZED, None,
+                                     "plain L2TP is not allowed: encryption required", now)
+                self.ctx.refused_other(protocol="l2tp", peer=peer, reason="encryption required",
+                                       detail="plain L2TP needs encryption level 'none' to be allowed",
+                                       wire="StopCCN result 4 (not authorized)",
+                                       windows_error=WINDOWS_ENCRYPTION_REQUIRED, wire_result=4)
+                return
+            verdict = self.ctx.admission.check(Protocol.L2TP, Use.INBOUND)
+            if isinstance(verdict, Refuse):
+                t.core.refuse_tunnel(StopCcnResult.GENERAL_ERROR, GeneralError.NO_RESOURCES,
+                                     verdict.cause.detail, now)
+                self._refusal(verdict.cause, peer, wire="StopCCN result 2 error 4 (insufficient resources)",
+                              wire_result=2)
+                return
+            log.info("L2TP tunnel %d from %s:%d (%s) accepted", t.core.local_tunnel_id, peer, t.addr[1],
+                     e.peer_host_name)
+            t.core.accept_tunnel(now)
+        elif isinstance(e, TunnelUp):
+            log.info("L2TP tunnel %d with %s (%s) up, peer tunnel id %d", t.core.local_tunnel_id, peer,
+                     e.peer_host_name, e.peer_tunnel_id)
+            if t.up is not None and not t.up.done():
+                t.up.set_result(True)
+        elif isinstance(e, TunnelClosed):
+            level = logging.INFO if e.result in (StopCcnResult.CLEAR, StopCcnResult.SHUTTING_DOWN) else logging.WARNING
+            log.log(level, "L2TP tunnel %d with %s closed: %s", t.core.local_tunnel_id, peer, e.reason)
+        elif isinstance(e, CallRequested):
+            if e.outgoing:
+                t.core.refuse_call(e.local_session_id, now, CdnResult.PERMANENT_LACK, None,
+                                   "outgoing calls are not served")
+                return
+            verdict = self.ctx.admission.try_admit(Protocol.L2TP, Use.INBOUND)
+            if isinstance(verdict, Refuse):
+                t.core.refuse_call(e.local_session_id, now, verdict.cause.wire_result, None, verdict.cause.detail)
+                self._refusal(verdict.cause, peer)
+                return
+            s = Session("l2tp", verdict.port, peer=f"{peer}:{t.addr[1]}", direction=Direction.INBOUND)
+            s.extra.update({"tunnel_id": t.core.local_tunnel_id, "session_id": e.local_session_id})
+            self.ctx.sessions.add(s)
+            call = _Call(t, e.local_session_id, s)
+            s.core = call
+            s.disconnect = lambda cause, c=call: self._hang_up(c, cause)
+            t.calls[e.local_session_id] = call
+            t.core.accept_call(e.local_session_id, now)
+        elif isinstance(e, SessionUp):
+            call = t.calls.get(e.local_session_id)
+            if call is None:
+                return
+            call.data = L2tpSession(t.core.local_tunnel_id, e.local_session_id, t.core.peer_tunnel_id,
+                                    e.peer_session_id)
+            call.session.extra["peer_session_id"] = e.peer_session_id
+            call.session.extra["peer_tunnel_id"] = t.core.peer_tunnel_id
+            self._start_ppp(call, now, call.iface)
+        elif isinstance(e, SessionClosed):
+            call = t.calls.get(e.local_session_id)
+            if call is not None:
+                self._end_call(call, e.reason, send_cdn=False)
+
+    def _refusal(self, cause: Any, peer: str, *, wire: str | None = None, wire_result: int | None = None) -> None:
+        if wire is None:
+            self.ctx.refused(cause, peer=peer)
+        else:
+            self.ctx.refused_other(protocol="l2tp", peer=peer, reason=cause.reason.value, detail=cause.detail,
+                                   wire=wire, windows_error=cause.windows_error, wire_result=wire_result)
+
+    # ------------------------------------------------------------------------------------------------ PPP
+    def _ppp_config(self, call: _Call, outbound_iface: Any = None) -> Any:
+        from rrasctl.protocols.ppp.auth import AuthMethod
+        from rrasctl.protocols.ppp.link import PppConfig, Role
+
+        cfg = self.ctx.config
+        methods = tuple(AuthMethod(m) for m in cfg.auth.methods if m != "eap-tls")
+        if outbound_iface is None:
+            return PppConfig(role=Role.AUTHENTICATOR, methods=methods, encryption=("none",),
+                             local_address=ipaddress.IPv4Address(cfg.server.tunnel_address), peer_address=None,
+                             dns=tuple(ipaddress.IPv4Address(a) for a in cfg.server.dns),
+                             nbns=tuple(ipaddress.IPv4Address(a) for a in cfg.server.wins))
+        user = outbound_iface.user
+        if outbound_iface.domain:
+            user = f"{outbound_iface.domain}\\{user}"
+        password = self.ctx.open_secret(outbound_iface.password) or ""
+        return PppConfig(role=Role.PEER, methods=methods, encryption=("none",), user=user, password=password)
+
+    def _start_ppp(self, call: _Call, now: float, outbound_iface: Any = None) -> None:
+        from rrasctl.protocols.ppp.link import PppLink
+
+        call.link = PppLink(self._ppp_config(call, outbound_iface))
+        call.session.state = EngineSessionState.AUTHENTICATING
+        call.link.open(now)
+        self._pump_link(call, [])
+
+    def _flush_link(self, call: _Call) -> None:
+        if call.data is None or call.link is None:
+            return
+        addr = call.tunnel.addr
+        seal = call.data.seal
+        for frame in call.link.take_output():
+            self._sendto(seal(frame), addr)
+
+    def _pump_link(self, call: _Call, events: list) -> None:
+        now = self._now()
+        for e in events:
+            try:
+                self._on_link_event(call, e, now)
+            except Exception:
+                log.exception("[%s] PPP event %r failed", call.session.port_name, e)
+        if call.ended:
+            return
+        self._flush_link(call)
+        link = call.link
+        if link is not None:
+            self.ctx.timers.arm(call.key, link.next_timer(), lambda: self._fire_link(call))
+
+    def _fire_link(self, call: _Call) -> None:
+        if not call.ended and call.link is not None:
+            self._pump_link(call, call.link.handle_timer(self._now()))
+
+    def _on_link_event(self, call: _Call, e: Any, now: float) -> None:
+        from rrasctl.protocols.ppp.link import AuthFailed, AuthRequested, AuthSucceeded, LinkDown, NetworkUp
+
+        s = call.session
+        if isinstance(e, AuthRequested):
+            self._authorize(call, e, now)
+        elif isinstance(e, AuthSucceeded):
+            s.auth = e.method.value if hasattr(e.method, "value") else str(e.method)
+            if s.direction is Direction.OUTBOUND:
+                s.user = call.iface.user if call.iface is not None else None
+            else:
+                s.user = e.user
+                self._assign(call, now)
+        elif isinstance(e, AuthFailed):
+            if not e.retry and s.direction is Direction.INBOUND:
+                self.ctx.refused_other(protocol="l2tp", peer=s.peer.rsplit(":", 1)[0], user=e.user or None,
+                                       reason="authentication failed", detail=e.reason,
+                                       wire=f"PPP {getattr(e.method, 'value', e.method)} failure",
+                                       windows_error=e.error or 691)
+        elif isinstance(e, NetworkUp):
+            s.encryption = e.encryption
+            s.local_ip = str(e.local_ip)
+            s.tx = lambda ip, c=call: self._tx(c, ip)
+            if s.direction is Direction.INBOUND:
+                self.ctx.session_up(s, str(e.peer_ip))
+            else:
+                s.ip = str(e.peer_ip)
+                if call.done is not None and not call.done.done():
+                    call.done.set_result(e)
+        elif isinstance(e, LinkDown):
+            self._end_call(call, e.reason, send_cdn=True)
+
+    def _authorize(self, call: _Call, e: Any, now: float) -> None:
+        from rrasctl.router.access import Request, evaluate
+
+        cfg = self.ctx.config
+        s = call.session
+        method = e.method.value if hasattr(e.method, "value") else str(e.method)
+        user = cfg.users.get(e.user)
+        decision = evaluate(cfg, Request(user=e.user, tunnel="l2tp", auth=method, at=datetime.datetime.now(),
+                                         client_ip=s.peer.rsplit(":", 1)[0]))
+        if user is None or user.password is None:
+            call.link.answer_password(None, now)                 # unknown user: 691, never say which
+            return
+        if not decision.allowed or (decision.profile and "none" not in decision.profile.encryption):
+            reason = decision.reason if not decision.allowed else "the profile does not allow plain L2TP (no encryption)"
+            err = decision.windows_error or WINDOWS_ENCRYPTION_REQUIRED
+            call.link.answer_external(False, now=now, error=err, message=reason)
+            return
+        call.profile = decision.profile
+        if decision.router_interface:
+            s.interface = decision.router_interface
+        from rrasctl.router.admission import Protocol, Use
+
+        refuse = self.ctx.admission.classify(Protocol.L2TP, s.port, Use.ROUTER_IN if decision.router_interface
+                                             else Use.REMOTE_ACCESS)
+        if refuse is not None:
+            call.link.answer_external(False, now=now, error=refuse.cause.windows_error, message=refuse.cause.detail)
+            self._refusal(refuse.cause, s.peer.rsplit(":", 1)[0])
+            return
+        call.link.answer_password(self.ctx.open_secret(user.password), now)
+
+    def _assign(self, call: _Call, now: float) -> None:
+        s = call.session
+        static = call.profile.static_ip if call.profile is not None else None
+        ip = self.ctx.addrpool.allocate(static=static)
+        if ip is None:
+            self._hang_up(call, "no free address in the pool")
+            return
+        s.ip = str(ip)
+        if s.interface:
+            dd = self.ctx.config.demand_dial.get(s.interface)
+            user = self.ctx.config.users.get(s.user or "")
+            routes = tuple(r.cidr for r in dd.routes) if dd is not None else ()
+            routes += tuple(user.routes) if user is not None else ()
+            if routes:
+                self.ctx.sessions.bind_routes(s, routes)
+        call.link.assign_address(ipaddress.IPv4Address(str(ip)), now)
+
+    def _tx(self, call: _Call, ip: memoryview) -> None:
+        frame = call.link.seal_data(ip)
+        if frame is not None:
+            self._sendto(call.data.seal_header + frame, call.tunnel.addr)
+            call.session.packets_out += 1
+
+    def _hang_up(self, call: _Call, cause: str) -> None:
+        if call.ended:
+            return
+        now = self._now()
+        if call.link is not None:
+            try:
+                call.link.close(cause, now)
+                self._flush_link(call)
+            except Exception:
+                log.debug("PPP close failed", exc_info=True)
+        self._end_call(call, cause, send_cdn=True)
+
+    def _end_call(self, call: _Call, cause: str, *, send_cdn: bool) -> None:
+        if call.ended:
+            return
+        call.ended = True
+        t = call.tunnel
+        self.ctx.timers.cancel(call.key)
+        t.calls.pop(call.local_session_id, None)
+        if send_cdn and t.core.state is TunnelState.ESTABLISHED:
+            t.core.close_call(call.local_session_id, self._now(), CdnResult.ADMIN, None, cause[:60])
+            self._pump_tunnel(t, [])
+        if call.done is not None and not call.done.done():
+            call.done.set_exception(ConnectionError(cause))
+        self.ctx.session_down(call.session, cause)
+        # an initiator tunnel with no session left is closed (SoftEther hangs on idle session-less tunnels)
+        if t.initiator and not t.calls and t.core.state is TunnelState.ESTABLISHED:
+            t.core.close(self._now(), StopCcnResult.CLEAR, None, "no sessions left")
+            self._pump_tunnel(t, [])
+
+    # ------------------------------------------------------------------------------------------------ LAC
+    async def dial(self, ctx: Any, name: str, interface: Any, progress: Any) -> Session:
+        from rrasctl.engine.drivers import DialFailed
+        from rrasctl.router.admission import Protocol, Refuse, Use
+
+        if interface.encryption != "none":
+            raise DialFailed(f"plain L2TP carries no encryption, and interface {name} requires "
+                             f"'{interface.encryption}' (set its encryption to none)", WINDOWS_ENCRYPTION_REQUIRED)
+        progress("resolving")
+        try:
+            infos = await ctx.loop.getaddrinfo(interface.destination, self.port, family=socket.AF_INET,
+                                               type=socket.SOCK_DGRAM)
+        except OSError as exc:
+            raise DialFailed(f"cannot resolve {interface.destination}: {exc}", 868,
+                             unreachable="CONNECTION_FAILURE") from None
+        ip = infos[0][4][0]
+        verdict = ctx.admission.try_admit(Protocol.L2TP, Use.ROUTER_OUT)
+        if isinstance(verdict, Refuse):
+            raise DialFailed(f"no L2TP port: {verdict.cause.detail}", verdict.cause.windows_error,
+                             unreachable="NO_PORTS")
+        s = Session("l2tp", verdict.port, peer=f"{ip}:{self.port}", direction=Direction.OUTBOUND, interface=name)
+        ctx.sessions.add(s)
+        progress("connecting")
+        t = next((t for t in self.tunnels.values() if t.initiator and t.addr[0] == ip
+                  and t.core.state in (TunnelState.WAIT_CTL_REPLY, TunnelState.ESTABLISHED)), None)
+        if t is None:
+            t = _Tunnel(L2tpTunnel(self._tunnel_config(), self._new_tunnel_id()), (ip, self.port), initiator=True)
+            t.up = ctx.loop.create_future()
+            self.tunnels[t.core.local_tunnel_id] = t
+            t.core.start(self._now())
+        sid = t.core.place_call(self._now())
+        call = _Call(t, sid, s, done=ctx.loop.create_future(), iface=interface)
+        s.core = call
+        s.extra.update({"tunnel_id": t.core.local_tunnel_id, "session_id": sid})
+        s.disconnect = lambda cause, c=call: self._hang_up(c, cause)
+        t.calls[sid] = call
+        self._pump_tunnel(t, [])
+        try:
+            up = await call.done
+        except ConnectionError as exc:
+            raise DialFailed(str(exc) or "the remote computer did not respond", _windows_error(str(exc)),
+                             unreachable="CONNECTION_FAILURE") from None
+        except asyncio.CancelledError:
+            self._hang_up(call, "dial cancelled")
+            raise
+        progress("registering")
+        routes = tuple(r.cidr for r in interface.routes)
+        if routes:
+            ctx.sessions.bind_routes(s, routes)
+        ctx.session_up(s, str(up.peer_ip))
+        progress("connected")
+        return s
+
+
+def _windows_error(reason: str) -> int | None:
+    r = reason.lower()
+    if "authentication" in r or "691" in r:
+        return 691
+    if "did not acknowledge" in r or "retransmission" in r:
+        return 809                       # "The network connection ... could not be established" (L2TP timeout)
+    return 800
