@@ -59,8 +59,11 @@ class TimerQueue:
             if old is not None:
                 del self._live[key]
             return
-        if old is not None and old[0] == deadline and old[2] == fire:
-            return  # unchanged: the common case after a pump that did not move the deadline
+        if old is not None and old[0] == deadline:
+            # Unchanged deadline, the common case after a pump: keep the heap entry (same seq), take the new
+            # callback (drivers often pass a fresh lambda each time).
+            self._live[key] = (deadline, old[1], fire)
+            return
         seq = next(self._seq)
         self._live[key] = (deadline, seq, fire)
         heapq.heappush(self._heap, (deadline, seq, key))

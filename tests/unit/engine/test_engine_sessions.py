@@ -52,3 +52,40 @@ def test_demux_exact_address_then_longest_prefix():
     t.remove(other)
     assert t.route(ip("10.20.5.9")) is router
     assert router.routes == ("10.20.0.0/16",)
+
+
+def test_missing_capabilities_from_capeff():
+    from rrasctl.engine.run import effective_caps, missing_capabilities
+
+    full = effective_caps("Name:\tx\nCapEff:\t000001ffffffffff\n")
+    assert missing_capabilities(full) == []
+    only_admin = effective_caps("CapEff:\t0000000000001000\n")
+    assert [n for n, _ in missing_capabilities(only_admin)] == ["CAP_NET_RAW", "CAP_NET_BIND_SERVICE"]
+    assert [n for n, _ in missing_capabilities(0)] == ["CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_NET_BIND_SERVICE"]
+
+
+def test_tun_reader_demuxes_by_destination_and_counts():
+    import struct
+
+    from rrasctl.engine.tun import TunReader
+
+    t = SessionTable()
+    s = t.add(Session("pptp", 0, "p"))
+    sent: list[bytes] = []
+    s.tx = lambda view: sent.append(bytes(view))
+    t.bind_ip(s, "10.87.0.2")
+
+    class FakeTun:
+        write_drops = netlink_errors = 0
+    r = TunReader(FakeTun(), t)
+    buf = bytearray(100)
+    pkt = bytes([0x45]) + bytes(11) + ipaddress.IPv4Address("10.87.0.1").packed + \
+        ipaddress.IPv4Address("10.87.0.2").packed + b"data"
+    buf[:len(pkt)] = pkt
+    r.on_packet(memoryview(buf), len(pkt), None)
+    struct.pack_into("!I", buf, 16, ip("10.87.0.3"))
+    r.on_packet(memoryview(buf), len(pkt), None)
+    buf[0] = 0x60
+    r.on_packet(memoryview(buf), len(pkt), None)
+    assert sent == [pkt] and (s.bytes_out, s.packets_out) == (len(pkt), 1)
+    assert r.stats() == {"forwarded": 1, "no_session": 1, "not_ipv4": 1, "write_drops": 0, "netlink_errors": 0}

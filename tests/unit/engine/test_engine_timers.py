@@ -112,3 +112,14 @@ def test_two_thousand_sessions_one_handle():
     assert len(loop.live()) == 1
     loop.advance(5.0)
     assert count[0] == 2000
+
+
+def test_same_deadline_new_callback_replaces_without_heap_growth():
+    loop = FakeLoop()
+    q = TimerQueue(loop)
+    fired = []
+    for i in range(100):
+        q.arm("k", 7.0, lambda i=i: fired.append(i))
+    assert len(q._heap) == 1
+    loop.advance(7.0)
+    assert fired == [99]
