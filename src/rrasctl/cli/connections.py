@@ -1,0 +1,88 @@
+"""rrasctl connections list|show|disconnect|refusals (SPEC §6, §7): all through the engine's control socket."""
+
+from __future__ import annotations
+
+import click
+
+from rrasctl.cli._output import output_option
+
+COLUMNS = ["id", "protocol", "user", "interface", "peer", "port", "ip", "encryption", "auth", "started",
+           "bytes_in", "bytes_out"]
+REFUSAL_COLUMNS = ["time", "peer", "user", "protocol", "cause", "wire_code", "windows_error"]
+
+
+@click.group()
+def connections() -> None:
+    """Live connections and refused attempts, from the running engine.
+
+    \b
+    Example:
+        rrasctl connections list
+    """
+
+
+@connections.command("list")
+@output_option
+@click.pass_obj
+def list_(app) -> None:
+    """List live connections.
+
+    JSON: a list of objects with id, protocol, user, interface (or null), peer, port, ip, encryption, auth,
+    started (ISO 8601 UTC), bytes_in, bytes_out.
+
+    \b
+    Example:
+        rrasctl connections list -o json
+    """
+    rows = app.engine("connections.list")
+    app.emit(rows or [], COLUMNS)
+
+
+@connections.command("show")
+@click.argument("id_", metavar="ID")
+@output_option
+@click.pass_obj
+def show(app, id_: str) -> None:
+    """Show one connection.
+
+    JSON: an object with the keys of `connections list` and whatever detail the engine adds.
+
+    \b
+    Example:
+        rrasctl connections show 3
+    """
+    app.emit(app.engine("connections.show", {"id": _id(id_)}))
+
+
+@connections.command("disconnect")
+@click.argument("id_", metavar="ID")
+@click.pass_obj
+def disconnect(app, id_: str) -> None:
+    """Disconnect one connection (the peer gets the protocol's clean teardown).
+
+    \b
+    Example:
+        rrasctl connections disconnect 3
+    """
+    app.engine("connections.disconnect", {"id": _id(id_)})
+    app.say(f"connection {id_} disconnected")
+
+
+@connections.command("refusals")
+@output_option
+@click.pass_obj
+def refusals(app) -> None:
+    """List refused connection attempts with the cause, the wire code sent and the Windows error shown.
+
+    JSON: a list of objects with time, peer, user, protocol, cause, wire_code, windows_error.
+
+    \b
+    Example:
+        rrasctl connections refusals -o json
+    """
+    rows = app.engine("connections.refusals")
+    app.emit(rows or [], REFUSAL_COLUMNS)
+
+
+def _id(value: str):
+    return int(value) if value.isdigit() else value

@@ -1,0 +1,70 @@
+"""rrasctl engine run|status|reload (SPEC §6). `run` imports the engine (asyncio) inside the function."""
+
+from __future__ import annotations
+
+import click
+
+from rrasctl.cli._output import output_option
+from rrasctl.config.model import LOG_LEVELS
+
+
+@click.group()
+def engine() -> None:
+    """The tunnel engine: run it in the foreground, ask its status, make it re-read the config.
+
+    \b
+    Example:
+        sudo rrasctl engine run --log-level debug
+    """
+
+
+@engine.command("run")
+@click.option("--log-level", type=click.Choice(LOG_LEVELS), help="Default: server.log_level of the config.")
+@click.option("--config", "config_path", metavar="PATH", type=click.Path(dir_okay=False),
+              help="The config file (same as the global --config).")
+@click.pass_obj
+def run(app, log_level: str | None, config_path: str | None) -> None:
+    """Run the engine in the foreground until Ctrl-C or SIGTERM (needs root or CAP_NET_ADMIN + CAP_NET_RAW).
+
+    It logs to stderr, listens on the enabled protocols, brings up the TUN device and serves the control socket.
+    SIGHUP re-reads the configuration.
+
+    \b
+    Example:
+        sudo rrasctl engine run
+    """
+    if config_path is not None:
+        app.config_flag, app._paths = config_path, None
+    if log_level is None:
+        log_level = app.load().server.log_level
+    from rrasctl.engine.run import main
+
+    raise SystemExit(main(app.paths, log_level))
+
+
+@engine.command("status")
+@output_option
+@click.pass_obj
+def status(app) -> None:
+    """Ask the running engine for its status.
+
+    JSON: the engine's status object (as documented by the engine: pid, uptime, listeners, sessions, …).
+
+    \b
+    Example:
+        rrasctl engine status -o json
+    """
+    app.emit(app.engine("status"))
+
+
+@engine.command("reload")
+@click.pass_obj
+def reload(app) -> None:
+    """Make the running engine re-read the configuration (like SIGHUP); a bad config is refused and the old kept.
+
+    \b
+    Example:
+        rrasctl engine reload
+    """
+    app.engine("reload")
+    app.say("engine reloaded the configuration")
