@@ -9,8 +9,8 @@ Result shapes (JSON, snake_case; the CLI renders them):
 - `ports.list` -> [{protocol, count, remote_access, demand_dial, in_use, available}]
 - `ports.show {protocol}` -> {protocol, count, remote_access, demand_dial, in_use, available, ports: [{port, state,
   use, connection_id, user, interface, peer, duration_s, bytes_in, bytes_out}]}
-- `ports.remove_check {protocol, count, force}` -> {protocol, remove, affected: [port names], disconnected: [ids]}
-  (live connections on the removed ports and no force: error kind "conflict")
+- `ports.remove_check {protocol, count, force}` (count = the pool size after the change) -> {protocol, count, remove,
+  affected: [port names], disconnected: [ids]} (live connections on removed ports and no force: error "conflict")
 - `connections.list` -> [Session.row()]; `connections.show {id}` -> Session.detail();
   `connections.disconnect {id}` -> {id, disconnected: true}; `connections.refusals` -> [refusal records]
 - `demand_dial.connect {name, wait}` -> demand_dial.status row; progress lines while dialling
@@ -175,15 +175,22 @@ class Ops:
                 "ports": ports}
 
     async def ports_remove_check(self, args: dict[str, Any], progress: Any) -> dict[str, Any]:
+        """`count` is the pool's size after the change (`ports remove` / `ports set --count`): every port at or
+        above it goes away. Live connections there: Conflict, or with `force` they are disconnected, highest first."""
         proto = self._protocol(args)
         try:
-            remove = int(args.get("count", 1))
+            new_count = int(args.get("count", 0))
         except (TypeError, ValueError):
             raise ValidationError(f"count must be a number, not {args.get('count')!r}") from None
+        if new_count < 0:
+            raise ValidationError(f"count must be 0 or more, not {new_count}")
         force = bool(args.get("force", False))
-        victims = self.ctx.admission.removal_victims(proto, remove)
+        current = self.ctx.admission.pool(proto).count
+        victims = sorted((p for p in self.ctx.admission.occupied(proto) if p >= new_count), reverse=True)
         names = [port_name(proto, p) for p in victims]
-        result: dict[str, Any] = {"protocol": proto, "remove": remove, "affected": names, "disconnected": []}
+        remove = max(0, current - new_count)
+        result: dict[str, Any] = {"protocol": proto, "count": new_count, "remove": remove, "affected": names,
+                                  "disconnected": []}
         if not victims:
             return result
         if not force:

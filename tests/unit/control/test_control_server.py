@@ -86,6 +86,13 @@ class FakeDriver:
         ctx.session_up(s, ip)
         return s
 
+    def inbound_router_out(self) -> Session:
+        ctx = self.ctx
+        v = ctx.admission.try_admit(Protocol.PPTP, Use.ROUTER_OUT)
+        s = ctx.sessions.add(Session("pptp", v.port, "203.0.113.2", direction=Direction.OUTBOUND, interface="x"))
+        ctx.session_up(s, "10.1.0.9")
+        return s
+
     async def dial(self, ctx, name, iface, progress):
         progress("resolving")
         progress("connecting")
@@ -221,12 +228,19 @@ def test_web_edition_refusal_is_recorded_and_listed(engine):
 
 def test_ports_remove_check(engine):
     engine.run(engine.driver.inbound, "198.51.100.7", "alice", "10.87.0.2")
+    engine.run(engine.driver.inbound_router_out)
+    # count = the pool size after the change; PPTP-0 (alice) and PPTP-1 (outbound) are live
     assert call(sock(engine), "ports.remove_check", {"protocol": "pptp", "count": 2, "force": False}) == {
-        "protocol": "pptp", "remove": 2, "affected": [], "disconnected": []}
-    with pytest.raises(Conflict, match="PPTP-0 carries live connections"):
-        call(sock(engine), "ports.remove_check", {"protocol": "pptp", "count": 3, "force": False})
-    r = call(sock(engine), "ports.remove_check", {"protocol": "pptp", "count": 3, "force": True})
-    assert r["affected"] == ["PPTP-0"] and len(r["disconnected"]) == 1
+        "protocol": "pptp", "count": 2, "remove": 1, "affected": [], "disconnected": []}
+    with pytest.raises(Conflict, match="PPTP-1, PPTP-0 carry live connections") as exc:
+        call(sock(engine), "ports.remove_check", {"protocol": "pptp", "count": 0, "force": False})
+    assert exc.value.hint == "add --force to disconnect them (highest-numbered first)"
+    with pytest.raises(Conflict, match="^PPTP-1 carries live connections"):
+        call(sock(engine), "ports.remove_check", {"protocol": "pptp", "count": 1, "force": False})
+    assert len(call(sock(engine), "connections.list")) == 2      # a refused check touches nobody
+    r = call(sock(engine), "ports.remove_check", {"protocol": "pptp", "count": 0, "force": True})
+    assert r["affected"] == ["PPTP-1", "PPTP-0"] and r["disconnected"] == [2, 1]   # highest-numbered first
+    assert call(sock(engine), "connections.list") == []
     with pytest.raises(ValidationError):
         call(sock(engine), "ports.show", {"protocol": "sstp"})
 
