@@ -231,7 +231,7 @@ class Dissector:
         response = msg.get(l2tp_avp.AvpType.CHALLENGE_RESPONSE)
         if response is not None and self._l2tp_secret is not None:
             theirs = self._l2tp_challenges.get((pair, ip.dst))
-            if theirs is not None and msg.message_type is not None:
+            if theirs is not None and msg.message_type in (2, 3):  # SCCRP, SCCCN (RFC 2661 §4.2)
                 ok = l2tp_avp.challenge_response(msg.message_type, self._l2tp_secret, theirs) == bytes(response)
                 fields["verification"] = "verified" if ok else "NOT verified"
                 if ok:

@@ -246,6 +246,8 @@ class PppTrace:
                 if len(value) == 49 and label == "CHAP":  # LCP not seen: the challenge size tells v1 from v2
                     a.algorithm = "ms-chap-v2" if len(a.challenge or b"") == 16 else "ms-chap"
                     label = "MS-CHAP-V2" if a.algorithm == "ms-chap-v2" else "MS-CHAP"
+                if label != "CHAP" and len(value) != 49:
+                    raise Malformed("ms-chap response value is not 49 octets")
                 a.user = name
                 fields["user"] = name
                 if label == "MS-CHAP-V2":
@@ -297,6 +299,9 @@ class PppTrace:
             return
         if a.challenge is None:
             fields["verification"] = "no challenge seen"
+            return
+        if len(a.challenge) != {"ms-chap-v2": 16, "ms-chap": 8}.get(a.method or "", len(a.challenge)):
+            fields["verification"] = "challenge of the wrong size"
             return
         if a.method == "ms-chap-v2":
             ok = mschap.generate_nt_response(a.challenge, a.peer_challenge, a.user, password) == a.nt_response
