@@ -292,8 +292,7 @@ class PptpDriver:
         entry = _Call(call, session, t, t.peer, local)
         entry.down = ctx.loop.create_future()
         self._register(entry)
-        call.open(now)
-        self._pump_call(entry, [])
+        self._pump_call(entry, call.open(now))
 
     def _register(self, entry: _Call) -> None:
         session, call = entry.session, entry.call
@@ -344,11 +343,18 @@ class PptpDriver:
 
     def _pump_call(self, entry: _Call, events: list) -> None:
         ctx = self.ctx
-        for ev in events:
+        queue = list(events)
+        i = 0
+        while i < len(queue):          # PppLink commands return events: they join the queue
+            ev = queue[i]
+            i += 1
             try:
-                self._on_link_event(entry, ev)
+                more = self._on_link_event(entry, ev)
             except Exception:
                 log.exception("[%s] PPP event %r failed", entry.session.port_name, ev)
+                more = None
+            if more:
+                queue.extend(more)
         call = entry.call
         out = call.take_output()
         if out and self._gre is not None and not entry.ended:
@@ -364,25 +370,25 @@ class PptpDriver:
             ctx.timers.arm(("pptp", entry.local_call_id, id(entry)), call.next_timer(),
                            lambda: self._pump_call(entry, entry.call.handle_timer(ctx.loop.time())))
 
-    def _on_link_event(self, entry: _Call, ev: Any) -> None:
+    def _on_link_event(self, entry: _Call, ev: Any) -> list | None:
         link = _ppp()
         ctx = self.ctx
         now = ctx.loop.time()
         s = entry.session
         name = type(ev).__name__
         if name == "AuthRequested":
-            self._authenticate(entry, ev, now)
+            return self._authenticate(entry, ev, now)
         elif name == "AuthSucceeded":
             s.user = ev.user if not entry.outbound else s.user
             s.auth = ev.method.value
             if entry.outbound:
                 if entry.progress:
                     entry.progress("registering")
-                return
-            self._authorised(entry, ev, now)
+                return None
+            return self._authorised(entry, ev, now)
         elif name == "AuthFailed":
             if getattr(ev, "retry", False):
-                return
+                return None
             if entry.outbound:
                 if entry.failure is None:
                     entry.failure = DialFailed(
@@ -404,8 +410,9 @@ class PptpDriver:
             if entry.outbound and entry.failure is None and (entry.up is None or not entry.up.done()):
                 entry.failure = DialFailed(f"the connection failed: {ev.reason}", 629)
             self._end_call(entry, ev.reason, now)
+        return None
 
-    def _authenticate(self, entry: _Call, ev: Any, now: float) -> None:
+    def _authenticate(self, entry: _Call, ev: Any, now: float) -> list:
         """The local user database (until [aaa]): the user must exist with dial-in allow or policy."""
         ctx = self.ctx
         call = entry.call
@@ -413,18 +420,17 @@ class PptpDriver:
         if user is None and "\\" in ev.user:            # DOMAIN\user from Windows clients
             user = ctx.config.users.get(ev.user.rsplit("\\", 1)[1])
         if user is None:
-            call.link.answer_password(None, now)
+            return call.link.answer_password(None, now)
         elif user.dial_in == "deny":
             ctx.refused_other(protocol="pptp", peer=entry.peer, reason="no dial-in permission",
                               detail=f"user {user.name} has dial-in deny", wire="authentication failure E=649",
                               windows_error=649, user=user.name)
-            call.link.answer_external(False, now=now, error=649, message="dial-in permission denied")
-        else:
-            password = ctx.open_secret(user.password) if user.password else None
-            entry.user_cfg = user
-            call.link.answer_password(password, now)
+            return call.link.answer_external(False, now=now, error=649, message="dial-in permission denied")
+        password = ctx.open_secret(user.password) if user.password else None
+        entry.user_cfg = user
+        return call.link.answer_password(password, now)
 
-    def _authorised(self, entry: _Call, ev: Any, now: float) -> None:
+    def _authorised(self, entry: _Call, ev: Any, now: float) -> list:
         """After authentication: the router rule, the port's use, the client's address."""
         ctx = self.ctx
         s = entry.session
@@ -434,8 +440,7 @@ class PptpDriver:
         refusal = ctx.admission.classify(Protocol.PPTP, s.port, Use.ROUTER_IN if router else Use.REMOTE_ACCESS)
         if refusal is not None:
             ctx.refused(refusal.cause, peer=entry.peer, user=name)
-            entry.call.close(refusal.cause.detail, now)
-            return
+            return entry.call.close(refusal.cause.detail, now)
         if router:
             s.interface = name
             iface = ctx.config.demand_dial[name]
@@ -447,10 +452,9 @@ class PptpDriver:
         if ip is None:
             ctx.refused_other(protocol="pptp", peer=entry.peer, reason="no address available",
                               detail="the address pool is exhausted", wire="IPCP", windows_error=733, user=name)
-            entry.call.close("no address available", now)
-            return
+            return entry.call.close("no address available", now)
         s.ip = str(ip)            # released by session_down whatever happens next
-        entry.call.link.assign_address(ip, now)
+        return entry.call.link.assign_address(ip, now)
 
     # ---- GRE data path ------------------------------------------------------------------------------------
 
@@ -538,8 +542,7 @@ class PptpDriver:
         if entry.ended:
             return
         now = self.ctx.loop.time()
-        entry.call.close(cause, now)
-        self._pump_call(entry, [])
+        self._pump_call(entry, entry.call.close(cause, now))
         try:
             await asyncio.wait_for(asyncio.shield(entry.down), DISCONNECT_WAIT_S)
         except asyncio.TimeoutError:
@@ -603,8 +606,7 @@ class PptpDriver:
             self._register(entry)
             session.state = SessionState.AUTHENTICATING
             progress("verifying user name and password")
-            call.open(ctx.loop.time())
-            self._pump_call(entry, [])
+            self._pump_call(entry, call.open(ctx.loop.time()))
             await asyncio.wait_for(asyncio.shield(entry.up), DIAL_TIMEOUT_S)
             return session
         except asyncio.TimeoutError:

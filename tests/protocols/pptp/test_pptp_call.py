@@ -99,3 +99,73 @@ def test_slow_path_receive_puts_data_in_the_inbox():
     a, b = make_pair()
     assert b.receive(a.seal_packet(b"\x45xyz"), 0.0) == []
     assert b.inbox == [b"\x45xyz"]
+
+
+# ---- the real PppLink on both ends, over a lossy virtual wire (tests/protocols/pairs.py) ----------------------
+
+import sys  # noqa: E402
+from ipaddress import IPv4Address  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from pairs import Pair  # noqa: E402
+
+from rrasctl.protocols.ppp.auth import AuthMethod, AuthRequested, AuthSucceeded  # noqa: E402
+from rrasctl.protocols.ppp.link import LinkDown, NetworkUp, PppConfig, PppLink, Role  # noqa: E402
+
+
+def rng_from(seed: int):
+    import random
+    r = random.Random(seed)
+    return lambda n: bytes(r.getrandbits(8) for _ in range(n))
+
+
+def real_pair(method: AuthMethod, levels: tuple[str, ...], *, password: str = "s3cret", loss: float = 0.0,
+              stateless: bool = True):
+    server = PptpCall(GreWindow(100, 200), PppLink(PppConfig(
+        role=Role.AUTHENTICATOR, methods=(method,), encryption=levels, mppe_stateless=stateless,
+        local_address=IPv4Address("10.87.0.1")), rng=rng_from(1)))
+    client = PptpCall(GreWindow(200, 100), PppLink(PppConfig(
+        role=Role.PEER, methods=(method,), encryption=levels, mppe_stateless=stateless, user="alice",
+        password=password), rng=rng_from(2)))
+
+    def answer(side, event, pair):
+        if side == "a" and isinstance(event, AuthRequested):
+            assert event.user == "alice"
+            pair.note("a", server.link.answer_password("s3cret", pair.now))
+        elif side == "a" and isinstance(event, AuthSucceeded):
+            pair.note("a", server.link.assign_address(IPv4Address("10.87.0.2"), pair.now))
+
+    pair = Pair(server, client, seed=3, loss=loss, on_event=answer)
+    pair.note("a", server.open(0.0))
+    pair.note("b", client.open(0.0))
+    return pair, server, client
+
+
+@pytest.mark.parametrize("method,levels,encryption", [
+    (AuthMethod.MSCHAP_V2, ("strongest",), "mppe-128"),
+    (AuthMethod.MSCHAP_V1, ("basic",), "mppe-40"),
+    (AuthMethod.PAP, ("none",), "none"),
+    (AuthMethod.CHAP_MD5, ("none",), "none"),
+])
+def test_two_calls_reach_network_up_and_carry_ip(method, levels, encryption):
+    pair, server, client = real_pair(method, levels, loss=0.1)
+    assert pair.run(until=lambda: pair.saw(NetworkUp, "a") and pair.saw(NetworkUp, "b"), max_time=120)
+    settle = pair.now + 20.0          # retransmissions still in flight may renegotiate once (RFC 1661 Opened+RCR)
+    pair.run(until=lambda: pair.now > settle)
+    assert server.link.network_up and client.link.network_up
+    up = pair.first(NetworkUp, "b")
+    assert (up.local_ip, up.peer_ip, up.encryption, up.auth) == (
+        IPv4Address("10.87.0.2"), IPv4Address("10.87.0.1"), encryption, method.value)
+    for i in range(20):
+        ip = bytes([0x45]) + bytes(19) + i.to_bytes(2, "big")
+        assert bytes(server.open_data(client.seal_packet(ip))) == ip
+        assert bytes(client.open_data(server.seal_packet(ip))) == ip
+
+
+def test_wrong_password_ends_with_691():
+    pair, server, client = real_pair(AuthMethod.MSCHAP_V2, ("strongest",), password="wrong")
+    assert pair.run(until=lambda: pair.saw(LinkDown, "b"), max_time=300)
+    assert "691" in pair.first(LinkDown, "b").reason

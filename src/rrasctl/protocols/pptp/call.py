@@ -39,12 +39,12 @@ class PptpCall:
 
     # ---- commands -----------------------------------------------------------------------------------------
 
-    def open(self, now: float) -> None:
-        """The call is connected: start PPP (LCP)."""
-        self.link.open(now)
+    def open(self, now: float) -> list[Event]:
+        """The call is connected: start PPP (LCP). Returns the link's events (PppLink commands return events)."""
+        return self.link.open(now) or []
 
-    def close(self, reason: str, now: float) -> None:
-        self.link.close(reason, now)
+    def close(self, reason: str, now: float) -> list[Event]:
+        return self.link.close(reason, now) or []
 
     def lower_down(self, now: float) -> list[Event]:
         return self.link.lower_down(now)
