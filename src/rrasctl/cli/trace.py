@@ -8,6 +8,7 @@ Imports of the dissector (and so of `cryptography`) happen inside the command.
 from __future__ import annotations
 
 import os
+import sys
 
 import click
 
@@ -97,7 +98,7 @@ def _read_secrets(password_stdin: bool, l2tp_secret_stdin: bool) -> tuple[str | 
     from rrasctl.cli import _secrets
 
     if password_stdin and l2tp_secret_stdin:
-        lines = click.get_text_stream("stdin").read().splitlines()
+        lines = sys.stdin.read().splitlines()
         if len(lines) != 2 or not all(lines):
             raise ValidationError("expected two lines on stdin: the password, then the L2TP secret")
         return lines[0], lines[1]
