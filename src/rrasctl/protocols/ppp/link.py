@@ -171,6 +171,7 @@ class PppLink:
         self._ccp_gave_up = False         # CCP finished without MPPE and clear data is allowed
         self._auth: Any = None            # the auth core (H3) of the agreed method
         self._auth_deadline: float | None = None
+        self._auth_error = 0              # E= of the last failed attempt (kept across an MS-CHAP retry)
         self.auth_method: AuthMethod | None = None
         self.user = config.user if not authenticator else ""
         self._keys: MppeKeys | None = None
@@ -247,6 +248,7 @@ class PppLink:
         if self._down:
             return []
         self._reason = self._reason or "lower layer down"
+        self._out.clear()                  # nowhere to send it any more
         self._stop_network(now)
         self.lcp.down(now)
         return self._finish(now)
@@ -291,8 +293,8 @@ class PppLink:
             if self.phase is Phase.DEAD:
                 self.stats.count("frame while dead")
                 return []
-            if len(info) >= 1 and info[0] == Code.TERMINATE_REQUEST and not self._reason:
-                self._reason = "peer terminated"
+            if len(info) >= 1 and info[0] == Code.TERMINATE_REQUEST:
+                return self._peer_terminates(info, now)
             return self._dispatch(self.lcp.receive(info, now), now)
         phase = self.phase
         if phase is Phase.AUTHENTICATE or phase is Phase.NETWORK:
@@ -310,6 +312,20 @@ class PppLink:
             return []
         self.stats.count(f"{protocol:#06x} in {phase.value} phase")
         return []
+
+    def _peer_terminates(self, info: memoryview, now: float) -> list[Event]:
+        """LCP Terminate-Request. While still negotiating, RFC 1661 would ack and keep sending Configure-Requests
+        until Max-Configure (pppd does); a peer that says goodbye during establishment means it, so we close too."""
+        if not self._reason:
+            if self.phase is Phase.AUTHENTICATE and self._auth_error:
+                self._reason = f"authentication failed ({self._auth_error})"
+            else:
+                self._reason = "peer terminated"
+        negotiating = self.lcp.state in (State.REQ_SENT, State.ACK_RCVD, State.ACK_SENT)
+        events = self._dispatch(self.lcp.receive(info, now), now)
+        if negotiating and not self._down:
+            events += self.close(self._reason, now)
+        return events
 
     def _protocol_reject(self, protocol: int, info: memoryview) -> None:
         """RFC 1661 §5.7: the rejected protocol, then as much of the information field as fits the MRU."""
@@ -486,6 +502,7 @@ class PppLink:
                     public += self._enter_network(now)
             elif isinstance(event, AuthFailed):
                 self.user = event.user or self.user
+                self._auth_error = event.error
                 if not event.retry:
                     self._auth_deadline = None
                     reason = f"authentication failed ({event.error})" if event.error else event.reason
