@@ -173,3 +173,25 @@ def test_invalid_config_at_start_exits_2_naming_the_key(netns, _isolated_env):
     assert out.returncode == 2
     assert "ports.pptp.count" in out.stderr
     assert not os.path.exists(env["RRASCTL_SOCKET"])
+
+
+@needs_root
+@needs_ip
+def test_foreground_dial_that_fails_exits_1_with_the_reason(netns, _isolated_env):
+    env = dict(os.environ)
+    config = Path(env["RRASCTL_CONFIG"])
+    config.parent.mkdir(parents=True, exist_ok=True)
+    # 203.0.113.9 is unroutable inside the empty namespace: the dial fails at once.
+    config.write_text('[demand_dial.branch]\ndestination = "203.0.113.9"\nuser = "hq"\ntype = "pptp"\n')
+    code = ("import sys; from rrasctl.paths import resolve; from rrasctl.engine.run import run_foreground_dial; "
+            "sys.exit(run_foreground_dial(resolve(), sys.argv[1]))")
+    if not (ROOT / "src" / "rrasctl" / "engine" / "pptp.py").exists():
+        pytest.skip("no PPTP driver in this tree yet")
+    out = subprocess.run(["ip", "netns", "exec", netns, PY, "-c", code, "branch"], env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 1, out.stderr
+    assert "branch: resolving" in out.stderr and "branch: branch is unreachable: " in out.stderr
+    assert not os.path.exists(env["RRASCTL_SOCKET"])
+    ghost = subprocess.run(["ip", "netns", "exec", netns, PY, "-c", code, "ghost"], env=env, capture_output=True,
+                           text=True, timeout=60)
+    assert ghost.returncode == 3 and "no demand-dial interface named 'ghost'" in ghost.stderr

@@ -214,7 +214,10 @@ def main(paths: Any, log_level: str | None = "info") -> int:
         return 130
 
 
-async def serve(paths: Any, cfg: Any, *, with_tun: bool = True) -> int:
+async def serve(paths: Any, cfg: Any, *, with_tun: bool = True, dial: str | None = None) -> int:
+    """The engine's life. With `dial`, a private engine for one demand-dial interface (`demand-dial connect
+    --foreground`): it dials at once, prints live figures until Ctrl-C, and exits 1 if the dial fails or the
+    connection drops."""
     from rrasctl import __version__
     from rrasctl.engine.control_server import ControlServer
     from rrasctl.engine.drivers import STOP_TIMEOUT_S, load_drivers, protocol_of
@@ -307,8 +310,12 @@ async def serve(paths: Any, cfg: Any, *, with_tun: bool = True) -> int:
     cap = cfg.server.max_concurrent
     log.info("engine ready (pid %d): control socket %s; %s edition (%s); %s", os.getpid(), paths.socket,
              cfg.server.edition, "no edition cap" if cap is None else f"at most {cap} inbound", pools)
+    exit_code = 0
     try:
-        await stop.wait()
+        if dial is None:
+            await stop.wait()
+        else:
+            exit_code = await _foreground_dial(ops, ctx, dial, stop)
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(sig)
@@ -330,4 +337,64 @@ async def serve(paths: Any, cfg: Any, *, with_tun: bool = True) -> int:
         for t in list(pending):
             t.cancel()
     log.info("engine stopped")
+    return exit_code
+
+
+FOREGROUND_STATS_EVERY_S = 5.0
+
+
+async def _foreground_dial(ops: Any, ctx: Any, name: str, stop: asyncio.Event) -> int:
+    def say(line: str) -> None:
+        sys.stderr.write(f"{name}: {line}\n")
+        sys.stderr.flush()
+
+    dialling = asyncio.ensure_future(ops.dd_connect({"name": name, "wait": True}, say))
+    stopping = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({dialling, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    if not dialling.done():
+        dialling.cancel()
+        await asyncio.gather(dialling, return_exceptions=True)
+        return 0
+    try:
+        dialling.result()
+    except RrasctlError as exc:
+        say(exc.message)
+        stopping.cancel()
+        return 1
+    while not stop.is_set():
+        s = ctx.sessions.by_interface(name)
+        if s is None:
+            say("connection lost")
+            stopping.cancel()
+            return 1
+        say(f"connected {s.protocol} {s.local_ip or '-'} <-> {s.ip or '-'}, {s.duration_s()} s, "
+            f"in {s.bytes_in} B / {s.packets_in} pkts, out {s.bytes_out} B / {s.packets_out} pkts")
+        try:
+            await asyncio.wait_for(asyncio.shield(stopping), FOREGROUND_STATS_EVERY_S)
+        except asyncio.TimeoutError:
+            pass
     return 0
+
+
+def run_foreground_dial(paths: Any, name: str, log_level: str | None = "info") -> int:
+    """`rrasctl demand-dial connect NAME --foreground` with no engine running: a private engine for NAME."""
+    setup_logging(log_level or "info")
+    missing = missing_capabilities()
+    if missing:
+        for cap, why in missing:
+            sys.stderr.write(f"error: missing capability {cap} (needed to {why})\n")
+        sys.stderr.write(f"hint: {HOW_TO_GET_CAPS}\n")
+        return 1
+    raise_nofile_limit()
+    try:
+        cfg = load_config(paths.config)
+    except RrasctlError as exc:
+        log.error("cannot start: %s", exc.message)
+        return exc.exit_code
+    if name not in (getattr(cfg, "demand_dial", {}) or {}):
+        sys.stderr.write(f"error: no demand-dial interface named {name!r}\n")
+        return 3
+    try:
+        return asyncio.run(serve(paths, cfg, dial=name))
+    except KeyboardInterrupt:
+        return 130

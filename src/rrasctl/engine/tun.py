@@ -76,6 +76,11 @@ class Tun:
         """Give the device our tunnel address (/32), an MTU, and bring it up."""
         if mtu:
             self.mtu = mtu
+        try:  # IPv4 only: no IPv6 link-local chatter (router solicitations) into the demux
+            with open(f"/proc/sys/net/ipv6/conf/{self.name}/disable_ipv6", "w") as f:
+                f.write("1")
+        except OSError:
+            pass
         self._ipr.link("set", index=self.index, mtu=self.mtu)
         if address:
             self.add_address(address)
