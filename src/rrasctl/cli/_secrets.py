@@ -12,7 +12,7 @@ from rrasctl.errors import ValidationError
 
 def from_stdin(what: str) -> str:
     """One secret from stdin: everything up to EOF, minus one trailing newline."""
-    data = click.get_text_stream("stdin").read()
+    data = sys.stdin.read()
     if data.endswith("\r\n"):
         data = data[:-2]
     elif data.endswith("\n"):

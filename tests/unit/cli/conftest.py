@@ -1,0 +1,38 @@
+"""CLI test helpers: run the Click tree in-process (CliRunner) or as a real subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from rrasctl.cli import cli
+
+
+class Run:
+    def __init__(self) -> None:
+        self.runner = CliRunner()
+
+    def __call__(self, *args: str, input: str | None = None, env: dict | None = None):
+        return self.runner.invoke(cli, list(args), input=input, env=env, catch_exceptions=False)
+
+
+@pytest.fixture
+def rr() -> Run:
+    return Run()
+
+
+@pytest.fixture
+def cfg() -> Path:
+    return Path(os.environ["RRASCTL_CONFIG"])
+
+
+def subprocess_rr(*args: str, input: str | None = None, env: dict | None = None, **kw) -> subprocess.CompletedProcess:
+    e = dict(os.environ)
+    e.update(env or {})
+    return subprocess.run([sys.executable, "-m", "rrasctl", *args], input=input, env=e, capture_output=True,
+                          text=True, timeout=120, **kw)
