@@ -38,55 +38,66 @@ EAP_TYPES = {1: "Identity", 2: "Notification", 3: "Nak", 4: "MD5-Challenge", 13:
 CONTROL_CODES = {LCP: range(1, 14), IPCP: range(1, 8), IPV6CP: range(1, 8), CCP: (1, 2, 3, 4, 5, 6, 7, 14, 15)}
 OPTION_CODES = (1, 2, 3, 4)
 
-# Display names of configuration options (RFC 1661 §6, RFC 1570, RFC 1332, RFC 1877, RFC 1962, RFC 3078, RFC 5072).
-OPTION_NAMES = {
-    LCP: {1: "mru", 2: "accm", 3: "auth", 4: "quality", 5: "magic", 7: "pfc", 8: "acfc", 13: "callback",
-          17: "mrru", 18: "short-seq", 19: "endpoint", 23: "link-discriminator"},
-    IPCP: {2: "compression", 3: "ip", 129: "dns1", 130: "nbns1", 131: "dns2", 132: "nbns2"},
-    IPV6CP: {1: "interface-id"},
-    CCP: {0: "oui", 17: "stac", 18: "mppe", 21: "deflate-draft", 24: "deflate", 26: "deflate", 1: "predictor1"},
-}
-AUTH_NAMES = {b"\xc0\x23": "pap", b"\xc2\x23\x05": "chap-md5", b"\xc2\x23\x80": "ms-chap",
+AUTH_NAMES = {b"\xc0\x23": "pap", b"\xc2\x23\x05": "chap", b"\xc2\x23\x80": "ms-chap",
               b"\xc2\x23\x81": "ms-chap-v2", b"\xc2\x27": "eap"}
+# Names of options the engine does not negotiate (its tables are protocols/ppp/{lcp,ipcp,ccp}.py): display only.
+OTHER_OPTION_NAMES = {
+    LCP: {4: "quality-protocol", 13: "callback", 17: "mrru", 18: "short-sequence", 19: "endpoint-discriminator",
+          23: "link-discriminator"},
+    IPCP: {2: "ip-compression"},
+    IPV6CP: {1: "interface-identifier"},
+    CCP: {0: "oui", 1: "predictor1", 17: "stac", 21: "deflate-draft", 24: "deflate", 26: "deflate"},
+}
 
 
-def mppe_bits_text(bits: int) -> str:
-    """RFC 3078 §2.1 supported bits: H stateless, M 56, S 128, L 40, D (obsolete), C MPPC."""
-    names = [(0x01000000, "H"), (0x00000080, "M"), (0x00000040, "S"), (0x00000020, "L"), (0x00000010, "D"),
-             (0x00000001, "C")]
-    return "+".join(n for b, n in names if bits & b) or "none"
+def _option_specs() -> dict[int, dict[int, Any]]:
+    from rrasctl.protocols.ppp.ccp import CCP_OPTIONS
+    from rrasctl.protocols.ppp.ipcp import IPCP_OPTIONS
+    from rrasctl.protocols.ppp.lcp import LCP_OPTIONS
+
+    return {protocol: {spec.type: spec for spec in table}
+            for protocol, table in ((LCP, LCP_OPTIONS), (IPCP, IPCP_OPTIONS), (CCP, CCP_OPTIONS))}
+
+
+_SPECS: dict[int, dict[int, Any]] = {}
 
 
 def format_option(protocol: int, otype: int, value: bytes) -> str:
-    name = OPTION_NAMES.get(protocol, {}).get(otype, f"opt{otype}")
-    if protocol == LCP:
-        if otype == 1 and len(value) == 2:
-            return f"mru={struct.unpack('!H', value)[0]}"
-        if otype in (2, 5) and len(value) == 4:
-            return f"{name}=0x{value.hex()}"
-        if otype == 3:
-            return "auth=" + AUTH_NAMES.get(value, value.hex())
-        if otype in (7, 8) and not value:
-            return name
-    if protocol == IPCP and len(value) == 4 and otype in (3, 129, 130, 131, 132):
-        return f"{name}={'.'.join(str(b) for b in value)}"
-    if protocol == CCP and otype == 18 and len(value) == 4:
-        return "mppe=" + mppe_bits_text(struct.unpack("!I", value)[0])
-    return f"{name}={value.hex()}" if value else name
+    """``name=value`` with the engine's option codecs (LCP/IPCP/CCP tables); other options by name, value in hex."""
+    if not _SPECS:
+        _SPECS.update(_option_specs())
+    spec = _SPECS.get(protocol, {}).get(otype)
+    if spec is None:
+        name = OTHER_OPTION_NAMES.get(protocol, {}).get(otype, f"option-{otype}")
+        return f"{name}={value.hex()}" if value else name
+    try:
+        decoded = spec.codec.decode(value)
+    except Malformed:
+        return f"{spec.name}=bad:{value.hex()}"
+    if spec.codec.name == "empty":
+        return spec.name
+    if protocol == LCP and otype == 3:
+        from rrasctl.protocols.ppp.auth import AuthMethod
+
+        method = AuthMethod.from_option_data(value)
+        name = AUTH_NAMES.get(value) or (method.value if method else value.hex())   # plain EAP is not EAP-TLS
+        return f"{spec.name}={name}"
+    if protocol == CCP and otype == 18:
+        from rrasctl.protocols.ppp.ccp import describe_bits
+
+        return f"{spec.name}={describe_bits(decoded).replace(' ', '+')}"
+    if protocol == LCP and otype in (2, 5):
+        return f"{spec.name}=0x{decoded:08x}"
+    if isinstance(decoded, (bytes, bytearray)):
+        return f"{spec.name}={bytes(decoded).hex()}"
+    return f"{spec.name}={decoded}"
 
 
 def parse_options(data: bytes) -> list[tuple[int, bytes]]:
-    """Type-length-value options (RFC 1661 §6); a length below 2 or past the end is Malformed."""
-    out, pos = [], 0
-    while pos < len(data):
-        if pos + 2 > len(data):
-            raise Malformed("short option header")
-        otype, olen = data[pos], data[pos + 1]
-        if olen < 2 or pos + olen > len(data):
-            raise Malformed("bad option length")
-        out.append((otype, data[pos + 2:pos + olen]))
-        pos += olen
-    return out
+    """Type-length-value options (RFC 1661 §6), split by the engine's `protocols.ppp.options`."""
+    from rrasctl.protocols.ppp.options import parse_options as parse
+
+    return parse(data)
 
 
 @dataclass
@@ -104,7 +115,7 @@ class Decoded:
 class _Pending:
     challenge: bytes | None = None      # the authenticator's current challenge (Challenge, or an MS-CHAP C= retry)
     challenge_id: int | None = None
-    algorithm: str | None = None        # from LCP's agreed auth option: chap-md5 / ms-chap / ms-chap-v2
+    algorithm: str | None = None        # from LCP's agreed auth option: chap / ms-chap / ms-chap-v2
     user: str = ""
     peer_challenge: bytes = b""
     nt_response: bytes = b""
@@ -257,7 +268,7 @@ class PppTrace:
                     a.method, a.nt_response = "ms-chap", value[24:48]
                     fields.update(nt_response=value[24:48].hex(), use_nt=bool(value[48]))
                 else:
-                    a.method = "chap-md5"
+                    a.method = "chap"
                     fields["response"] = value.hex()
                 self._verify_response(ident, value, fields)
         elif code == 3:

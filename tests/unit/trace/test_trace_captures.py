@@ -73,8 +73,8 @@ def test_win2000_control_connection_and_negotiation():
     [sccrp] = by_message(rows, "PPTP", "Start-Control-Connection-Reply")
     assert sccrp.fields["vendor"] == "MoretonBay"
     nak = by_message(rows, "LCP", "Configure-Nak")
-    assert [r.fields["options"] for r in nak] == ["auth=ms-chap-v2"]
-    assert [r.fields["options"] for r in by_message(rows, "CCP", "Configure-Ack")] == ["mppe=H+S", "mppe=H+S"]
+    assert [r.fields["options"] for r in nak] == ["auth-protocol=ms-chap-v2"]
+    assert [r.fields["options"] for r in by_message(rows, "CCP", "Configure-Ack")] == ["mppe=128+stateless", "mppe=128+stateless"]
     assert [r.fields.get("message") for r in by_message(rows, "LCP", "Identification")] == [
         "MSRASV5.00", "MSRASV5.00", "MSRAS-1-PC-4", "MSRAS-1-PC-4"]
     assert [r.fields["rejected_code"] for r in by_message(rows, "LCP", "Code-Reject")] == [12, 12]
