@@ -11,6 +11,7 @@ Options (RFC 1661 §6; type: behaviour):
 - 5 Magic-Number (§6.4): random and non-zero from ``rng``; a peer magic equal to ours means a looped-back link:
   we Nak with a new random value and pick a new magic too (counted in ``stats["looped back"]``).
 - 7 PFC, 8 ACFC: requested and accepted. Frames are always accepted in both forms.
+- 19 Endpoint-Discriminator (RFC 1990): acked, never asked (Windows sends it; pptpd acks it too).
 
 Anything else (callback, multilink, ...) is rejected.
 """
@@ -149,6 +150,7 @@ LCP_OPTIONS = (
     OptionSpec(5, "magic-number", U32_CODEC, ours=_our_magic, judge=_judge_magic, on_nak=_nak_magic),
     OptionSpec(7, "pfc", EMPTY, ours=_yes),
     OptionSpec(8, "acfc", EMPTY, ours=_yes),
+    OptionSpec(19, "endpoint-discriminator", RAW),       # RFC 1990 §5.1.3: informational, acked as pptpd does
 )
 
 
