@@ -218,7 +218,7 @@ def test_web_edition_refusal_is_recorded_and_listed(engine):
     refusals = call(sock(engine), "connections.refusals")
     assert len(refusals) == 1
     r = refusals[0]
-    assert (r["peer"], r["user"], r["protocol"], r["reason"], r["wire"], r["windows_error"]) == (
+    assert (r["peer"], r["user"], r["protocol"], r["reason"], r["wire_code"], r["windows_error"]) == (
         "198.51.100.8", "bob", "pptp", "edition limit reached", "OCRP result 4 (busy)", 676)
     status = call(sock(engine), "status")
     assert status["counters"]["refused"] == {"edition limit reached": 1}
