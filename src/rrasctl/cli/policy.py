@@ -94,7 +94,12 @@ def _normalise(values: dict) -> dict:
 def _aot(e):
     """The document's policies array, materialising the implied default policy first."""
     import tomlkit
+    import tomlkit.items
 
+    if "policies" in e.doc and not isinstance(e.doc["policies"], tomlkit.items.AoT):
+        # `policies = []` (every policy removed): start a fresh array of tables
+        if len(e.doc["policies"]) == 0:
+            del e.doc["policies"]
     if "policies" not in e.doc:
         aot = tomlkit.aot()
         for p in e.config.policies:
@@ -253,6 +258,11 @@ def remove(app, name: str) -> None:
         i = _index(e.config, name)
         aot = _aot(e)
         del aot[i]
+        if len(aot) == 0:  # an empty array of tables cannot be written as one: use an empty array
+            import tomlkit
+
+            del e.doc["policies"]
+            e.doc["policies"] = tomlkit.array()
         e.changed = True
     app.say(f"policy {name} removed")
 
