@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import struct
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -208,9 +209,19 @@ class Dissector:
     def _l2tp_control(self, ctx: "_Ctx", ip: layers.IpPacket, udp: layers.Udp) -> Row:
         from rrasctl.protocols.l2tp import messages as l2tp
 
-        msg = l2tp.decode_control(udp.payload, self._l2tp_secret)
-        ctx.tunnel = f"l2tp tunnel={msg.tunnel_id} session={msg.session_id} Ns={msg.ns} Nr={msg.nr}"
         fields: dict[str, Any] = {}
+        try:
+            msg = l2tp.decode_control(udp.payload, self._l2tp_secret)
+        except Malformed as exc:
+            if not exc.reason.startswith("hidden AVP"):
+                raise
+            # no secret, or the wrong one: show the message without its hidden AVPs, and name them
+            clear, hidden = _without_hidden_avps(udp.payload)
+            msg = l2tp.decode_control(clear, None)
+            fields["hidden_avps"] = [_hidden_name(t) for t in hidden]
+            if self._l2tp_secret is not None:
+                fields["hidden_avps_error"] = exc.reason
+        ctx.tunnel = f"l2tp tunnel={msg.tunnel_id} session={msg.session_id} Ns={msg.ns} Nr={msg.nr}"
         for avp in msg.avps[1:]:
             try:
                 value = avp.decoded()
@@ -317,6 +328,40 @@ class _Ctx:
     def row(self, protocol: str, message: str, fields: dict[str, Any] | None = None,
             error: str | None = None) -> Row:
         return Row(self.number, self.time, self.src, self.dst, self.tunnel, protocol, message, fields or {}, error)
+
+
+def _without_hidden_avps(data: bytes) -> tuple[bytes, list[int]]:
+    """An L2TP control message with its hidden AVPs (H bit, RFC 2661 §4.3) cut out and its Length fixed, and the
+    attribute types cut. Walks AVP headers only; values are decoded by `protocols.l2tp`."""
+    r = Reader(data, "L2TP control header")
+    r.skip(2)
+    length = r.u16()
+    if length < 12 or length > len(data):
+        raise Malformed("bad control message length")
+    out, hidden, pos = bytearray(data[:12]), [], 12
+    while pos < length:
+        if pos + 6 > length:
+            raise Malformed("short AVP header")
+        flags_len, _vendor, attr = struct.unpack_from("!HHH", data, pos)
+        n = flags_len & 0x03FF
+        if n < 6 or pos + n > length:
+            raise Malformed("bad AVP length")
+        if flags_len & 0x4000:
+            hidden.append(attr)
+        else:
+            out += data[pos:pos + n]
+        pos += n
+    struct.pack_into("!H", out, 2, len(out))
+    return bytes(out), hidden
+
+
+def _hidden_name(attr: int) -> str:
+    from rrasctl.protocols.l2tp.avp import AvpType
+
+    try:
+        return _snake(AvpType(attr).name)
+    except ValueError:
+        return f"type_{attr}"
 
 
 def _snake(name: str) -> str:

@@ -135,3 +135,23 @@ def test_pptp_stream_reassembly_across_segments_and_retransmission():
         (1, "TCP", "40000 → 1723 [SYN]"), (2, "TCP", "40000 → 1723 [PSH,ACK]"),
         (3, "PPTP", "Echo-Request"), (3, "PPTP", "Echo-Request"), (4, "TCP", "retransmission")]
     assert rows[2].fields == {"identifier": 5}
+
+
+def test_l2tp_hidden_avps_with_and_without_the_secret():
+    from rrasctl.protocols.l2tp.avp import AvpType, encode_avp_list
+    from rrasctl.protocols.l2tp.messages import encode_control
+
+    body = encode_avp_list([(AvpType.MESSAGE_TYPE, 10), (AvpType.ASSIGNED_SESSION_ID, 77),
+                            (AvpType.CALL_SERIAL_NUMBER, 5)], secret=b"s3cret",
+                           hide_types=frozenset({AvpType.ASSIGNED_SESSION_ID}), rng=lambda n: bytes(range(n)))
+    msg = udp(1701, 1701, encode_control(3, 0, 1, 2, body))
+    frame = [(0, ipv4("203.0.113.1", "203.0.113.2", 17, msg))]
+    rows = feed_all(Dissector(l2tp_secret=b"s3cret"), frame)
+    assert (rows[0].protocol, rows[0].message, rows[0].error) == ("L2TP", "ICRQ", None)
+    assert rows[0].fields["assigned_session_id"] == 77 and rows[0].fields["call_serial_number"] == 5
+    for d in (Dissector(), Dissector(l2tp_secret=b"wrong")):
+        [row] = feed_all(d, frame)
+        assert (row.message, row.error) == ("ICRQ", None)
+        assert row.fields["hidden_avps"] == ["assigned_session_id"] and "assigned_session_id" not in row.fields
+        assert row.fields["call_serial_number"] == 5
+    assert rows[0].tunnel == "l2tp tunnel=3 session=0 Ns=1 Nr=2"
