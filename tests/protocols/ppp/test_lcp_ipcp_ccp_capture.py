@@ -23,7 +23,7 @@ def info(frame_hex: str) -> ControlPacket:
 WIN_LCP_REQ = info("ff03c0210100002c05060015706a070208020d03061104064e1317017f6769e949404affbb24d0941651d7aa00000004")
 # frame 18: pptpd's Configure-Reject: callback and MRRU
 POPTOP_LCP_REJ = info("ff03c0210401000b0d03061104064e")
-# frame 12: pptpd's LCP request (ACCM 0, CHAP-MD5, magic, PFC, ACFC); frame 23: Windows' Nak with MS-CHAP v2
+# frame 12: pptpd's LCP request (ACCM 0, EAP, magic, PFC, ACFC); frame 23: Windows' Nak with MS-CHAP v2
 POPTOP_LCP_REQ = info("ff03c021010100180206000000000304c22705060d3515db07020802")
 WIN_LCP_NAK = info("ff03c021030100090305c22381")
 # frames 39 / 44: Windows' CCP request (H, M, S, L, C) and pptpd's Nak (H + S); 38/43: pptpd's request, Windows' Ack
@@ -49,7 +49,7 @@ def test_server_rejects_what_pptpd_rejected_in_windows_lcp_request():
     assert lcp.neg.peer_got["magic-number"] == 0x0015706A and lcp.neg.peer_got["pfc"] is True
 
 
-def test_peer_naks_chap_md5_with_ms_chap_v2_as_windows_did():
+def test_peer_naks_eap_with_ms_chap_v2_as_windows_did():
     lcp = LcpLayer(LcpPolicy(False, (AuthMethod.MSCHAP_V2,), 1400, fixed_rng(1)))
     assert lcp.judge_request(POPTOP_LCP_REQ.data, True) == (Code.CONFIGURE_NAK, WIN_LCP_NAK.data)
     again = bytes.fromhex("0206000000000305c2238105060d3515db07020802")                     # frame 24
