@@ -372,6 +372,11 @@ class PppTrace:
         plain = self._decrypt(info, sender)
         if plain is None:
             self.stats.undecrypted += 1
+            if sender in self._decryptors:        # keys known, but the decryptor dropped it
+                stateless = bool((self._mppe_bits or 0) & 0x01000000)
+                fields["reason"] = ("dropped by the decryptor" if stateless else
+                                    "stateful MPPE out of sync after a missing frame: waits for a flushed (A) frame")
+                return Decoded("MPPE", "not decrypted", fields)
             return Decoded("MPPE", "encrypted", fields)
         self.stats.decrypted += 1
         protocol, inner = split_frame(plain)

@@ -172,3 +172,14 @@ def test_cli_write_pcap_and_tshark(tmp_path):
     assert len(list(read_packets(out.read_bytes()))) == 26
     shown = subprocess.run([tshark(), "-r", str(out)], capture_output=True, text=True, timeout=120)
     assert shown.stdout.count("NBNS") == 24 and shown.stdout.count("DHCP Inform") == 1
+
+
+def test_stateful_frame_missing_from_the_capture():
+    packets = session("v2", 128, False, "pw", 6)
+    del packets[5 + 4]                          # the client's third encrypted frame (ccount 2) was not captured
+    d, rows = run(packets, "pw")
+    client = [r for r in rows if r.protocol == "MPPE" and r.src == CLIENT]
+    assert [(r.fields["ccount"], r.message.split(":")[0]) for r in client] == [
+        (0, "decrypted"), (1, "decrypted"), (3, "not decrypted"), (4, "not decrypted"), (5, "not decrypted")]
+    assert client[2].fields["reason"].startswith("stateful MPPE out of sync")
+    assert d.summary.ppp.decrypted == 8 and d.summary.ppp.undecrypted == 3     # the server's 6 all decrypt
