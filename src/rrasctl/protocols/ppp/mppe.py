@@ -25,7 +25,11 @@ Key schedule, as the Linux kernel's ppp_mppe and pppd do (and Windows interopera
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import hashlib
+import os
+import weakref
 
 from cryptography.hazmat.primitives.ciphers import Cipher
 
@@ -47,14 +51,101 @@ CCOUNT_MASK = 0x0FFF
 OVERHEAD = 2
 
 
+_HEADER = [((BIT_ENCRYPTED << 8) | c).to_bytes(2, "big") for c in range(CCOUNT_SPACE)]
+_HI_PLAIN = [BIT_ENCRYPTED | (c >> 8) for c in range(CCOUNT_SPACE)]
+_HEADER_FLUSHED = [(((BIT_FLUSHED | BIT_ENCRYPTED) << 8) | c).to_bytes(2, "big") for c in range(CCOUNT_SPACE)]
+
+
 def _rc4(key: bytes):
     return Cipher(ARC4(key), None).encryptor()
+
+
+class _Rekeying:
+    """RC4 for the per-packet key changes of stateless mode, where context creation dominates the cost.
+
+    `cryptography` builds a new OpenSSL context per key (≈ 4-9 µs, an algorithm fetch each time). When the
+    system's libcrypto 3 and its legacy provider are present, one EVP_CIPHER_CTX per direction is re-keyed in
+    place through ctypes (EVP_CipherInit_ex2 with only a key: ≈ 1-2 µs), inside a private OSSL_LIB_CTX so
+    hashlib and ssl are not affected. Otherwise every call falls back to a new `cryptography` context.
+    """
+
+    __slots__ = ("_ctx", "_buf", "_outl", "_init", "_update", "_string_at", "_n", "__weakref__")
+
+    def __init__(self, key_octets: int) -> None:
+        self._ctx = None
+        self._n = key_octets
+        lib = _libcrypto()
+        if lib is None:
+            return
+        ctx = ctypes.c_void_p(lib.EVP_CIPHER_CTX_new())
+        if not ctx.value or lib.EVP_CipherInit_ex2(ctx, _LIB["rc4"], None, None, 1, None) != 1:
+            return
+        if lib.EVP_CIPHER_CTX_set_key_length(ctx, key_octets) != 1:
+            lib.EVP_CIPHER_CTX_free(ctx)
+            return
+        self._ctx = ctx
+        self._buf = ctypes.create_string_buffer(65536)
+        self._outl = ctypes.byref(ctypes.c_int())
+        self._init, self._update, self._string_at = lib.EVP_CipherInit_ex2, lib.EVP_CipherUpdate, ctypes.string_at
+        weakref.finalize(self, lib.EVP_CIPHER_CTX_free, ctx)
+
+    def crypt(self, key: bytes, data: bytes | memoryview) -> bytes:
+        """RC4 under a fresh `key` over `data` (one packet or one interim key)."""
+        ctx = self._ctx
+        n = len(data)
+        if ctx is None or n > 65536 or len(key) != self._n:
+            return _rc4(key).update(data)
+        if isinstance(data, memoryview):
+            data = data.tobytes()
+        self._init(ctx, None, key, None, 1, None)
+        self._update(ctx, self._buf, self._outl, data, n)
+        return self._string_at(self._buf, n)
+
+
+_LIB: dict = {}
+
+
+def _libcrypto():
+    """The system libcrypto with RC4 fetched from the legacy provider in a private library context, or None."""
+    if "lib" in _LIB:
+        return _LIB["lib"]
+    _LIB["lib"] = None
+    if os.environ.get("RRASCTL_MPPE_NO_CTYPES") == "1":
+        return None
+    try:
+        lib = ctypes.CDLL(ctypes.util.find_library("crypto") or "libcrypto.so.3")
+        vp = ctypes.c_void_p
+        lib.OSSL_LIB_CTX_new.restype = vp
+        lib.OSSL_PROVIDER_load.restype = vp
+        lib.OSSL_PROVIDER_load.argtypes = [vp, ctypes.c_char_p]
+        lib.EVP_CIPHER_fetch.restype = vp
+        lib.EVP_CIPHER_fetch.argtypes = [vp, ctypes.c_char_p, ctypes.c_char_p]
+        lib.EVP_CIPHER_CTX_new.restype = vp
+        lib.EVP_CIPHER_CTX_free.argtypes = [vp]
+        lib.EVP_CIPHER_CTX_set_key_length.argtypes = [vp, ctypes.c_int]
+        lib.EVP_CipherInit_ex2.argtypes = [vp, vp, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_int, vp]
+        lib.EVP_CipherUpdate.argtypes = [vp, ctypes.c_char_p, vp, ctypes.c_char_p, ctypes.c_int]
+        libctx = lib.OSSL_LIB_CTX_new()
+        if not libctx or not lib.OSSL_PROVIDER_load(libctx, b"legacy"):
+            return None
+        rc4 = lib.EVP_CIPHER_fetch(libctx, b"RC4", None)
+        if not rc4:
+            return None
+    except (OSError, AttributeError):
+        return None
+    # self-test against `cryptography` before trusting it
+    _LIB["rc4"] = ctypes.c_void_p(rc4)
+    _LIB["lib"] = lib
+    probe = _Rekeying(16)
+    if probe._ctx is None or probe.crypt(b"k" * 16, b"\x00" * 32) != _rc4(b"k" * 16).update(b"\x00" * 32):
+        _LIB["lib"] = None
+    return _LIB["lib"]
 
 
 class _KeySchedule:
     """One direction's session key and its RC4 context (one persistent context per key)."""
 
-    __slots__ = ("bits", "_n", "_prefix", "key", "cipher")
+    __slots__ = ("bits", "_n", "_prefix", "key", "cipher", "_rekeying")
 
     def __init__(self, master_key: bytes, bits: int) -> None:
         if bits not in (40, 56, 128):
@@ -67,18 +158,25 @@ class _KeySchedule:
         self._prefix = hashlib.sha1(master_key[:n] + SHA_PAD1)
         self.key = initial_session_key(master_key, bits)
         self.cipher = _rc4(self.key)
+        self._rekeying = _Rekeying(n)
 
-    def change_key(self) -> None:
-        """RFC 3078 §7.3 ChangeKey, then a fresh RC4 context under the new key."""
+    def next_key(self) -> None:
+        """RFC 3078 §7.3 ChangeKey: the new session key (the caller decides how to start RC4 with it)."""
         h = self._prefix.copy()
         h.update(self.key)
         h.update(SHA_PAD2)
         interim = h.digest()[:self._n]
-        key = _rc4(interim).update(interim)
-        if self.bits != 128:
-            key = reduce_key(key, self.bits)
-        self.key = key
-        self.cipher = _rc4(key)
+        key = self._rekeying.crypt(interim, interim)
+        self.key = key if self.bits == 128 else reduce_key(key, self.bits)
+
+    def change_key(self) -> None:
+        """ChangeKey, then a fresh persistent RC4 context under the new key (stateful mode)."""
+        self.next_key()
+        self.cipher = _rc4(self.key)
+
+    def crypt_once(self, data: bytes | memoryview) -> bytes:
+        """RC4 from the start of the current key over one packet (stateless mode)."""
+        return self._rekeying.crypt(self.key, data)
 
 
 class MppeEncryptor:
@@ -103,16 +201,17 @@ class MppeEncryptor:
         ccount = (self._ccount + 1) & CCOUNT_MASK
         self._ccount = ccount
         ks = self._ks
-        if self.stateless or (ccount & 0xFF) == 0xFF or self._flush:
-            # Stateless mode lands here for every packet: a new key, so a new RC4 context per packet
-            # (RFC 3078 §8.1), the one exception to "one cipher per direction per key" (DESIGN.md §5).
+        self.packets += 1
+        if self.stateless:
+            # A new key for every packet (RFC 3078 §8.1): RC4 restarts per packet, the one exception to
+            # "one cipher per direction per key" (DESIGN.md §5); _Rekeying re-keys one context in place.
+            ks.next_key()
+            return _HEADER_FLUSHED[ccount] + ks.crypt_once(payload)
+        if (ccount & 0xFF) == 0xFF or self._flush:
             ks.change_key()
             self._flush = False
-            header = ((BIT_FLUSHED | BIT_ENCRYPTED) << 8) | ccount
-        else:
-            header = (BIT_ENCRYPTED << 8) | ccount
-        self.packets += 1
-        return header.to_bytes(2, "big") + ks.cipher.update(payload)
+            return _HEADER_FLUSHED[ccount] + ks.cipher.update(payload)
+        return _HEADER[ccount] + ks.cipher.update(payload)
 
 
 class MppeDecryptor:
@@ -142,6 +241,16 @@ class MppeDecryptor:
 
     def decrypt(self, data: bytes | memoryview) -> bytes | None:
         """The PPP payload (protocol field + information) of one MPPE packet, or None when dropped."""
+        if len(data) > OVERHEAD and not self.stateless and not self.discarding:
+            # Fast path: the next in-order stateful packet, not flushed and not a flag packet.
+            ccount = (self._ccount + 1) & CCOUNT_MASK
+            if data[0] == _HI_PLAIN[ccount] and data[1] == ccount & 0xFF and ccount & 0xFF != 0xFF:
+                self._ccount = ccount
+                self.packets += 1
+                return self._ks.cipher.update(data[OVERHEAD:])
+        return self._decrypt(data)
+
+    def _decrypt(self, data: bytes | memoryview) -> bytes | None:
         if len(data) < OVERHEAD + 1:
             self.stats.count("mppe: short packet")
             return None
@@ -164,12 +273,12 @@ class MppeDecryptor:
                 self.stats.count("mppe: late packet")
                 return None
             if steps == 0:
-                # A duplicate of the last packet: same key, so restart RC4 from it.
-                self.stats.count("mppe: duplicate packet")
-                ks.cipher = _rc4(ks.key)
+                self.stats.count("mppe: duplicate packet")   # same count, same key: decrypts again
             for _ in range(steps):
-                ks.change_key()
+                ks.next_key()
             self._ccount = ccount
+            self.packets += 1
+            return ks.crypt_once(data[OVERHEAD:])            # RC4 restarts per packet (RFC 3078 §8.1)
         else:
             if (ccount & 0xFF) == 0xFF and not flushed:
                 self.stats.count("mppe: flag packet without flushed bit")
