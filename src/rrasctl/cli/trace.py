@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+from contextlib import ExitStack
 
 import click
 
@@ -74,21 +75,23 @@ def decode(app: App, file: str, password_stdin: bool, l2tp_secret_stdin: bool, w
             data = f.read()
     except OSError as exc:
         raise RrasctlError(f"cannot read {file}: {exc.strerror}") from None
-    dissector = Dissector(password, secret.encode("utf-8") if secret is not None else None)
-    rows = []
     try:
-        for number, packet in enumerate(pcap.read_packets(data), 1):
-            rows.extend(dissector.feed(number, packet))
+        pcap.capture_format(data)
     except pcap.CaptureError as exc:
-        if not rows:
-            raise ValidationError(f"{file}: {exc}", hint="give a pcap or pcapng capture") from None
-        app.say(f"warning: {file}: {exc}; decoded the frames before it")
+        raise ValidationError(f"{file}: {exc}", hint="give a pcap or pcapng capture") from None
+    with ExitStack() as stack:
+        sink = _pcap_sink(stack, write_pcap) if write_pcap else None
+        dissector = Dissector(password, secret.encode("utf-8") if secret is not None else None, sink=sink)
+        rows = []
+        try:
+            for number, packet in enumerate(pcap.read_packets(data), 1):
+                rows.extend(dissector.feed(number, packet))
+        except pcap.CaptureError as exc:
+            app.say(f"warning: {file}: {exc}; decoded the frames before it")
     if app.output == "json":
         app.emit([r.as_dict() for r in rows])
     else:
         app.emit([_table_row(r) for r in rows], list(TABLE_COLUMNS))
-    if write_pcap:
-        _write(write_pcap, dissector.decrypted)
     _say_summary(app, dissector, password is not None, secret is not None, write_pcap)
 
 
@@ -124,17 +127,22 @@ def _table_row(r) -> dict:
             "protocol": r.protocol, "message": r.message, "fields": fields}
 
 
-def _write(path: str, frames: list) -> None:
+def _pcap_sink(stack: ExitStack, path: str):
+    """A pcap writer (LINKTYPE_PPP_WITH_DIR, mode 0600: it holds decrypted traffic) as the dissector's sink."""
     from rrasctl.trace.pcap import LINKTYPE_PPP_WITH_DIR, PcapWriter
 
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # decrypted traffic: owner only
-        with os.fdopen(fd, "wb") as f:
-            writer = PcapWriter(f, LINKTYPE_PPP_WITH_DIR)
-            for ts_ns, outbound, frame in frames:
-                writer.write(ts_ns, (b"\x01" if outbound else b"\x00") + frame)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)                     # also when the file existed with a wider mode
     except OSError as exc:
         raise RrasctlError(f"cannot write {path}: {exc.strerror}") from None
+    f = stack.enter_context(os.fdopen(fd, "wb"))
+    writer = PcapWriter(f, LINKTYPE_PPP_WITH_DIR)
+
+    def sink(ts_ns: int, outbound: bool, frame: bytes) -> None:
+        writer.write(ts_ns, (b"\x01" if outbound else b"\x00") + frame)
+
+    return sink
 
 
 def _say_summary(app: App, dissector, have_password: bool, have_secret: bool, write_pcap: str | None) -> None:
@@ -156,4 +164,4 @@ def _say_summary(app: App, dissector, have_password: bool, have_secret: bool, wr
     if have_password and not ppp.verified and ppp.not_verified:
         app.say("warning: the password verified no authentication exchange: nothing was decrypted")
     if write_pcap:
-        app.say(f"wrote {len(dissector.decrypted)} decrypted PPP frames to {write_pcap}")
+        app.say(f"wrote {dissector.decrypted_count} decrypted PPP frames to {write_pcap}")

@@ -23,7 +23,7 @@ import dataclasses
 import enum
 import struct
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from rrasctl.protocols.base import Malformed
 from rrasctl.protocols.wire import Reader
@@ -83,7 +83,8 @@ class Summary:
 class Dissector:
     """Feed frames in capture order; read `rows` from each call, `decrypted` and `summary` at the end."""
 
-    def __init__(self, password: str | None = None, l2tp_secret: bytes | None = None) -> None:
+    def __init__(self, password: str | None = None, l2tp_secret: bytes | None = None,
+                 sink: Callable[[int, bool, bytes], None] | None = None) -> None:
         self._password = password
         self._l2tp_secret = l2tp_secret
         self.summary = Summary()
@@ -92,8 +93,11 @@ class Dissector:
         self._links: dict[Any, PppTrace] = {}
         self._flows: dict[tuple, _Flow] = {}
         self._l2tp_challenges: dict[tuple, bytes] = {}
-        #: (ts_ns, outbound, clear PPP frame) of every decrypted MPPE frame, in capture order
+        #: (ts_ns, outbound, clear PPP frame) of every decrypted MPPE frame, in capture order, unless a `sink`
+        #: (called with the same three values) takes them as they come, e.g. a pcap writer
         self.decrypted: list[tuple[int, bool, bytes]] = []
+        self._sink = sink or (lambda ts, outbound, frame: self.decrypted.append((ts, outbound, frame)))
+        self.decrypted_count = 0
 
     # ------------------------------------------------------------------ entry point
     def feed(self, number: int, pkt: Packet) -> list[Row]:
@@ -141,7 +145,8 @@ class Dissector:
             trace = self._links[key] = PppTrace(self._password, self.summary.ppp)
         d: Decoded = trace.decode(frame, sender)
         if d.decrypted is not None:
-            self.decrypted.append((ctx.ts_ns, trace.outbound(sender), d.decrypted))
+            self.decrypted_count += 1
+            self._sink(ctx.ts_ns, trace.outbound(sender), d.decrypted)
         return ctx.row(d.protocol, d.message, d.fields, error=d.error)
 
     # ------------------------------------------------------------------ GRE (RFC 2637 §4.1)

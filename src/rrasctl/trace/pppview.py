@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +27,7 @@ from rrasctl.trace.layers import ip_summary
 
 LCP, PAP, CHAP, EAP, IPCP, IPV6CP, CCP = 0xC021, 0xC023, 0xC223, 0xC227, 0x8021, 0x8057, 0x80FD
 MPPE, IP, IPV6 = 0x00FD, 0x0021, 0x0057
+SEEN_MPPE_MAX = 64   # how far back a repeated MPPE frame is recognised as a duplicate
 
 PROTOCOL_LABEL = {LCP: "LCP", PAP: "PAP", CHAP: "CHAP", EAP: "EAP", IPCP: "IPCP", IPV6CP: "IPV6CP", CCP: "CCP",
                   MPPE: "MPPE", IP: "IP", IPV6: "IPv6", 0xC025: "LQR", 0x8281: "MPLSCP"}
@@ -140,10 +142,11 @@ class PppTrace:
         self.authenticator: str | None = None
         self.first_sender: str | None = None
         self._auth = _Pending()
-        self._keys: dict[str, bytes] | None = None      # sender label -> that direction's MPPE master key
+        self._keys: dict[str, bytes] | None = None      # "server"/"client" -> the master key of what that side sends
         self._mppe_bits: int | None = None
         self._decryptors: dict[str, Any] = {}
-        self._seen_mppe: dict[tuple[str, bytes], bytes | None] = {}
+        # the last MPPE frames seen (sender, bytes) -> clear text, to spot frames the capture holds twice
+        self._seen_mppe: OrderedDict[tuple[str, bytes], bytes | None] = OrderedDict()
 
     # ------------------------------------------------------------------ entry point
     def decode(self, frame: bytes, sender: str) -> Decoded:
@@ -405,6 +408,8 @@ class PppTrace:
             self._decryptors[sender] = dec
         plain = dec.decrypt(info)
         self._seen_mppe[key] = plain
+        if len(self._seen_mppe) > SEEN_MPPE_MAX:
+            self._seen_mppe.popitem(last=False)
         return plain
 
 

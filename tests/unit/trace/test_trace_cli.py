@@ -106,3 +106,18 @@ def test_help_has_an_example_and_the_json_keys():
     assert "Example:" in res.stdout and "--password-stdin" in res.stdout and "--write-pcap" in res.stdout
     for key in ("frame", "time", "src, dst", "tunnel", "protocol", "message", "fields", "error"):
         assert f"  {key}  " in res.stdout
+
+
+def test_write_pcap_into_a_missing_directory_exit_1(tmp_path):
+    res = invoke(["--write-pcap", str(tmp_path / "no" / "such" / "dir.pcap"), MOXIE])
+    assert res.exit_code == 1 and res.stderr.startswith("error: cannot write ")
+
+
+def test_write_pcap_tightens_an_existing_file(tmp_path):
+    out = tmp_path / "old.pcap"
+    out.write_bytes(b"old")
+    out.chmod(0o644)
+    res = invoke(["--write-pcap", str(out), MOXIE])
+    assert res.exit_code == 0 and out.stat().st_mode & 0o777 == 0o600
+    assert out.read_bytes()[:4] == bytes.fromhex("d4c3b2a1") and len(out.read_bytes()) == 24
+    assert res.stderr.endswith(f"wrote 0 decrypted PPP frames to {out}\n")
