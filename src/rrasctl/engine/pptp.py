@@ -91,6 +91,7 @@ class _Call:
     ended: bool = False
     user_cfg: Any = None
     added_address: str | None = None
+    auth_failure: Any = None                  # inbound: an AuthFailed not yet recorded (retry was allowed)
 
 
 class PptpDriver:
@@ -156,14 +157,9 @@ class PptpDriver:
             self._gre = None
 
     def status(self) -> dict[str, Any]:
-        gre_stats = Counters()
-        for entry in self._calls.values():
-            gre_stats += entry.call.window.stats
-        control = Counters()
-        for t in self._tunnels:
-            control += t.core.stats
+        """`engine status` figures: listener, tunnels, calls; rx message counts and ack-only packets."""
         return {"listening": self._listening, "tunnels": len(self._tunnels), "calls": len(self._calls),
-                "dropped": self.stats.as_dict(), "gre": dict(gre_stats), "control": dict(control)}
+                "counts": self.stats.as_dict()}
 
     # ---- control connections ------------------------------------------------------------------------------
 
@@ -201,6 +197,8 @@ class PptpDriver:
 
     def _pump_tunnel(self, t: _Tunnel, events: list) -> None:
         ctx = self.ctx
+        if t.core.stats:
+            self._fold(t.core.stats)
         for ev in events:
             try:
                 self._on_control_event(t, ev)
@@ -252,8 +250,8 @@ class PptpDriver:
                 if entry.failure is None and entry.outbound and (entry.up is None or not entry.up.done()):
                     entry.failure = DialFailed(f"the remote server disconnected the call ({ev.reason})", 628,
                                                unreachable="CONNECTION_FAILURE")
-                self._pump_call(entry, entry.call.lower_down(now))
-                self._end_call(entry, ev.reason, now)
+                self._end_call(entry, ev.reason, now)     # the peer's reason, not "lower layer down"
+                entry.call.lower_down(now)
         elif isinstance(ev, ControlEstablished):
             if t.established is not None and not t.established.done():
                 t.established.set_result(ev)
@@ -379,6 +377,7 @@ class PptpDriver:
         if name == "AuthRequested":
             return self._authenticate(entry, ev, now)
         elif name == "AuthSucceeded":
+            entry.auth_failure = None
             s.user = ev.user if not entry.outbound else s.user
             s.auth = ev.method.value
             if entry.outbound:
@@ -388,6 +387,8 @@ class PptpDriver:
             return self._authorised(entry, ev, now)
         elif name == "AuthFailed":
             if getattr(ev, "retry", False):
+                if not entry.outbound:
+                    entry.auth_failure = ev     # recorded now if the peer gives up instead of retrying
                 return None
             if entry.outbound:
                 if entry.failure is None:
@@ -396,9 +397,8 @@ class PptpDriver:
                         "the user name or password is not valid on the remote server (authentication failed)",
                         ev.error or 691, unreachable="AUTHENTICATION_FAILURE")
             else:
-                ctx.refused_other(protocol="pptp", peer=entry.peer, reason="authentication failed",
-                                  detail=ev.reason, wire=f"{ev.method.value} failure E={ev.error or 691}",
-                                  windows_error=ev.error or 691, user=ev.user)
+                entry.auth_failure = None
+                self._auth_refused(entry, ev)
         elif isinstance(ev, link.NetworkUp):
             s.encryption, s.auth = ev.encryption, ev.auth or s.auth
             s.local_ip = str(ev.local_ip)
@@ -411,6 +411,11 @@ class PptpDriver:
                 entry.failure = DialFailed(f"the connection failed: {ev.reason}", 629)
             self._end_call(entry, ev.reason, now)
         return None
+
+    def _auth_refused(self, entry: _Call, ev: Any) -> None:
+        self.ctx.refused_other(protocol="pptp", peer=entry.peer, reason="authentication failed",
+                               detail=ev.reason, wire=f"{ev.method.value} failure E={ev.error or 691}",
+                               windows_error=ev.error or 691, user=ev.user)
 
     def _authenticate(self, entry: _Call, ev: Any, now: float) -> list:
         """The local user database (until [aaa]): the user must exist with dial-in allow or policy."""
@@ -460,21 +465,23 @@ class PptpDriver:
 
     def _on_gre(self, view: memoryview, n: int, addr: Any) -> None:
         if n < 28:
-            self.stats["short GRE packet"] += 1
+            self._malformed("short GRE packet")
             return
         ihl = (view[0] & 0x0F) << 2
         if n < ihl + 8:
-            self.stats["short GRE packet"] += 1
+            self._malformed("short GRE packet")
             return
         entry = self._calls.get((view[ihl + 6] << 8) | view[ihl + 7])
         if entry is None:
-            self.stats["unknown call id"] += 1
+            self._malformed("unknown GRE call id")
             return
         if addr[0] != entry.peer:
-            self.stats["GRE from the wrong address"] += 1
+            self._malformed("GRE from the wrong address")
             return
         call = entry.call
         ip = call.open_data(view[ihl:n])
+        if ip is None and call.window.stats:
+            self._fold(call.window.stats)
         if ip is not None:
             s = entry.session
             s.bytes_in += len(ip)
@@ -489,6 +496,20 @@ class PptpDriver:
             if not self._ack_scheduled:
                 self._ack_scheduled = True
                 self.ctx.loop.call_soon(self._send_acks)
+
+    def _malformed(self, reason: str) -> None:
+        self.stats[reason] += 1
+        self.ctx.counters.malformed.count("pptp: " + reason)
+
+    def _fold(self, stats: Counters) -> None:
+        """Move a core's drop counters into the engine's (`engine status`), keyed "pptp: reason"."""
+        malformed = self.ctx.counters.malformed
+        for reason, n in stats.items():
+            if reason.startswith("rx ") or reason == "ack-only":
+                self.stats[reason] += n
+            else:
+                malformed.count("pptp: " + reason, n)
+        stats.clear()
 
     def _send_acks(self) -> None:
         self._ack_scheduled = False
@@ -511,6 +532,9 @@ class PptpDriver:
             return
         entry.ended = True
         ctx = self.ctx
+        if entry.auth_failure is not None:          # the peer hung up instead of retrying
+            self._auth_refused(entry, entry.auth_failure)
+            entry.auth_failure = None
         if self._calls.get(entry.local_call_id) is entry:
             del self._calls[entry.local_call_id]
         self._ack_due.discard(entry)

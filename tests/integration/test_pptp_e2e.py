@@ -1,0 +1,253 @@
+"""PPTP end to end: two `rrasctl engine run` processes in network namespaces joined through a bridge (root only).
+
+The server has a local user; each client engine has a `pptp` demand-dial interface to it. `demand-dial connect`
+returns 0, ICMP crosses the tunnel both ways, `connections list -o json` shows the session, `disconnect` ends both
+sides. Edition and port-pool refusals, a wrong password (691) and 10,000 malformed packets on the wire are checked
+with a healthy session still passing traffic. The full method x level matrix runs with RRASCTL_LONG=1.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from pptp_lab import SERVER_IP, Lab, setup_pair, wait_for
+
+pytestmark = [pytest.mark.root]
+
+LONG = os.environ.get("RRASCTL_LONG") == "1"
+ROOT_REASON = None
+if os.geteuid() != 0:
+    ROOT_REASON = "needs root to create network namespaces, TUN devices and a raw GRE socket"
+elif shutil.which("ip") is None:
+    ROOT_REASON = "needs iproute2 (ip) to create network namespaces"
+elif not os.path.exists("/dev/net/tun"):
+    ROOT_REASON = "needs /dev/net/tun"
+if ROOT_REASON:
+    pytestmark.append(pytest.mark.skip(reason=ROOT_REASON))
+
+_counter = iter(range(1000))
+
+
+@pytest.fixture
+def lab(tmp_path):
+    lab = Lab(tmp_path / "lab", f"{os.getpid() % 100000}{next(_counter)}")
+    try:
+        yield lab
+    finally:
+        lab.close()
+
+
+def _connect(c, name: str = "hq"):
+    return c.cli("demand-dial", "connect", name, timeout=90)
+
+
+# (methods, server levels, client weakest level, expected auth, expected encryption)
+MATRIX = [
+    ("ms-chap-v2", "strongest", "strongest", "ms-chap-v2", "mppe-128"),
+    ("ms-chap-v2", "strong", "strong", "ms-chap-v2", "mppe-56"),
+    ("ms-chap-v2", "basic", "basic", "ms-chap-v2", "mppe-40"),
+    ("ms-chap-v2", "none", "none", "ms-chap-v2", "none"),
+    ("ms-chap", "strongest", "strongest", "ms-chap", "mppe-128"),
+    ("ms-chap", "basic", "basic", "ms-chap", "mppe-40"),
+    ("ms-chap", "strong", "strong", "ms-chap", "mppe-56"),
+    ("ms-chap", "none", "none", "ms-chap", "none"),
+    ("chap", "none", "none", "chap", "none"),
+    ("pap", "none", "none", "pap", "none"),
+]
+DEFAULT = {0, 5, 8, 9}          # MS-CHAP v2/128, MS-CHAP v1/40, CHAP/none, PAP/none
+
+
+@pytest.mark.parametrize("case", [
+    pytest.param(c, id=f"{c[0]}-{c[1]}", marks=() if i in DEFAULT or LONG else pytest.mark.skip(
+        reason="full method x level matrix only with RRASCTL_LONG=1"))
+    for i, c in enumerate(MATRIX)])
+def test_connect_ping_both_ways_list_and_disconnect(lab, case):
+    methods, levels, weakest, auth, encryption = case
+    (c,) = setup_pair(lab, methods=methods, encryption=levels, client_encryption=weakest)
+    lab.server.start()
+    c.start()
+    res = _connect(c)
+    assert res.returncode == 0, res.stderr + "".join(lab.server.log + c.log)
+    assert res.stderr.splitlines()[:5] == ["hq: resolving", "hq: connecting",
+                                           "hq: verifying user name and password", "hq: registering",
+                                           "hq: connected"]
+    out = c.ping("10.87.0.1", 3)
+    assert out.returncode == 0 and out.stdout.strip() == "sent 3 received 3", out.stdout + out.stderr
+    out = lab.server.ping("10.87.0.2", 3)
+    assert out.returncode == 0 and out.stdout.strip() == "sent 3 received 3", out.stdout + out.stderr
+    (row,) = lab.server.connections()
+    assert {k: row[k] for k in ("protocol", "user", "interface", "peer", "port", "ip", "encryption", "auth")} == {
+        "protocol": "pptp", "user": "alice", "interface": None, "peer": c.address, "port": "PPTP-0",
+        "ip": "10.87.0.2", "encryption": encryption, "auth": auth}
+    assert row["bytes_in"] >= 3 * 84 and row["bytes_out"] >= 3 * 84
+    before = row["bytes_in"]
+    assert c.ping("10.87.0.1", 2).returncode == 0
+    assert lab.server.connections()[0]["bytes_in"] >= before + 2 * 84
+    (crow,) = c.connections()
+    assert (crow["interface"], crow["peer"], crow["ip"], crow["encryption"]) == ("hq", SERVER_IP, "10.87.0.1",
+                                                                                 encryption)
+    status = c.json("demand-dial", "status", "hq")
+    assert status["state"] == "connected"
+    assert c.cli("demand-dial", "disconnect", "hq").returncode == 0
+    assert wait_for(lambda: lab.server.connections() == [], 10)
+    assert c.connections() == []
+    assert c.json("demand-dial", "status", "hq")["state"] == "disconnected"
+    assert c.ping("10.87.0.1", 1, 0.5).returncode != 0
+    # engines stop cleanly
+    assert c.stop() == 0 and lab.server.stop() == 0
+
+
+def test_connections_disconnect_on_the_server_ends_both_sides_and_sigterm_clears_calls(lab):
+    (c,) = setup_pair(lab)
+    lab.server.start()
+    c.start()
+    assert _connect(c).returncode == 0
+    (row,) = lab.server.connections()
+    assert lab.server.cli("connections", "disconnect", str(row["id"])).returncode == 0
+    assert wait_for(lambda: c.connections() == [], 10)
+    assert lab.server.connections() == []
+    assert _connect(c).returncode == 0
+    assert lab.server.stop() == 0           # SIGTERM: CDN + Stop-Control-Connection-Request to the client
+    assert wait_for(lambda: c.connections() == [], 10)
+    assert any("down: peer disconnected the call (admin shutdown)" in line or "peer stopped" in line
+               for line in c.log)
+
+
+def test_web_edition_refuses_a_second_client_while_the_first_keeps_pinging(lab):
+    c1, c2 = setup_pair(lab, n_clients=2)
+    lab.server.cli("server", "set", "--edition", "web", check=True)
+    for e in (lab.server, c1, c2):
+        e.start()
+    assert _connect(c1).returncode == 0
+    pinger = subprocess.Popen(["ip", "netns", "exec", c1.ns, sys.executable,
+                               os.path.join(os.path.dirname(__file__), "pptp_net.py"), "ping", "10.87.0.1", "20",
+                               "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    refused = _connect(c2)
+    assert refused.returncode != 0
+    assert "busy" in refused.stderr and "676" in refused.stderr, refused.stderr
+    out, _ = pinger.communicate(timeout=120)
+    assert out.strip() == "sent 20 received 20"
+    status = lab.server.json("engine", "status")
+    assert status["counters"]["refused"] == {"edition limit reached": 1}
+    (ref,) = lab.server.json("connections", "refusals")
+    assert (ref["protocol"], ref["peer"], ref["windows_error"]) == ("pptp", c2.address, 676)
+    assert c1.cli("demand-dial", "disconnect", "hq").returncode == 0
+    assert wait_for(lambda: lab.server.connections() == [], 10)
+    assert _connect(c2).returncode == 0
+    assert [r["peer"] for r in lab.server.connections()] == [c2.address]
+
+
+def test_pool_of_three_refuses_the_fourth(lab):
+    clients = setup_pair(lab, n_clients=4)
+    lab.server.cli("ports", "set", "pptp", "--count", "3", check=True)
+    for e in (lab.server, *clients):
+        e.start()
+    for c in clients[:3]:
+        assert _connect(c).returncode == 0
+    refused = _connect(clients[3])
+    assert refused.returncode != 0 and "busy" in refused.stderr
+    assert sorted(r["port"] for r in lab.server.connections()) == ["PPTP-0", "PPTP-1", "PPTP-2"]
+    for c in clients[:3]:
+        assert c.ping("10.87.0.1", 1).returncode == 0
+    assert lab.server.json("engine", "status")["counters"]["refused"] == {"no free port": 1}
+    assert clients[1].cli("demand-dial", "disconnect", "hq").returncode == 0
+    assert wait_for(lambda: len(lab.server.connections()) == 2, 10)
+    assert _connect(clients[3]).returncode == 0
+    assert sorted(r["port"] for r in lab.server.connections()) == ["PPTP-0", "PPTP-1", "PPTP-2"]
+
+
+def test_wrong_password_is_refused_with_691(lab):
+    (c,) = setup_pair(lab, password="not-the-password")
+    lab.server.start()
+    c.start()
+    res = _connect(c)
+    assert res.returncode != 0
+    assert "691" in res.stderr and "user name or password" in res.stderr, res.stderr
+    status = c.json("demand-dial", "status", "hq")
+    assert (status["state"], status["windows_error"]) == ("unreachable", 691)
+    refused = wait_for(lambda: lab.server.json("engine", "status")["counters"]["refused"], 10)
+    assert refused == {"authentication failed": 1}, (refused, "".join(lab.server.log))
+    (ref,) = lab.server.json("connections", "refusals")
+    assert (ref["user"], ref["windows_error"]) == ("alice", 691)
+    assert lab.server.connections() == [] and c.connections() == []
+    assert "not-the-password" not in "".join(lab.server.log + c.log) + res.stderr + res.stdout
+
+
+# ---- malformed traffic on the wire ------------------------------------------------------------------------------
+
+FUZZER = r'''
+import random, socket, struct, sys
+from rrasctl.protocols.pptp import messages as m, gre
+seed, n, server, call_id = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+r = random.Random(seed)
+raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, 47)
+good = gre.GreHeader(call_id, 4, seq=1, ack=1).encode(b"\xff\x03\xc0\x21")
+sent = 0
+for i in range(n):
+    kind = r.randrange(5)
+    if kind == 0:        # random call ids, random bytes
+        pkt = gre.GreHeader(r.randrange(65536), 4, seq=r.randrange(2**32)).encode(r.randbytes(4))
+    elif kind == 1:      # truncated at every length
+        pkt = good[:r.randrange(len(good))]
+    elif kind == 2:      # the live call id, but a broken header (wrong version / flags / protocol / length)
+        b = bytearray(good); b[r.choice([0, 1, 2, 3, 4])] ^= 1 << r.randrange(8); pkt = bytes(b)
+    elif kind == 3:      # noise
+        pkt = r.randbytes(r.randrange(1, 80))
+    else:                # lying payload length
+        pkt = struct.pack("!HHHH", 0x3001, 0x880B, r.randrange(65536), call_id) + r.randbytes(r.randrange(8))
+    try:
+        raw.sendto(pkt, (server, 0)); sent += 1
+    except OSError:
+        pass
+# control connections carrying garbage: bad cookie, wrong lengths, unknown types, truncated messages
+for i in range(n // 100):
+    s = socket.create_connection((server, 1723), timeout=5)
+    good_msg = m.StartControlConnectionRequest().encode()
+    kind = i % 4
+    if kind == 0:
+        payload = good_msg[:4] + b"\xde\xad\xbe\xef" + good_msg[8:]
+    elif kind == 1:
+        payload = b"\x00\x14" + m.EchoRequest().encode()[2:] + b"\0\0\0\0" + good_msg
+    elif kind == 2:
+        payload = good_msg[:r.randrange(1, len(good_msg))]
+    else:
+        payload = r.randbytes(r.randrange(1, 300))
+    try:
+        s.sendall(payload); sent += 1
+    except OSError:
+        pass
+    s.close()
+print(sent)
+'''
+
+
+def test_malformed_gre_and_control_messages_are_counted_and_dropped_while_a_session_keeps_pinging(lab):
+    c1, c2 = setup_pair(lab, n_clients=2)
+    for e in (lab.server, c1):
+        e.start()
+    assert _connect(c1).returncode == 0
+    (row,) = lab.server.connections()
+    call_id = lab.server.json("connections", "show", str(row["id"]))["details"]["local_call_id"]
+    pinger = subprocess.Popen(["ip", "netns", "exec", c1.ns, sys.executable,
+                               os.path.join(os.path.dirname(__file__), "pptp_net.py"), "ping", "10.87.0.1", "10",
+                               "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    fuzz = subprocess.run(["ip", "netns", "exec", c2.ns, sys.executable, "-c", FUZZER, "7", "10000", SERVER_IP,
+                           str(call_id)], capture_output=True, text=True, timeout=300, env=c2.env)
+    assert fuzz.returncode == 0, fuzz.stderr
+    assert int(fuzz.stdout) >= 10_000
+    out, _ = pinger.communicate(timeout=120)
+    assert out.strip() == "sent 10 received 10"
+    assert lab.server.alive()
+    status = lab.server.json("engine", "status")
+    malformed = status["counters"]["malformed"]
+    assert malformed.get("pptp: unknown GRE call id", 0) > 1000
+    assert malformed.get("pptp: GRE from the wrong address", 0) > 1000
+    assert malformed.get("pptp: bad magic cookie", 0) >= 20
+    assert sum(malformed.values()) > 5000
+    assert c1.ping("10.87.0.1", 3).returncode == 0
+    assert [r["peer"] for r in lab.server.connections()] == [c1.address]
