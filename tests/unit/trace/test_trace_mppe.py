@@ -183,3 +183,34 @@ def test_stateful_frame_missing_from_the_capture():
         (0, "decrypted"), (1, "decrypted"), (3, "not decrypted"), (4, "not decrypted"), (5, "not decrypted")]
     assert client[2].fields["reason"].startswith("stateful MPPE out of sync")
     assert d.summary.ppp.decrypted == 8 and d.summary.ppp.undecrypted == 3     # the server's 6 all decrypt
+
+
+@pytest.mark.parametrize("fmt", ["pcapng", "nsecpcap"])
+def test_same_rows_from_pcapng_and_nanosecond_pcap(tmp_path, fmt):
+    editcap = shutil.which("editcap")
+    if editcap is None:
+        pytest.skip("editcap (wireshark tools) is not installed")
+    out = tmp_path / f"win2000.{fmt}"
+    subprocess.run([editcap, "-F", fmt, str(WIN2000), str(out)], check=True, capture_output=True, timeout=60)
+    _, reference = decode_win2000("turquoise")
+    d = Dissector("turquoise")
+    rows = []
+    for n, p in enumerate(read_packets(out.read_bytes()), 1):
+        rows += d.feed(n, p)
+    assert [r.as_dict() for r in rows] == [r.as_dict() for r in reference]
+    assert d.summary.ppp.decrypted == 26
+
+
+def test_merged_pcapng_of_two_captures(tmp_path):
+    mergecap = shutil.which("mergecap")
+    if mergecap is None:
+        pytest.skip("mergecap (wireshark tools) is not installed")
+    out = tmp_path / "merged.pcapng"
+    subprocess.run([mergecap, "-F", "pcapng", "-w", str(out), str(WIN2000),
+                    str(CAPTURES / "l2tp-huawei-lac-lns-chap.pcap")], check=True, capture_output=True, timeout=60)
+    packets = list(read_packets(out.read_bytes()))
+    assert len(packets) == 96 + 43      # one interface: mergecap joins interfaces of the same link type
+    d = Dissector("turquoise")
+    rows = [r for n, p in enumerate(packets, 1) for r in d.feed(n, p)]
+    assert d.summary.malformed == 0 and d.summary.ppp.decrypted == 26
+    assert len([r for r in rows if r.protocol == "L2TP"]) == 7
