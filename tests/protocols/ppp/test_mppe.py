@@ -186,3 +186,17 @@ def test_bad_parameters():
     with pytest.raises(ValueError):
         MppeDecryptor(bytes(7), bits=40)
     assert MppeEncryptor(bytes(8), bits=40).bits == 40 and MppeDecryptor(bytes(16)).bits == 128
+
+
+def test_stateless_fast_path_and_fallback_agree(monkeypatch):
+    from rrasctl.protocols.ppp import mppe
+
+    payloads = [bytes([i & 0xFF]) * (i + 3) for i in range(300)]
+    fast = [MppeEncryptor(SERVER.send, bits=b, stateless=True) for b in (40, 128)]
+    monkeypatch.setitem(mppe._LIB, "lib", None)            # no libcrypto: new `cryptography` contexts
+    slow = [MppeEncryptor(SERVER.send, bits=b, stateless=True) for b in (40, 128)]
+    assert all(e._ks._rekeying._ctx is None for e in slow)
+    for f, s in zip(fast, slow):
+        assert [f.encrypt(p) for p in payloads] == [s.encrypt(p) for p in payloads]
+    dec = MppeDecryptor(CLIENT.recv, stateless=True)
+    assert dec.decrypt(fast[1].encrypt(b"\x00\x21abc")) == b"\x00\x21abc"
