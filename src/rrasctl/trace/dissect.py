@@ -117,7 +117,8 @@ class Dissector:
     def _frame(self, ctx: "_Ctx", pkt: Packet) -> list[Row]:
         link = layers.decode_link(pkt.linktype, pkt.data)
         if link.kind == "other":
-            return [ctx.row(link.name, "")]
+            ctx.src, ctx.dst = link.src, link.dst
+            return [ctx.row(link.name, layers.arp_summary(link.payload) if link.name == "ARP" else "")]
         if link.kind == "ppp":
             src = link.src or ("local" if link.outbound else "remote")
             dst = link.dst or ("remote" if link.outbound else "local")

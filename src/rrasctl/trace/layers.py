@@ -110,10 +110,26 @@ def _ethertype(etype: int, payload: bytes, src: str, dst: str) -> Link:
             return Link("ip", body[2:])
         return Link("ppp", body, src=src, dst=dst)
     if etype == ETH_ARP:
-        return Link("other", name="ARP")
+        return Link("other", name="ARP", src=src, dst=dst, payload=payload)
     if etype == ETH_PPPOE_DISCOVERY:
-        return Link("other", name="PPPoE discovery")
-    return Link("other", name=f"ethertype 0x{etype:04x}")
+        return Link("other", name="PPPoE discovery", src=src, dst=dst)
+    return Link("other", name=f"ethertype 0x{etype:04x}", src=src, dst=dst)
+
+
+def arp_summary(data: bytes) -> str:
+    """"who has 192.0.2.1? tell 192.0.2.2" / "192.0.2.1 is at aa:bb:..." for Ethernet/IPv4 ARP."""
+    r = Reader(data, "ARP packet")
+    r.skip(6)
+    op = r.u16()
+    sha, spa = r.take(6), r.take(4)
+    r.skip(6)
+    tpa = r.take(4)
+    sender, target = str(ipaddress.IPv4Address(spa)), str(ipaddress.IPv4Address(tpa))
+    if op == 1:
+        return f"who has {target}? tell {sender}"
+    if op == 2:
+        return f"{sender} is at {_mac(sha)}"
+    return f"operation {op}"
 
 
 @dataclass(frozen=True, slots=True)

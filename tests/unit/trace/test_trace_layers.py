@@ -48,7 +48,8 @@ def test_link_types():
     assert decode_link(pcap.LINKTYPE_PPP, b"\xff\x03\x00\x21" + ip) == Link("ip", ip, outbound=None)
     assert decode_link(pcap.LINKTYPE_PPP_WITH_DIR, b"\x01\x00\x21" + ip) == Link("ip", ip, outbound=True)
     assert decode_link(pcap.LINKTYPE_PPP_WITH_DIR, b"\x00" + LCP_ECHO) == Link("ppp", LCP_ECHO, outbound=False)
-    assert decode_link(pcap.LINKTYPE_ETHERNET, bytes(12) + b"\x08\x06" + bytes(28)) == Link("other", name="ARP")
+    arp = decode_link(pcap.LINKTYPE_ETHERNET, b"\xff" * 6 + bytes(range(6)) + b"\x08\x06" + bytes(28))
+    assert (arp.kind, arp.name, arp.src, arp.dst) == ("other", "ARP", "00:01:02:03:04:05", "ff:ff:ff:ff:ff:ff")
     assert decode_link(147, b"x") == Link("other", name="link type 147")
     pppoe = bytes(12) + b"\x88\x64" + struct.pack("!BBHH", 0x11, 0, 0x1234, len(LCP_ECHO) - 2) + LCP_ECHO[2:]
     assert decode_link(pcap.LINKTYPE_ETHERNET, pppoe).kind == "ppp"
