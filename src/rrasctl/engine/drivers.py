@@ -160,7 +160,7 @@ class EngineContext:
 
     def session_up(self, session: "Session", ip: str | None = None) -> None:
         """The network layer is open: bind the peer's address (TUN route + demux), mark UP, account the start."""
-        from rrasctl.engine.sessions import SessionState
+        from rrasctl.engine.sessions import SessionLog, SessionState
 
         if ip is not None:
             self.sessions.bind_ip(session, ip)
@@ -172,12 +172,11 @@ class EngineContext:
         session.state = SessionState.UP
         self.counters.accepted.count(session.protocol)
         self.accounting.start(session)
-        log.info("[%s %s %s] up: %s, %s, %s", session.port_name, session.user or session.interface or "-",
-                 session.peer, session.ip, session.auth, session.encryption)
+        SessionLog(log, session).info("up: %s, %s, %s", session.ip, session.auth, session.encryption)
 
     def session_down(self, session: "Session", cause: str) -> None:
         """The session ended (any reason): account the stop, remove routes, free its address and port. Idempotent."""
-        from rrasctl.engine.sessions import SessionState
+        from rrasctl.engine.sessions import SessionLog, SessionState
         from rrasctl.router.admission import Protocol
 
         if self.sessions.get(session.id) is not session:
@@ -196,8 +195,7 @@ class EngineContext:
         if session.ip is not None and session.direction.value == "in":
             self.addrpool.release(session.ip)
         self.admission.release(Protocol(session.protocol), session.port)
-        log.info("[%s %s %s] down: %s", session.port_name, session.user or session.interface or "-",
-                 session.peer, cause)
+        SessionLog(log, session).info("down: %s", cause)
 
 
 def _ip_int(ip: str) -> int:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import enum
 import ipaddress
 import itertools
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Iterator
@@ -102,6 +103,21 @@ class Session:
         if self.extra:
             d["details"] = dict(self.extra)
         return d
+
+
+class SessionLog(logging.LoggerAdapter):
+    """DESIGN.md §9: every line about a session starts with `[PPTP-3 alice 198.51.100.7]`.
+
+        slog = SessionLog(log, session)
+        slog.info("authenticated with %s", method)
+    """
+
+    def __init__(self, logger: logging.Logger, session: Session) -> None:
+        super().__init__(logger, {"session": session})
+
+    def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
+        s: Session = self.extra["session"]  # type: ignore[index]
+        return f"[{s.port_name} {s.user or s.interface or '-'} {s.peer}] {msg}", kwargs
 
 
 def iso_utc(ts: float) -> str:

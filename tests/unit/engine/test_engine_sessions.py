@@ -89,3 +89,14 @@ def test_tun_reader_demuxes_by_destination_and_counts():
     r.on_packet(memoryview(buf), len(pkt), None)
     assert sent == [pkt] and (s.bytes_out, s.packets_out) == (len(pkt), 1)
     assert r.stats() == {"forwarded": 1, "no_session": 1, "not_ipv4": 1, "write_drops": 0, "netlink_errors": 0}
+
+
+def test_session_log_prefix(caplog):
+    import logging
+
+    from rrasctl.engine.sessions import SessionLog
+
+    s = Session("pptp", 3, "198.51.100.7", user="alice")
+    with caplog.at_level(logging.INFO, logger="rrasctl.test"):
+        SessionLog(logging.getLogger("rrasctl.test"), s).info("authenticated with %s", "ms-chap-v2")
+    assert caplog.messages == ["[PPTP-3 alice 198.51.100.7] authenticated with ms-chap-v2"]
