@@ -303,6 +303,9 @@ class PppTrace:
                 fields["message"] = text
         else:
             return Decoded(label, f"code {code}", fields)
+        if "verification" in fields:                # first after id/user: the long hex fields come last
+            head = {k: fields.pop(k) for k in ("id", "user", "verification") if k in fields}
+            fields = {**head, **fields}
         return Decoded(label, CHAP_CODES[code], fields)
 
     def _verify_response(self, ident: int, value: bytes, fields: dict[str, Any]) -> None:
