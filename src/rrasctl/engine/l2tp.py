@@ -73,6 +73,9 @@ class _Call:
     profile: Any = None
     done: asyncio.Future | None = None                               # outbound: network up or failure
     iface: Any = None                                                # outbound: the demand-dial interface
+    added_address: str | None = None                                 # outbound: our address added to the TUN
+    refusal_recorded: bool = False
+    early: list[bytes] = field(default_factory=list)                 # PPP frames that arrived before ICCN
     ended: bool = False
 
     @property
@@ -299,8 +302,13 @@ class L2tpDriver:
             tid, sid, start, end = h.tunnel_id, h.session_id, h.payload_offset, h.length or n
         t = self.tunnels.get(tid)
         call = t.calls.get(sid) if t is not None else None
-        if call is None or call.link is None or addr[0] != t.addr[0]:
+        if call is None or addr[0] != t.addr[0]:
             self.unknown_session += 1
+            return
+        if call.link is None:
+            # PPP from the LAC may overtake its ICCN: keep a few frames for the link about to start
+            if len(call.early) < 8:
+                call.early.append(bytes(view[start:end]))
             return
         frame = view[start:end]
         link = call.link
@@ -438,8 +446,12 @@ class L2tpDriver:
 
         call.link = PppLink(self._ppp_config(call, outbound_iface))
         call.session.state = EngineSessionState.AUTHENTICATING
-        call.link.open(now)
-        self._pump_link(call, [])
+        events = call.link.open(now)
+        early, call.early = call.early, []
+        for frame in early:
+            ip = call.link.open_data(frame)
+            events += call.link.receive(frame, now) if ip is None else []
+        self._pump_link(call, events)
 
     def _flush_link(self, call: _Call) -> None:
         if call.data is None or call.link is None:
@@ -449,13 +461,16 @@ class L2tpDriver:
         for frame in call.link.take_output():
             self._sendto(seal(frame), addr)
 
-    def _pump_link(self, call: _Call, events: list) -> None:
-        now = self._now()
-        for e in events:
+    def _link_events(self, call: _Call, events: list, now: float) -> None:
+        for e in events or ():
             try:
                 self._on_link_event(call, e, now)
             except Exception:
                 log.exception("[%s] PPP event %r failed", call.session.port_name, e)
+
+    def _pump_link(self, call: _Call, events: list) -> None:
+        now = self._now()
+        self._link_events(call, events, now)
         if call.ended:
             return
         self._flush_link(call)
@@ -478,10 +493,11 @@ class L2tpDriver:
             if s.direction is Direction.OUTBOUND:
                 s.user = call.iface.user if call.iface is not None else None
             else:
-                s.user = e.user
+                s.user = e.user.rsplit("\\", 1)[-1]
                 self._assign(call, now)
         elif isinstance(e, AuthFailed):
-            if not e.retry and s.direction is Direction.INBOUND:
+            if s.direction is Direction.INBOUND and not call.refusal_recorded:
+                call.refusal_recorded = True          # once per call, retries included (MS-CHAP R=1)
                 self.ctx.refused_other(protocol="l2tp", peer=s.peer.rsplit(":", 1)[0], user=e.user or None,
                                        reason="authentication failed", detail=e.reason,
                                        wire=f"PPP {getattr(e.method, 'value', e.method)} failure",
@@ -504,17 +520,21 @@ class L2tpDriver:
 
         cfg = self.ctx.config
         s = call.session
+        peer = s.peer.rsplit(":", 1)[0]
         method = e.method.value if hasattr(e.method, "value") else str(e.method)
-        user = cfg.users.get(e.user)
-        decision = evaluate(cfg, Request(user=e.user, tunnel="l2tp", auth=method, at=datetime.datetime.now(),
-                                         client_ip=s.peer.rsplit(":", 1)[0]))
+        name = e.user.rsplit("\\", 1)[-1]                      # DOMAIN\user from Windows clients
+        user = cfg.users.get(name)
         if user is None or user.password is None:
-            call.link.answer_password(None, now)                 # unknown user: 691, never say which
+            self._link_events(call, call.link.answer_password(None, now), now)                 # unknown user: 691, never say which
             return
+        decision = evaluate(cfg, Request(user=name, tunnel="l2tp", auth=method, at=datetime.datetime.now(),
+                                         client_ip=peer))
         if not decision.allowed or (decision.profile and "none" not in decision.profile.encryption):
             reason = decision.reason if not decision.allowed else "the profile does not allow plain L2TP (no encryption)"
             err = decision.windows_error or WINDOWS_ENCRYPTION_REQUIRED
-            call.link.answer_external(False, now=now, error=err, message=reason)
+            self.ctx.refused_other(protocol="l2tp", peer=peer, user=name, reason="access denied by policy",
+                                   detail=reason, wire=f"PPP {method} failure E={err}", windows_error=err)
+            self._link_events(call, call.link.answer_external(False, now=now, error=err, message=reason[:60]), now)
             return
         call.profile = decision.profile
         if decision.router_interface:
@@ -524,10 +544,11 @@ class L2tpDriver:
         refuse = self.ctx.admission.classify(Protocol.L2TP, s.port, Use.ROUTER_IN if decision.router_interface
                                              else Use.REMOTE_ACCESS)
         if refuse is not None:
-            call.link.answer_external(False, now=now, error=refuse.cause.windows_error, message=refuse.cause.detail)
+            self._link_events(call, call.link.answer_external(False, now=now, error=refuse.cause.windows_error,
+                                                             message=refuse.cause.detail), now)
             self._refusal(refuse.cause, s.peer.rsplit(":", 1)[0])
             return
-        call.link.answer_password(self.ctx.open_secret(user.password), now)
+        self._link_events(call, call.link.answer_password(self.ctx.open_secret(user.password), now), now)
 
     def _assign(self, call: _Call, now: float) -> None:
         s = call.session
@@ -544,7 +565,7 @@ class L2tpDriver:
             routes += tuple(user.routes) if user is not None else ()
             if routes:
                 self.ctx.sessions.bind_routes(s, routes)
-        call.link.assign_address(ipaddress.IPv4Address(str(ip)), now)
+        self._link_events(call, call.link.assign_address(ipaddress.IPv4Address(str(ip)), now), now)
 
     def _tx(self, call: _Call, ip: memoryview) -> None:
         frame = call.link.seal_data(ip)
@@ -558,8 +579,9 @@ class L2tpDriver:
         now = self._now()
         if call.link is not None:
             try:
-                call.link.close(cause, now)
+                events = call.link.close(cause, now)
                 self._flush_link(call)
+                self._link_events(call, events, now)
             except Exception:
                 log.debug("PPP close failed", exc_info=True)
         self._end_call(call, cause, send_cdn=True)
@@ -576,6 +598,11 @@ class L2tpDriver:
             self._pump_tunnel(t, [])
         if call.done is not None and not call.done.done():
             call.done.set_exception(ConnectionError(cause))
+        if call.added_address and self.ctx.tun is not None:
+            try:
+                self.ctx.tun.del_address(call.added_address)
+            except Exception:
+                log.debug("could not remove %s from the TUN", call.added_address)
         self.ctx.session_down(call.session, cause)
         # an initiator tunnel with no session left is closed (SoftEther hangs on idle session-less tunnels)
         if t.initiator and not t.calls and t.core.state is TunnelState.ESTABLISHED:
@@ -631,7 +658,18 @@ class L2tpDriver:
         routes = tuple(r.cidr for r in interface.routes)
         if routes:
             ctx.sessions.bind_routes(s, routes)
-        ctx.session_up(s, str(up.peer_ip))
+        local, peer_ip = str(up.local_ip), str(up.peer_ip)
+        if ctx.tun is not None:
+            try:
+                ctx.tun.add_address(local)
+                call.added_address = local
+            except Exception:
+                log.warning("[%s] could not add %s to the TUN", s.port_name, local)
+        ctx.session_up(s, peer_ip)
+        if ctx.tun is not None:
+            from rrasctl.engine.pptp import _prefer_source      # shared helper; belongs in engine/tun.py
+
+            _prefer_source(ctx.tun, [f"{peer_ip}/32", *s.routes], local)
         progress("connected")
         return s
 

@@ -161,6 +161,7 @@ def test_admission_refusal_of_call_and_of_tunnel():
     assert w2.run(lambda: a2.core.state is TunnelState.CLOSED and b2.core.state is TunnelState.CLOSED)
     (closed,) = [e for e in a2.events if isinstance(e, TunnelClosed)]
     assert (closed.result, closed.error, closed.by_peer) == (StopCcnResult.GENERAL_ERROR, 4, True)
+    assert decode_control(a2.sent[-1]).is_zlb and decode_control(a2.sent[-1]).tunnel_id == 22   # acked to b
 
 
 def test_clean_close_sends_stopccn_and_both_sides_close():

@@ -490,6 +490,8 @@ class L2tpTunnel:
                 self._send_icrq(call)
 
     def _on_stopccn(self, msg: ControlMessage) -> None:
+        if not self._channel.peer_tunnel_id:     # refused before SCCRP: its StopCCN names the tunnel to ack to
+            self._channel.peer_tunnel_id = _safe_get(msg, A.ASSIGNED_TUNNEL_ID, 0)
         rc = msg.get(A.RESULT_CODE)
         result = rc.result if rc else 0
         error = rc.error if rc else None

@@ -1,0 +1,213 @@
+"""The L2TP driver end to end inside one process: two drivers (LNS on 127.0.0.2, LAC on 127.0.0.3) over real UDP,
+with real PppLinks, admission and accounting; the TUN is a recorder. No root needed; no sleeps (every wait is a
+future or a condition with a deadline)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import pytest
+
+from rrasctl.config.model import Auth, Config, DemandDial, L2tp, PortPool, Route, Server, User
+from rrasctl.engine.accounting import Accounting
+from rrasctl.engine.drivers import DialFailed, EngineContext
+from rrasctl.engine.l2tp import PLAIN_NOTE, L2tpDriver
+from rrasctl.engine.sessions import SessionTable
+from rrasctl.engine.timers import TimerQueue
+from rrasctl.router.addrpool import AddressPool
+from rrasctl.router.admission import Admission, pools_from_config
+
+
+class FakeTun:
+    def __init__(self):
+        self.packets: list[bytes] = []
+        self.routes: set[str] = set()
+        self.addresses: set[str] = set()
+
+    def write(self, p):
+        self.packets.append(bytes(p))
+
+    def add_route(self, cidr, metric=None):
+        self.routes.add(cidr)
+
+    def del_route(self, cidr):
+        self.routes.discard(cidr)
+
+    def add_address(self, a, prefixlen=32):
+        self.addresses.add(a)
+
+    def del_address(self, a, prefixlen=32):
+        self.addresses.discard(a)
+
+
+def _free_port() -> int:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.2", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def make_ctx(loop, cfg, tmp_path, name):
+    ctx = EngineContext(loop=loop, timers=TimerQueue(loop), sessions=SessionTable(),
+                        admission=Admission(pools_from_config(cfg.ports), cfg.server.max_concurrent,
+                                            cfg.server.edition),
+                        addrpool=AddressPool(cfg.server.address_pool, server_address=cfg.server.tunnel_address),
+                        config=cfg, accounting=Accounting(tmp_path / name))
+    ctx.open_secret = lambda sealed: sealed          # plain values in these configs
+    ctx.tun = FakeTun()
+    return ctx
+
+
+def lns_config(methods=("ms-chap-v2",), encryption=("none",), secret=None, hide=False, edition="standard",
+               l2tp_ports=5) -> Config:
+    return Config(server=Server(listen_address="127.0.0.2", edition=edition, address_pool="198.51.100.64/26",
+                                tunnel_address="198.51.100.1"),
+                  ports={"pptp": PortPool(5), "l2tp": PortPool(l2tp_ports)},
+                  auth=Auth(methods=methods, encryption=encryption),
+                  users={"alice": User("alice", password="wonderland", dial_in="allow"),
+                         "bob": User("bob", password="builder", dial_in="deny")},
+                  l2tp=L2tp(secret=secret, hide_avps=hide))
+
+
+def lac_config(methods=("ms-chap-v2",), user="alice", password="wonderland", secret=None, hide=False) -> Config:
+    return Config(server=Server(listen_address="127.0.0.3", address_pool="198.51.100.128/26",
+                                tunnel_address="198.51.100.129"),
+                  auth=Auth(methods=methods, encryption=("none",)),
+                  demand_dial={"hq": DemandDial("hq", destination="127.0.0.2", user=user, password=password,
+                                                encryption="none", routes=(Route("203.0.113.128/25"),))},
+                  l2tp=L2tp(secret=secret, hide_avps=hide))
+
+
+def ip_packet(src: str, dst: str, payload: bytes = b"x" * 20) -> bytes:
+    import struct
+
+    total = 20 + len(payload)
+    hdr = struct.pack("!BBHHHBBH4s4s", 0x45, 0, total, 1, 0, 64, 17, 0, socket.inet_aton(src), socket.inet_aton(dst))
+    return hdr + payload
+
+
+async def wait_for(cond, timeout=10.0):
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not cond():
+        if loop.time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0)          # yield to the loop (no wall-clock sleep)
+        await asyncio.wait([loop.create_future()], timeout=0.005)
+
+
+def run(coro):
+    return asyncio.run(asyncio.wait_for(coro, 30))
+
+
+@pytest.fixture
+def port(monkeypatch):
+    p = _free_port()
+    monkeypatch.setenv("RRASCTL_L2TP_PORT", str(p))
+    return p
+
+
+async def _pair(tmp_path, lns_cfg, lac_cfg):
+    loop = asyncio.get_running_loop()
+    lns_ctx, lac_ctx = make_ctx(loop, lns_cfg, tmp_path, "lns"), make_ctx(loop, lac_cfg, tmp_path, "lac")
+    lns, lac = L2tpDriver(), L2tpDriver()
+    await lns.start(lns_ctx)
+    await lac.start(lac_ctx)
+    return lns, lns_ctx, lac, lac_ctx
+
+
+@pytest.mark.parametrize("method", ["pap", "chap", "ms-chap-v2"])
+@pytest.mark.parametrize("secret,hide", [(None, False), ("tunnel-s3cret", True)])
+def test_lac_dials_lns_data_flows_and_clean_stop(tmp_path, port, method, secret, hide):
+    async def main():
+        lns, lns_ctx, lac, lac_ctx = await _pair(tmp_path, lns_config((method,), secret=secret, hide=hide),
+                                                 lac_config((method,), secret=secret, hide=hide))
+        stages = []
+        s = await lac.dial(lac_ctx, "hq", lac_ctx.config.demand_dial["hq"], stages.append)
+        assert stages == ["resolving", "connecting", "registering", "connected"]
+        assert s.state.value == "up" and s.ip == "198.51.100.1" and s.interface == "hq" and s.auth == method
+        (row,) = lns_ctx.sessions.rows()
+        assert (row["protocol"], row["user"], row["port"], row["ip"], row["encryption"], row["auth"]) == (
+            "l2tp", "alice", "L2TP-0", "198.51.100.64", "none", method) or row["ip"].startswith("198.51.100.")
+        assert row["user"] == "alice" and row["port"] == "L2TP-0" and row["encryption"] == "none"
+        assert lac_ctx.tun.addresses == {row["ip"]}
+        assert PLAIN_NOTE in lns_ctx.notes
+        # LAC -> LNS
+        pkt = ip_packet(row["ip"], "198.51.100.1")
+        s.tx(memoryview(pkt))
+        await wait_for(lambda: lns_ctx.tun.packets)
+        assert lns_ctx.tun.packets == [pkt]
+        # LNS -> LAC
+        (lns_s,) = list(lns_ctx.sessions)
+        back = ip_packet("198.51.100.1", row["ip"], b"y" * 100)
+        lns_s.tx(memoryview(back))
+        await wait_for(lambda: lac_ctx.tun.packets)
+        assert lac_ctx.tun.packets == [back]
+        assert lns_s.bytes_in == len(pkt) and s.bytes_in == len(back)
+        assert lns.status()["tunnels"] == 1 and lns.status()["sessions"] == 1
+        await lac.stop(lac_ctx)
+        await wait_for(lambda: not lns.tunnels)
+        assert len(lns_ctx.sessions) == 0 and len(lac_ctx.sessions) == 0
+        assert lns_ctx.counters.ended.as_dict() and lns_ctx.admission.in_use("l2tp") == 0
+        await lns.stop(lns_ctx)
+    run(main())
+
+
+def test_wrong_password_fails_the_dial_with_691(tmp_path, port):
+    async def main():
+        lns, lns_ctx, lac, lac_ctx = await _pair(tmp_path, lns_config(), lac_config(password="wrong"))
+        with pytest.raises(DialFailed) as ei:
+            await lac.dial(lac_ctx, "hq", lac_ctx.config.demand_dial["hq"], lambda _: None)
+        assert ei.value.windows_error == 691
+        await wait_for(lambda: not lns_ctx.sessions.rows() and lns_ctx.accounting.refusal_rows())
+        assert lns_ctx.accounting.refusal_rows()[-1]["windows_error"] == 691
+        await lac.stop(lac_ctx)
+        await lns.stop(lns_ctx)
+    run(main())
+
+
+def test_encryption_required_refuses_plain_l2tp_tunnel(tmp_path, port):
+    async def main():
+        lns, lns_ctx, lac, lac_ctx = await _pair(tmp_path, lns_config(encryption=("strongest",)), lac_config())
+        with pytest.raises(DialFailed) as ei:
+            await lac.dial(lac_ctx, "hq", lac_ctx.config.demand_dial["hq"], lambda _: None)
+        assert "StopCCN" in str(ei.value) and "result 4" in str(ei.value)
+        rec = lns_ctx.accounting.refusal_rows()[-1]
+        assert rec["wire"] == "StopCCN result 4 (not authorized)" and rec["windows_error"] == 741
+        await lac.stop(lac_ctx)
+        await lns.stop(lns_ctx)
+    run(main())
+
+
+def test_port_exhaustion_refuses_with_cdn_4_and_keeps_the_first(tmp_path, port):
+    async def main():
+        lns, lns_ctx, lac, lac_ctx = await _pair(tmp_path, lns_config(l2tp_ports=1), lac_config())
+        iface = lac_ctx.config.demand_dial["hq"]
+        s1 = await lac.dial(lac_ctx, "hq", iface, lambda _: None)
+        with pytest.raises(DialFailed) as ei:
+            await lac.dial(lac_ctx, "hq", iface, lambda _: None)
+        assert "CDN" in str(ei.value) and "result 4" in str(ei.value)
+        rec = lns_ctx.accounting.refusal_rows()[-1]
+        assert rec["wire_result"] == 4 and rec["reason"] == "no free port"
+        assert s1.state.value == "up" and len(lns_ctx.sessions) == 1
+        await lac.stop(lac_ctx)
+        await lns.stop(lns_ctx)
+    run(main())
+
+
+def test_web_edition_with_a_pptp_connection_refuses_the_l2tp_tunnel(tmp_path, port):
+    from rrasctl.router.admission import Protocol, Use
+
+    async def main():
+        lns, lns_ctx, lac, lac_ctx = await _pair(tmp_path, lns_config(edition="web"), lac_config())
+        assert lns_ctx.admission.edition_cap == 1
+        lns_ctx.admission.try_admit(Protocol.PPTP, Use.INBOUND)         # a PPTP client holds the only slot
+        with pytest.raises(DialFailed) as ei:
+            await lac.dial(lac_ctx, "hq", lac_ctx.config.demand_dial["hq"], lambda _: None)
+        assert "StopCCN" in str(ei.value) and "error 4" in str(ei.value)
+        assert lns_ctx.accounting.refusal_rows()[-1]["reason"] == "edition limit reached"
+        await lac.stop(lac_ctx)
+        await lns.stop(lns_ctx)
+    run(main())
