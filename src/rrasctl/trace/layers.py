@@ -22,7 +22,10 @@ from rrasctl.trace import pcap
 ETH_IPV4, ETH_IPV6, ETH_ARP, ETH_VLAN, ETH_QINQ = 0x0800, 0x86DD, 0x0806, 0x8100, 0x88A8
 ETH_PPPOE_DISCOVERY, ETH_PPPOE_SESSION = 0x8863, 0x8864
 # NDISWAN (Windows NetMon) frames carry the PPP protocol number where the Ethernet type goes.
-NDISWAN_PPP_TYPES = frozenset({0xC021, 0xC023, 0xC223, 0xC227, 0x8021, 0x8057, 0x80FD, 0x00FD, 0x0021, 0x0057})
+# Values below 0x0600 are 802.3 lengths, so the data protocols count only between NDISWAN's fake addresses.
+NDISWAN_PPP_TYPES = frozenset({0xC021, 0xC023, 0xC223, 0xC227, 0x8021, 0x8057, 0x80FD})
+NDISWAN_DATA_TYPES = frozenset({0x0021, 0x0057, 0x00FD})
+NDISWAN_ADDRESSES = (b" SEND", b" RECV")
 PPP_IP, PPP_IPV6 = 0x0021, 0x0057
 IPPROTO_TCP, IPPROTO_UDP, IPPROTO_GRE, IPPROTO_ESP, IPPROTO_ICMP, IPPROTO_ICMPV6 = 6, 17, 47, 50, 1, 58
 
@@ -56,12 +59,13 @@ def _mac(b: bytes) -> str:
 def decode_link(linktype: int, data: bytes) -> Link:
     r = Reader(data, "link header")
     if linktype == pcap.LINKTYPE_ETHERNET:
-        dst, src = _mac(r.take(6)), _mac(r.take(6))
+        dst_raw = r.take(6)
+        dst, src = _mac(dst_raw), _mac(r.take(6))
         etype = r.u16()
         while etype in (ETH_VLAN, ETH_QINQ):
             r.skip(2)
             etype = r.u16()
-        if etype in NDISWAN_PPP_TYPES:
+        if etype in NDISWAN_PPP_TYPES or (etype in NDISWAN_DATA_TYPES and dst_raw[:5] in NDISWAN_ADDRESSES):
             return Link("ppp", struct.pack("!H", etype) + r.rest(), src=src, dst=dst,
                         outbound=None)
         return _ethertype(etype, r.rest(), src, dst)

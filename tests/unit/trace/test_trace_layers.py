@@ -156,3 +156,14 @@ def test_l2tp_hidden_avps_with_and_without_the_secret():
         assert row.fields["hidden_avps"] == ["assigned_session_id"] and "assigned_session_id" not in row.fields
         assert row.fields["call_serial_number"] == 5
     assert rows[0].tunnel == "l2tp tunnel=3 session=0 Ns=1 Nr=2"
+
+
+def test_ndiswan_frames_and_8023_lengths():
+    ip = ipv4("198.51.100.1", "198.51.100.2", 17, udp(1, 2, b""))
+    send = b" SEND\x02"
+    ndis = decode_link(pcap.LINKTYPE_ETHERNET, send + send + b"\x00\x21" + ip)
+    assert (ndis.kind, ndis.payload, ndis.src) == ("ppp", b"\x00\x21" + ip, "Send_02")
+    lcp = decode_link(pcap.LINKTYPE_ETHERNET, bytes(12) + LCP_ECHO[2:])
+    assert (lcp.kind, lcp.payload) == ("ppp", LCP_ECHO[2:])
+    llc = decode_link(pcap.LINKTYPE_ETHERNET, bytes(12) + b"\x00\x21" + bytes(33))   # 802.3 length 33
+    assert (llc.kind, llc.name) == ("other", "ethertype 0x0021")
