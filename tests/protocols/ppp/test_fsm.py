@@ -277,3 +277,17 @@ def test_malformed_and_early_packets_are_counted():
     early = _machine(State.STARTING)
     assert early.receive(ControlPacket(1, 1, b"").encode(), 0.0) == []
     assert early.stats == {"packet while lower layer down": 1}
+
+
+def test_duplicate_request_in_opened_is_acked_again_without_renegotiating():
+    n = _machine(State.REQ_SENT)
+    n._req_id = 3
+    n.receive(ControlPacket(Code.CONFIGURE_ACK, 3, b"\x01\x04\x05\xdc").encode(), 0.0)
+    assert n.receive(ControlPacket(Code.CONFIGURE_REQUEST, 8, b"").encode(), 0.1) == [LayerUp(0xC021)]
+    n.take_output()
+    assert n.receive(ControlPacket(Code.CONFIGURE_REQUEST, 8, b"").encode(), 0.2) == []
+    assert n.state is State.OPENED and n.stats["duplicate configure-request re-acked"] == 1
+    assert n.take_output() == [ControlPacket(Code.CONFIGURE_ACK, 8, b"").encode()]
+    # a new identifier is a real renegotiation (RFC 1661 §5.1): the table's tld,scr,sca/8
+    assert n.receive(ControlPacket(Code.CONFIGURE_REQUEST, 9, b"").encode(), 0.3) == [LayerDown(0xC021)]
+    assert n.state is State.ACK_SENT

@@ -327,6 +327,7 @@ class Negotiator:
         self._term_id = 0
         self._rx: ControlPacket | None = None
         self._reply: tuple[Code, bytes] = (Code.CONFIGURE_ACK, b"")
+        self._acked: tuple[int, bytes] | None = None     # (id, options) of the last request we acked
         self._raw = b""
         self._out: list[bytes] = []
         self._sink = sink
@@ -404,7 +405,9 @@ class Negotiator:
                 self._send_configure_request(now)
             elif action is Action.SCA or action is Action.SCN:
                 code, data = self._reply
-                self.send(code, self._rx.id if self._rx else 0, data)
+                ident = self._rx.id if self._rx else 0
+                self.send(code, ident, data)
+                self._acked = (ident, data) if code == Code.CONFIGURE_ACK else None
             elif action is Action.STR:
                 self._term_id = self.new_id()
                 self.send(Code.TERMINATE_REQUEST, self._term_id, b"")
@@ -457,6 +460,13 @@ class Negotiator:
         self._rx = pkt
         code = pkt.code
         if code == Code.CONFIGURE_REQUEST:
+            if self.state is State.OPENED and (pkt.id, pkt.data) == self._acked:
+                # RFC 1661 §5.1: a peer MUST change the Identifier once it got a valid reply, so the same id and
+                # options again is a retransmission whose Ack was lost (or a duplicate): Ack again, stay Opened,
+                # instead of the table's tld,scr,sca that would tear every upper layer down for nothing.
+                self.stats.count("duplicate configure-request re-acked")
+                self.send(Code.CONFIGURE_ACK, pkt.id, pkt.data)
+                return []
             if self.state in (State.CLOSED, State.CLOSING, State.STOPPING):
                 return self.event(Input.RCR_PLUS, now)          # answered by sta or ignored: no judging
             nak_allowed = self.failures < self.max_failure

@@ -26,7 +26,8 @@ decrypts twice. ``frame = link.seal_data(ip)`` returns the PPP frame to send, or
 up or the policy forbids clear data.
 
 Events are facts: the auth events come from the auth cores (``rrasctl.protocols.ppp.auth``) unchanged;
-`NetworkUp` once IPCP opens (and CCP, when encryption is required); `LinkDown(reason)` once, at the end, with a
+`NetworkUp` once, when IPCP and CCP have settled (a later IPCP/CCP renegotiation pauses data, ``network_up``, without
+new events); `LinkDown(reason)` once, at the end, with a
 reason an operator understands ("peer did not answer LCP", "authentication failed (691)", "peer refused
 encryption", "echo timeout", "peer terminated", or the reason given to ``close``).
 """
@@ -128,7 +129,7 @@ class LinkDown(Event):
     reason: str
 
 
-_LCP, _IPCP, _CCP = PppProtocol.LCP, PppProtocol.IPCP, PppProtocol.CCP
+_LCP, _IPCP, _CCP, _CHAP = PppProtocol.LCP, PppProtocol.IPCP, PppProtocol.CCP, PppProtocol.CHAP
 _DATA_PROTOCOLS = (PppProtocol.IP, PppProtocol.MPPE)
 
 
@@ -172,6 +173,9 @@ class PppLink:
         self._auth: Any = None            # the auth core (H3) of the agreed method
         self._auth_deadline: float | None = None
         self._auth_error = 0              # E= of the last failed attempt (kept across an MS-CHAP retry)
+        self._last_challenge: bytes | None = None
+        self._old_challenges: set[bytes] = set()
+        self._nudge_not_before = 0.0
         self.auth_method: AuthMethod | None = None
         self.user = config.user if not authenticator else ""
         self._keys: MppeKeys | None = None
@@ -182,7 +186,8 @@ class PppLink:
         self.peer_ip: IPv4Address | None = None
         self.dns: tuple[IPv4Address, ...] = ()
         self.nbns: tuple[IPv4Address, ...] = ()
-        self.network_up = False           # NetworkUp emitted and data may flow
+        self.network_up = False           # data may flow (False again while an NCP renegotiates)
+        self._announced = False           # NetworkUp emitted (once per link)
         self._down = False
         self._reason = ""                 # the first reason to end the link wins
         self._lcp_was_opened = False
@@ -299,7 +304,15 @@ class PppLink:
         phase = self.phase
         if phase is Phase.AUTHENTICATE or phase is Phase.NETWORK:
             if self._auth is not None and protocol == self._auth.protocol:
+                if not self._authenticator and protocol == _CHAP and len(info) >= 1 and info[0] == 1:
+                    challenge = bytes(info)
+                    if challenge in self._old_challenges:
+                        self.stats.count("stale CHAP challenge")     # from before LCP renegotiated
+                        return []
+                    self._last_challenge = challenge
                 return self._auth_events(self._auth.receive(info, now), now)
+        if phase is Phase.AUTHENTICATE and protocol in (_IPCP, _CCP):
+            return self._nudge_auth(now)
         if phase is Phase.NETWORK:
             if protocol == _IPCP:
                 return self._dispatch(self.ipcp.receive(info, now), now)
@@ -326,6 +339,18 @@ class PppLink:
         if negotiating and not self._down:
             events += self.close(self._reason, now)
         return events
+
+    def _nudge_auth(self, now: float) -> list[Event]:
+        """The authenticator already talks IPCP/CCP, so it sent a CHAP Success we never got (RFC 1994 has the
+        peer wait, and pppd waits until its timeout). Replaying the last Challenge to our CHAP core makes it resend
+        its Response, which the authenticator answers with the same Success again. Once per restart period."""
+        self.stats.count("NCP packet during authentication")
+        if (self._authenticator or self._last_challenge is None or self._auth is None
+                or now < self._nudge_not_before):
+            return []
+        self._nudge_not_before = now + self.config.restart_s
+        self.stats.count("CHAP response resent")
+        return self._auth_events(self._auth.receive(self._last_challenge, now), now)
 
     def _protocol_reject(self, protocol: int, info: memoryview) -> None:
         """RFC 1661 §5.7: the rejected protocol, then as much of the information field as fits the MRU."""
@@ -428,6 +453,7 @@ class PppLink:
         if protocol == _LCP:
             self._echo_deadline = None
             self._stop_network(now)
+            self._end_auth()
             if self.phase is not Phase.TERMINATE:
                 self.phase = Phase.ESTABLISH
         elif protocol == _IPCP:
@@ -449,7 +475,7 @@ class PppLink:
         if protocol == _IPCP:
             return self.close(self.ipcp.failure_reason or "peer did not complete IPCP", now)
         if protocol == _CCP:
-            return self._ccp_without_mppe(self.ccp.failure_reason or "peer refused encryption", now)
+            return self._ccp_without_mppe(self.ccp.failure_reason or "peer did not answer CCP", now)
         return []
 
     def _ccp_without_mppe(self, reason: str, now: float) -> list[Event]:
@@ -465,6 +491,7 @@ class PppLink:
             self._reason = self._reason or "peer rejected IPCP"
             return self._dispatch(self.ipcp.rejected(now), now)
         if protocol == _CCP:
+            self.ccp.failure_reason = self.ccp.failure_reason or "peer refused encryption"
             return self._dispatch(self.ccp.rejected(now), now)
         return []
 
@@ -484,6 +511,16 @@ class PppLink:
         self._auth = core
         self._auth_deadline = now + config.auth_timeout_s
         return self._auth_events(core.start(now), now)
+
+    def _end_auth(self) -> None:
+        """LCP went down: this authentication is over; its late packets must not reach the next one."""
+        if self._last_challenge is not None:
+            self._old_challenges.add(self._last_challenge)
+            if len(self._old_challenges) > 16:
+                self._old_challenges.pop()
+        self._last_challenge = None
+        self._auth = None
+        self._auth_deadline = None
 
     def _auth_events(self, events: list[Event], now: float) -> list[Event]:
         auth = self._auth
@@ -538,6 +575,9 @@ class PppLink:
         if self._encryptor is None and not self.clear_allowed:
             return []
         self.network_up = True
+        if self._announced:
+            return []                       # an NCP renegotiated: data flows again, the owner already knows
+        self._announced = True
         auth = self.auth_method.value if self.auth_method is not None else ""
         return [NetworkUp(self.local_ip, self.peer_ip, self.dns, self.nbns, self.encryption, auth)]
 

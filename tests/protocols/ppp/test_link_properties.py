@@ -1,0 +1,94 @@
+"""Properties of PppLink pairs on a lossy, duplicating, reordering wire (seeded; virtual clock; no sleeps)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from pairs import Pair  # noqa: E402
+
+from rrasctl.protocols.ppp.auth import AuthMethod  # noqa: E402
+from rrasctl.protocols.ppp.frame import split_frame  # noqa: E402
+from rrasctl.protocols.ppp.link import LinkDown, NetworkUp  # noqa: E402
+from tests.protocols.ppp.test_link import answer_locally, both_up_or_down, client, server  # noqa: E402
+
+# What a link may say when the wire eats its packets: timeouts and their consequences, never a crash or a lie
+# about credentials.
+LOSS_REASONS = {
+    "peer did not answer LCP", "peer stopped answering LCP", "peer terminated", "authentication timed out",
+    "peer did not complete IPCP", "peer did not answer CCP", "echo timeout", "peer kept refusing our options",
+    "peer did not answer the CHAP challenge", "authenticator sent no CHAP challenge",
+    "authenticator did not answer the CHAP response", "authenticator did not answer the PAP request",
+    "peer sent no PAP Authenticate-Request",
+}
+PROPERTY = settings(max_examples=60, deadline=None, derandomize=True,
+                    suppress_health_check=[HealthCheck.too_slow])
+
+
+def _run(method, levels, seed, loss, duplicate, reorder):
+    a, b = server((method,), levels), client((method,), levels)
+    pair = Pair(a, b, seed=seed, loss=loss, duplicate=duplicate, reorder=reorder, on_event=answer_locally)
+    a.open(0.0)
+    b.open(0.0)
+    def settled():
+        if pair.saw(LinkDown):
+            return pair.saw(LinkDown, "a") and pair.saw(LinkDown, "b")
+        return a.network_up and b.network_up     # both up at the same time (not merely once each)
+
+    finished = pair.run(until=settled, max_time=5000.0)
+    return pair, finished
+
+
+@PROPERTY
+@given(seed=st.integers(0, 2**32 - 1), loss=st.sampled_from([0.0, 0.05, 0.2, 0.4]),
+       duplicate=st.sampled_from([0.0, 0.2]), reorder=st.sampled_from([0.0, 0.5, 2.0]),
+       method=st.sampled_from([AuthMethod.MSCHAP_V2, AuthMethod.MSCHAP_V1, AuthMethod.PAP]))
+def test_negotiation_converges_or_fails_with_a_timeout_reason(seed, loss, duplicate, reorder, method):
+    levels = ("strongest",) if method is not AuthMethod.PAP else ("none",)
+    pair, finished = _run(method, levels, seed, loss, duplicate, reorder)
+    assert finished, "the pair neither converged nor gave up"
+    a, b = pair.a, pair.b
+    if pair.saw(NetworkUp, "a") and pair.saw(NetworkUp, "b") and not pair.saw(LinkDown):
+        up_a, up_b = pair.first(NetworkUp, "a"), pair.first(NetworkUp, "b")
+        assert (up_a.local_ip, up_a.peer_ip) == (up_b.peer_ip, up_b.local_ip)
+        assert up_a.encryption == up_b.encryption == ("mppe-128" if levels == ("strongest",) else "none")
+        ip = b"\x45" + bytes(range(39))
+        assert bytes(b.open_data(a.seal_data(ip))) == ip          # both sides hold matching keys
+        assert bytes(a.open_data(b.seal_data(ip))) == ip
+        return
+    for side in "ab":
+        downs = [e for e in pair.events[side] if isinstance(e, LinkDown)]
+        assert len(downs) == 1, f"side {side}: {pair.events[side]}"
+        assert downs[0].reason in LOSS_REASONS, downs[0].reason
+    assert loss or duplicate or reorder, "a clean wire must converge"
+
+
+@PROPERTY
+@given(seed=st.integers(0, 2**32 - 1), duplicate=st.sampled_from([0.0, 0.3]), reorder=st.sampled_from([0.0, 0.2]))
+def test_low_loss_converges(seed, duplicate, reorder):
+    pair, finished = _run(AuthMethod.MSCHAP_V2, ("strongest",), seed, 0.05, duplicate, reorder)
+    assert finished and pair.saw(NetworkUp, "a") and pair.saw(NetworkUp, "b")
+
+
+def test_lost_chap_success_is_recovered_by_resending_the_response():
+    dropped = []
+
+    def lose_first_success(src, data):
+        protocol, info = split_frame(data)
+        if src == "a" and protocol == 0xC223 and info[0] == 3 and not dropped:
+            dropped.append(data)
+            return False
+        return True
+
+    a, b = server(), client()
+    pair = Pair(a, b, on_event=answer_locally, filter=lose_first_success)
+    a.open(0.0)
+    b.open(0.0)
+    assert pair.run(until=lambda: both_up_or_down(pair))
+    assert dropped and pair.saw(NetworkUp, "b")
+    assert b.stats["CHAP response resent"] == 1
+    assert pair.now < 10.0            # one IPCP/CCP restart period, not the 30 s authentication timeout
