@@ -374,3 +374,39 @@ def test_peer_accepts_a_secret_object():
         new_peer(AuthMethod.EAP_TLS, PeerConfig("alice", "x"))
     with pytest.raises(ValueError):
         new_authenticator(AuthMethod.EAP_TLS)
+
+
+def test_peer_repeats_its_response_until_the_verdict_arrives():
+    auth, peer = pair(AuthMethod.MSCHAP_V2, max_transmits=3)
+    auth.start(0.0)
+    peer.receive(auth.take_output()[0], 0.0)
+    [response] = peer.take_output()
+    auth.receive(response, 0.0)
+    auth.answer_password("s3cret", 0.0)
+    auth.take_output()                                   # the Success is lost
+    assert peer.next_timer() == 3.0
+    assert peer.handle_timer(3.0) == [] and peer.take_output() == [response]
+    assert auth.receive(response, 3.0) == []
+    [success] = auth.take_output()
+    assert isinstance(peer.receive(success, 3.0)[0], AuthSucceeded) and peer.next_timer() is None
+
+
+def test_peer_gives_up_after_max_transmits_of_its_response():
+    auth, peer = pair(AuthMethod.CHAP_MD5, max_transmits=2)
+    auth.start(0.0)
+    peer.receive(auth.take_output()[0], 0.0)
+    [response] = peer.take_output()
+    peer.handle_timer(3.0)
+    assert peer.take_output() == [response]
+    assert peer.handle_timer(6.0) == [AuthFailed(AuthMethod.CHAP_MD5, "alice", 0,
+                                                 "authenticator did not answer the CHAP response")]
+
+
+def test_authenticator_ignores_repeats_while_deciding():
+    auth, peer = pair(AuthMethod.MSCHAP_V2)
+    auth.start(0.0)
+    peer.receive(auth.take_output()[0], 0.0)
+    [response] = peer.take_output()
+    assert isinstance(auth.receive(response, 0.0)[0], AuthRequested)
+    assert auth.receive(response, 1.0) == [] and auth.take_output() == []
+    assert auth.stats.as_dict() == {"chap: response repeated while deciding": 1}

@@ -7,6 +7,8 @@ authenticator and peer cores sharing one packet codec.
   Failure "E=691 R=1 C=<new challenge>" (at most `max_retries` times); the peer answers with a new Response
   whose identifier is the Failure's plus one (as the Windows capture in tests/data/captures shows). The
   authenticator retransmits that Failure like a Challenge (Windows RAS does, every 2 s).
+- The peer repeats its Response every `restart_s` (at most `max_transmits` times) until Success or Failure,
+  so a lost Success costs one restart period, not the whole authentication.
 - The MS-CHAP v2 peer checks the authenticator response "S=..." in Success and fails when it is wrong.
 """
 
@@ -137,7 +139,10 @@ class ChapAuthenticator(AuthenticatorCore):
             self.state = AuthState.WAIT_DECISION
             self._deadline = None
             return [AuthRequested(self.method, self.user, self._challenge, value)]
-        if ident == self._reply_ident and self.state is not AuthState.WAIT_DECISION:
+        if self.state is AuthState.WAIT_DECISION and ident == self._ident:
+            self.stats.count("chap: response repeated while deciding")
+            return []
+        if ident == self._reply_ident:
             self._out.append(self._reply)            # the peer lost our Success/Failure
             return []
         self.stats.count("chap: response id mismatch")
@@ -234,12 +239,10 @@ class ChapPeer(PeerCore):
         self._nt_response = b""
         self._response_packet = b""
         self._retries_left = config.max_retries if method in MSCHAP else 0
-
-    def _wait(self, now: float) -> None:
-        self._deadline = now + self.config.restart_s * self.config.max_transmits
+        self._transmits = 0
 
     def _start(self, now: float) -> list[Event]:
-        self._wait(now)
+        self._deadline = now + self.config.restart_s * self.config.max_transmits
         return []
 
     def _timeout(self, now: float) -> list[Event]:
@@ -247,7 +250,13 @@ class ChapPeer(PeerCore):
             return []
         if self._ident is None:
             return self._fail(0, "authenticator sent no CHAP challenge")
-        return self._fail(0, "authenticator did not answer the CHAP response")
+        if self._transmits >= self.config.max_transmits or not self._response_packet:
+            return self._fail(0, "authenticator did not answer the CHAP response")
+        # Success/Failure lost? RFC 1994 §4.1 has the authenticator answer a repeated Response again.
+        self._out.append(self._response_packet)
+        self._transmits += 1
+        self._deadline = now + self.config.restart_s
+        return []
 
     def _respond(self, ident: int, challenge: bytes, now: float) -> None:
         password = reveal(self.config.password)
@@ -262,7 +271,8 @@ class ChapPeer(PeerCore):
         self._ident, self._challenge = ident, challenge
         self._send(ChapCode.RESPONSE, ident, encode_value_name(value, self._name))
         self._response_packet = self._out[-1]
-        self._wait(now)
+        self._transmits = 1
+        self._deadline = now + self.config.restart_s
 
     def _receive(self, payload: bytes | memoryview, now: float) -> list[Event]:
         code, ident, data = decode_packet(payload, "chap packet")
