@@ -19,8 +19,9 @@ Use from the link (`link.py`):
 - Events: `AuthSucceeded(method, user, keys)` (keys: `MppeKeys` for MS-CHAP, this side's view, else None);
   `AuthFailed(method, user, error, reason, retry)`: retry True means an MS-CHAP retry follows (not final).
   The peer fails (error 0, "authenticator response did not verify") if MS-CHAP v2's S= is wrong.
-- Timers: the authenticator retransmits its Challenge every `restart_s` up to `max_transmits`, the PAP peer
-  its Authenticate-Request; a side that hears nothing for that long fails with error 0 and a timeout reason.
+- Timers: the authenticator retransmits its Challenge (or MS-CHAP Failure R=1) every `restart_s` up to
+  `max_transmits`, the PAP peer its Authenticate-Request, the CHAP peer its Response; a side that hears nothing
+  for that long fails with error 0 and a timeout reason. A packet received before start() starts the core.
 - `core.state` (AuthState), `core.stats` (Counters of malformed/dropped packets), `core.done`.
 - MPPE data path: `rrasctl.protocols.ppp.mppe` (MppeEncryptor/MppeDecryptor built from MppeKeys).
 """
