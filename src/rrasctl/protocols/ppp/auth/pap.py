@@ -9,7 +9,7 @@ from __future__ import annotations
 import hmac
 from enum import IntEnum
 
-from rrasctl.protocols.base import CoreMisuse, Event, Malformed, Rng, default_rng
+from rrasctl.protocols.base import CoreMisuse, Event, Rng, default_rng
 from rrasctl.protocols.ppp.auth.common import (
     AuthenticatorConfig,
     AuthMethod,
