@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -29,10 +27,3 @@ def rr() -> Run:
 @pytest.fixture
 def cfg() -> Path:
     return Path(os.environ["RRASCTL_CONFIG"])
-
-
-def subprocess_rr(*args: str, input: str | None = None, env: dict | None = None, **kw) -> subprocess.CompletedProcess:
-    e = dict(os.environ)
-    e.update(env or {})
-    return subprocess.run([sys.executable, "-m", "rrasctl", *args], input=input, env=e, capture_output=True,
-                          text=True, timeout=120, **kw)
