@@ -84,7 +84,7 @@ class _Rekeying:
             lib.EVP_CIPHER_CTX_free(ctx)
             return
         self._ctx = ctx
-        self._buf = ctypes.create_string_buffer(65536)
+        self._buf = ctypes.create_string_buffer(64)    # grows to the largest packet seen (no 64 KiB per session)
         self._outl = ctypes.byref(ctypes.c_int())
         self._init, self._update, self._string_at = lib.EVP_CipherInit_ex2, lib.EVP_CipherUpdate, ctypes.string_at
         weakref.finalize(self, lib.EVP_CIPHER_CTX_free, ctx)
@@ -93,8 +93,10 @@ class _Rekeying:
         """RC4 under a fresh `key` over `data` (one packet or one interim key)."""
         ctx = self._ctx
         n = len(data)
-        if ctx is None or n > 65536 or len(key) != self._n:
+        if ctx is None or len(key) != self._n:
             return _rc4(key).update(data)
+        if n > len(self._buf):
+            self._buf = ctypes.create_string_buffer(max(n, 2048))
         if isinstance(data, memoryview):
             data = data.tobytes()
         self._init(ctx, None, key, None, 1, None)
