@@ -308,7 +308,7 @@ def connect(app, name: str, no_wait: bool, foreground: bool, timeout: float) -> 
         if fg is None:
             raise RrasctlError("--foreground needs the engine's private-dial mode, which is not available yet",
                                hint="start the engine (rrasctl engine run) and connect without --foreground")
-        raise SystemExit(fg(app.paths, name))
+        raise SystemExit(fg(app.paths, name, config.server.log_level))
     try:
         result = app.engine("demand_dial.connect", {"name": name, "wait": not no_wait}, timeout=timeout,
                             on_progress=lambda stage: app.say(f"{name}: {stage}"))
