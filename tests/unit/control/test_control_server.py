@@ -301,3 +301,32 @@ def test_stale_socket_file_is_replaced(tmp_path):
     assert not path.exists()
     with pytest.raises(EngineUnavailable):
         call(str(path), "status")
+
+
+def test_garbage_requests_never_break_the_server(engine):
+    import random
+
+    rnd = random.Random(7)
+    shapes = [b"[]", b"null", b'{"v":1}', b'{"v":1,"op":5}', b'{"v":1,"op":"status","args":[]}',
+              b'{"v":2,"op":"status"}', b'{"v":1,"op":"connections.show","args":{"id":"x"}}',
+              b'{"v":1,"op":"ports.remove_check","args":{"protocol":"pptp","count":"many"}}',
+              b'{"v":1,"op":"demand_dial.connect","args":{"name":5}}']
+    c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    c.connect(sock(engine))
+    f = c.makefile("rb")
+    kinds = set()
+    for i in range(500):
+        line = rnd.choice(shapes) if i % 2 else bytes(rnd.randrange(1, 256) for _ in range(rnd.randrange(1, 40)))
+        line = line.replace(b"\n", b" ")
+        if not line.strip():
+            continue
+        c.sendall(line + b"\n")
+        try:
+            reply = messages.decode(f.readline())
+        except messages.BadMessage:
+            raise AssertionError(f"the server answered {line!r} with a non-message")
+        assert reply["ok"] is False
+        kinds.add(reply["error"]["kind"])
+    c.close()
+    assert kinds == {"invalid", "not_found"}
+    assert call(sock(engine), "status")["running"] is True
