@@ -8,7 +8,6 @@ import os
 import socket
 import stat
 import threading
-from pathlib import Path
 
 import pytest
 
