@@ -23,7 +23,7 @@ from typing import Any
 
 from rrasctl.protocols.base import Event
 from rrasctl.protocols.ppp.frame import Code, ControlPacket
-from rrasctl.protocols.ppp.fsm import Input, NegotiationFailed
+from rrasctl.protocols.ppp.fsm import Input, NegotiationFailed, State
 from rrasctl.protocols.ppp.options import ACK, REJECT, U32_CODEC, Nak, Negotiation, OptionLayer, OptionSpec
 
 __all__ = ["CCP_OPTIONS", "CcpPolicy", "CcpLayer", "ResetRequested", "MPPE_H", "MPPE_M", "MPPE_S", "MPPE_L",
@@ -131,7 +131,6 @@ class CcpLayer(OptionLayer):
 
     def extra(self, packet: ControlPacket, now: float) -> tuple[list[Event], Input | None] | None:
         if packet.code == Code.RESET_REQUEST:
-            from rrasctl.protocols.ppp.fsm import State
             if self.negotiator.state is not State.OPENED:
                 self.negotiator.stats.count("reset-request while not opened")
                 return [], None

@@ -35,8 +35,6 @@ encryption", "echo timeout", "peer terminated", or the reason given to ``close``
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
-from enum import Enum
 from ipaddress import IPv4Address
 from typing import Any
 
@@ -48,86 +46,13 @@ from rrasctl.protocols.ppp.frame import Code, PppProtocol, build_frame, split_fr
 from rrasctl.protocols.ppp.fsm import LayerDown, LayerFailed, LayerFinished, LayerUp, Negotiator, State
 from rrasctl.protocols.ppp.ipcp import IpcpLayer, IpcpPolicy
 from rrasctl.protocols.ppp.lcp import LCP_RXR_CODES, EchoReplied, LcpLayer, LcpPolicy, ProtocolRejected
+from rrasctl.protocols.ppp.linkconfig import ENCRYPTION_LEVELS, LinkDown, NetworkUp, Phase, PppConfig, Role
 from rrasctl.protocols.wire import U16
 
 __all__ = [
     "Role", "Phase", "PppConfig", "PppLink", "NetworkUp", "LinkDown", "AuthRequested", "AuthSucceeded",
     "AuthFailed", "ENCRYPTION_LEVELS", "MppeKeys", "AuthMethod",
 ]
-
-#: encryption policy words (SPEC §4) -> the MPPE key length they stand for; "none" allows clear data
-ENCRYPTION_LEVELS = {"none": 0, "basic": 40, "strong": 56, "strongest": 128}
-
-
-class Role(Enum):
-    """Which side of the authentication we are: the server side, or the client (demand-dial) side."""
-
-    AUTHENTICATOR = "authenticator"
-    PEER = "peer"
-
-
-class Phase(Enum):
-    """RFC 1661 §3.2 link phases."""
-
-    DEAD = "dead"
-    ESTABLISH = "establish"
-    AUTHENTICATE = "authenticate"
-    NETWORK = "network"
-    TERMINATE = "terminate"
-
-
-@dataclass(frozen=True)
-class PppConfig:
-    """What one link may negotiate. Frozen; built by the engine from the config and the matching policy.
-
-    ``methods``: allowed auth methods in order of preference. The authenticator asks for the first one and, when
-    the peer Naks, moves to the peer's suggestion if allowed, else the next allowed one; the peer accepts any
-    allowed method and Naks others with its own first allowed one.
-    ``encryption``: allowed levels among "none", "basic" (MPPE-40), "strong" (56), "strongest" (128). Without
-    "none", encryption is required: CCP must open with MPPE or the link goes down ("peer refused encryption").
-    ``user``/``password``: the PEER role's credentials (left out of repr).
-    ``local_address``/``peer_address``: AUTHENTICATOR role: our tunnel address and the one we assign (None: ask the
-    owner later via `PppLink.assign_address`). PEER role: an address we would like (None: ask with 0.0.0.0).
-    """
-
-    role: Role
-    methods: tuple = ()
-    encryption: tuple[str, ...] = ("none",)
-    mppe_stateless: bool = True
-    user: str = ""
-    password: str = field(default="", repr=False)
-    local_address: IPv4Address | None = None
-    peer_address: IPv4Address | None = None
-    dns: tuple[IPv4Address, ...] = ()
-    nbns: tuple[IPv4Address, ...] = ()
-    mru: int = 1400
-    echo_interval_s: float = 30.0          # 0 disables LCP keepalive
-    echo_failures: int = 4
-    restart_s: float = 3.0                 # RFC 1661 §4.6 Restart timer
-    max_configure: int = 10                # RFC 1661 §4.6
-    max_terminate: int = 2
-    max_failure: int = 5
-    auth_timeout_s: float = 30.0           # whole authentication phase
-
-
-@dataclass(frozen=True, slots=True)
-class NetworkUp(Event):
-    """IPCP (and CCP when encryption is required) opened: the link carries IP."""
-
-    local_ip: IPv4Address
-    peer_ip: IPv4Address
-    dns: tuple[IPv4Address, ...]
-    nbns: tuple[IPv4Address, ...]
-    encryption: str                        # "none" | "mppe-40" | "mppe-56" | "mppe-128"
-    auth: str                              # AuthMethod value, e.g. "ms-chap-v2"; "" when not authenticated
-
-
-@dataclass(frozen=True, slots=True)
-class LinkDown(Event):
-    """The link ended (emitted once). ``reason`` is written for operators."""
-
-    reason: str
-
 
 _LCP, _IPCP, _CCP, _CHAP = PppProtocol.LCP, PppProtocol.IPCP, PppProtocol.CCP, PppProtocol.CHAP
 _DATA_PROTOCOLS = (PppProtocol.IP, PppProtocol.MPPE)
