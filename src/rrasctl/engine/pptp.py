@@ -119,6 +119,7 @@ class PptpDriver:
         self.ctx = ctx
         gre = socket.socket(socket.AF_INET, socket.SOCK_RAW, GRE_PROTOCOL)
         gre.setblocking(False)
+        _big_buffers(gre)
         self._gre = gre
         self._drain = SocketDrain(gre, self._on_gre, with_addr=True)
         self._drain.attach(ctx.loop)
@@ -298,17 +299,17 @@ class PptpDriver:
         entry.tunnel.calls[entry.local_call_id] = entry
         session.core = call
         session.extra.update({"local_call_id": entry.local_call_id, "peer_call_id": call.peer_call_id})
-        gre, addr, sendmsg = self._gre, (entry.peer, 0), self._gre.sendmsg
-        seal = call.seal_data
+        addr, sendmsg = (entry.peer, 0), self._gre.sendmsg
+        seal, header = call.link.seal_data, call.window.header      # the data path: no wrappers in between
         stats = self.stats
 
         def tx(ip: memoryview) -> None:
-            parts = seal(ip)
-            if parts is None:
+            frame = seal(ip)
+            if frame is None:
                 stats["tx before network up"] += 1
                 return
             try:
-                sendmsg(parts, (), 0, addr)
+                sendmsg((header(len(frame)), frame), (), 0, addr)
             except OSError:
                 stats["gre send failed"] += 1
 
@@ -464,6 +465,7 @@ class PptpDriver:
     # ---- GRE data path ------------------------------------------------------------------------------------
 
     def _on_gre(self, view: memoryview, n: int, addr: Any) -> None:
+        """One raw GRE datagram (IP header included). Straight-line: demux, window, link, TUN."""
         if n < 28:
             self._malformed("short GRE packet")
             return
@@ -479,23 +481,29 @@ class PptpDriver:
             self._malformed("GRE from the wrong address")
             return
         call = entry.call
+        window = call.window
         ip = call.open_data(view[ihl:n])
-        if ip is None and call.window.stats:
-            self._fold(call.window.stats)
         if ip is not None:
             s = entry.session
             s.bytes_in += len(ip)
             s.packets_in += 1
-            tun = self.ctx.tun
-            if tun is not None:
-                tun.write(ip)
-        elif call.pending:
-            self._pump_call(entry, call.receive_pending(self.ctx.loop.time()))
-        if call.window.ack_pending:
+            self._tun_write(ip)
+        else:
+            if window.stats:
+                self._fold(window.stats)
+            if call.pending:
+                self._pump_call(entry, call.receive_pending(self.ctx.loop.time()))
+        if window.ack_pending and entry not in self._ack_due:
             self._ack_due.add(entry)
             if not self._ack_scheduled:
                 self._ack_scheduled = True
                 self.ctx.loop.call_soon(self._send_acks)
+
+    def _tun_write(self, ip: Any) -> None:
+        tun = self.ctx.tun
+        if tun is not None:
+            self._tun_write = tun.write      # bound once the TUN exists
+            tun.write(ip)
 
     def _malformed(self, reason: str) -> None:
         self.stats[reason] += 1
@@ -692,3 +700,18 @@ def _prefer_source(tun: Any, cidrs: list[str], src: str) -> None:
             ipr.route("replace", dst=str(net.network_address), dst_len=net.prefixlen, oif=index, prefsrc=src)
         except Exception as exc:   # netlink refused: the route stays without a preferred source
             log.debug("route %s src %s: %s", cidr, src, exc)
+
+
+GRE_BUFFER_BYTES = 4 << 20   # ~2,800 full-size packets: bursts from many calls wait here, not in drops
+
+
+def _big_buffers(sock: socket.socket) -> None:
+    """One raw socket carries every call: give it room (FORCE variants need CAP_NET_ADMIN, which the engine has)."""
+    for force, plain in ((33, socket.SO_RCVBUF), (32, socket.SO_SNDBUF)):   # SO_RCVBUFFORCE, SO_SNDBUFFORCE
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, force, GRE_BUFFER_BYTES)
+        except OSError:
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, plain, GRE_BUFFER_BYTES)
+            except OSError:
+                pass

@@ -24,8 +24,7 @@ from rrasctl.protocols.pptp.gre import GreWindow
 class PptpCall:
     """A PPTP call carrying one PPP link."""
 
-    __slots__ = ("window", "link", "local_call_id", "peer_call_id", "_pending", "stats", "bytes_in", "bytes_out",
-                 "packets_in", "packets_out", "inbox")
+    __slots__ = ("window", "link", "local_call_id", "peer_call_id", "_pending", "stats", "inbox")
 
     def __init__(self, window: GreWindow, link) -> None:
         self.window = window
@@ -35,7 +34,6 @@ class PptpCall:
         self._pending: list[bytes] = []
         self.inbox: list[bytes] = []        # IP packets received through the slow path `receive`
         self.stats = Counters()
-        self.bytes_in = self.bytes_out = self.packets_in = self.packets_out = 0
 
     # ---- commands -----------------------------------------------------------------------------------------
 
@@ -66,9 +64,6 @@ class PptpCall:
                 self._pending.append(bytes(payload))
             else:
                 self.stats.count("control frames backlog full")
-            return None
-        self.packets_in += 1
-        self.bytes_in += len(ip)
         return ip
 
     def receive_pending(self, now: float) -> list[Event]:
@@ -109,8 +104,6 @@ class PptpCall:
         frame = self.link.seal_data(ip_packet)
         if frame is None:
             return None
-        self.packets_out += 1
-        self.bytes_out += len(ip_packet)
         return self.window.header(len(frame)), frame
 
     def seal_packet(self, ip_packet: bytes | bytearray | memoryview) -> bytes | None:

@@ -42,6 +42,10 @@ _FIXED_VALUE = FLAG_K | VERSION
 BASE = struct.Struct("!HHHH")           # flags+ver, protocol, payload length, call id
 U32 = struct.Struct("!I")
 SEQ_ACK = struct.Struct("!II")
+_HDR12 = struct.Struct("!HHHHI")
+_HDR16 = struct.Struct("!HHHHII")
+_FLAGS_S = _FIXED_VALUE | FLAG_S
+_FLAGS_SA = _FIXED_VALUE | FLAG_S | FLAG_A
 MOD = 1 << 32
 HALF = 1 << 31
 
@@ -116,7 +120,7 @@ class GreWindow:
 
     __slots__ = ("local_call_id", "peer_call_id", "peer_recv_window", "recv_window", "tx_seq", "tx_acked",
                  "rx_seq", "ack_pending", "stats", "_hdr", "_hdr_view", "rx_packets", "tx_packets",
-                 "rx_lost", "tx_beyond_window")
+                 "rx_lost", "tx_beyond_window", "_v12", "_v16")
 
     def __init__(self, local_call_id: int, peer_call_id: int, peer_recv_window: int = 64,
                  recv_window: int = 64) -> None:
@@ -132,6 +136,7 @@ class GreWindow:
         self.rx_packets = self.tx_packets = self.rx_lost = self.tx_beyond_window = 0
         self._hdr = bytearray(16)
         self._hdr_view = memoryview(self._hdr)
+        self._v12, self._v16 = self._hdr_view[:12], self._hdr_view[:16]
 
     # ---- receive ------------------------------------------------------------------------------------------
 
@@ -207,21 +212,18 @@ class GreWindow:
     def header(self, payload_length: int) -> memoryview:
         """Our header for a payload of `payload_length` octets, with the next sequence number and a piggybacked
         ack when one is due. The view is into a buffer reused by the next call: send it first."""
-        hdr = self._hdr
         seq = self.tx_seq
         if ((seq - self.tx_acked - 1) & 0xFFFFFFFF) >= self.peer_recv_window:
             self.tx_beyond_window += 1
         self.tx_seq = (seq + 1) & 0xFFFFFFFF
         self.tx_packets += 1
-        if self.ack_pending and self.rx_seq is not None:
+        if self.ack_pending:
             self.ack_pending = False
-            BASE.pack_into(hdr, 0, _FIXED_VALUE | FLAG_S | FLAG_A, PPP_PROTOCOL_TYPE, payload_length,
-                           self.peer_call_id)
-            SEQ_ACK.pack_into(hdr, 8, seq, self.rx_seq)
-            return self._hdr_view[:16]
-        BASE.pack_into(hdr, 0, _FIXED_VALUE | FLAG_S, PPP_PROTOCOL_TYPE, payload_length, self.peer_call_id)
-        U32.pack_into(hdr, 8, seq)
-        return self._hdr_view[:12]
+            _HDR16.pack_into(self._hdr, 0, _FLAGS_SA, PPP_PROTOCOL_TYPE, payload_length, self.peer_call_id, seq,
+                             self.rx_seq)
+            return self._v16
+        _HDR12.pack_into(self._hdr, 0, _FLAGS_S, PPP_PROTOCOL_TYPE, payload_length, self.peer_call_id, seq)
+        return self._v12
 
     def seal(self, payload: bytes | bytearray | memoryview) -> bytes:
         """A whole GRE packet carrying `payload` (control frames; the data path uses `header` + scatter send)."""

@@ -1,0 +1,203 @@
+#!/usr/bin/env python3
+"""PPTP forwarding cost, as a ratio to a UDP echo reference measured in the same run (issue 5, acceptance 6).
+
+Two `rrasctl engine run` processes in two network namespaces (root): the client dials the server over PPTP
+(MS-CHAP v2, MPPE-128), then a sender in the client namespace offers 1,400-byte UDP datagrams at a fixed rate to the
+server's tunnel address, one way; a sink in the server namespace counts what arrives. Each engine's CPU time (user +
+system, from /proc/PID/stat) divided by the packets forwarded gives its µs per packet. The reference is a UDP echo
+server written the way the engine reads packets (add_reader + drain into a preallocated buffer, asyncio default loop)
+answering a client that keeps 32 datagrams in flight on loopback: its CPU µs per datagram. Both run on this machine in
+the same invocation, so the ratio is what to compare (research/performance.md: absolute figures are noisy).
+
+    sudo .venv/bin/python bench/pptp_forward.py [--packets 100000] [--rate 20000] [--modes stateful,stateless]
+
+Targets (issue 5): <= 1.3 for MPPE-128 stateful, <= 2.8 for stateless; loss at the offered rate is reported.
+The MPPE mode is chosen with the engine's RRASCTL_PPTP_MPPE=stateful|stateless (docs/decisions/0062).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "integration"))
+
+from pptp_lab import Lab, setup_pair  # noqa: E402
+
+TICK = os.sysconf("SC_CLK_TCK")
+SIZE = 1400
+
+ECHO_SERVER = r'''
+import asyncio, os, socket, sys
+n_expected = int(sys.argv[1])
+sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+sock.bind(("127.0.0.1", 0)); sock.setblocking(False)
+sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
+print(sock.getsockname()[1], flush=True)
+buf = bytearray(65535); view = memoryview(buf)
+count = 0
+def on_readable():
+    global count
+    recv, send = sock.recvfrom_into, sock.sendto
+    for _ in range(64):
+        try:
+            n, addr = recv(buf)
+        except BlockingIOError:
+            return
+        send(view[:n], addr)
+        count += 1
+        if count >= n_expected:
+            loop.stop()
+loop = asyncio.new_event_loop()
+loop.add_reader(sock.fileno(), on_readable)
+t0 = os.times()
+loop.run_forever()
+t1 = os.times()
+print(count, (t1.user - t0.user) + (t1.system - t0.system), flush=True)
+'''
+
+ECHO_CLIENT = r'''
+import socket, sys, select
+port, n = int(sys.argv[1]), int(sys.argv[2])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.connect(("127.0.0.1", port))
+payload = bytes(1400)
+sent = got = 0
+inflight = 0
+while got < n:
+    while inflight < 32 and sent < n:
+        s.send(payload); sent += 1; inflight += 1
+    r, _, _ = select.select([s], [], [], 1.0)
+    if not r:            # a lost datagram: top the window up again
+        inflight = 0
+        continue
+    while True:
+        try:
+            s.recv(65535, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            break
+        got += 1; inflight -= 1
+'''
+
+SENDER = r'''
+import socket, sys, time
+dst, n, rate = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.connect((dst, 5001))
+payload = bytes(1400 - 28)    # a 1,400-byte IP packet: the TUN MTU, so nothing is fragmented
+burst = 32
+t = time.monotonic()
+for i in range(0, n, burst):
+    for _ in range(min(burst, n - i)):
+        try:
+            s.send(payload)
+        except OSError:
+            pass
+    t += burst / rate
+    d = t - time.monotonic()
+    if d > 0:
+        time.sleep(d)
+print(n)
+'''
+
+SINK = r'''
+import socket, sys, select
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
+s.bind((sys.argv[1], 5001))
+print("ready", flush=True)
+got = 0
+idle = float(sys.argv[2])
+while True:
+    r, _, _ = select.select([s], [], [], idle if got else 60.0)
+    if not r:
+        break
+    while True:
+        try:
+            s.recv(65535, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            break
+        got += 1
+print(got, flush=True)
+'''
+
+
+def cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def echo_reference(n: int) -> float:
+    """CPU µs per datagram of the add_reader + drain UDP echo server."""
+    srv = subprocess.Popen([sys.executable, "-c", ECHO_SERVER, str(n)], stdout=subprocess.PIPE, text=True)
+    port = srv.stdout.readline().strip()
+    subprocess.run([sys.executable, "-c", ECHO_CLIENT, port, str(n)], check=True, timeout=600)
+    count, cpu = srv.stdout.readline().split()
+    srv.wait(30)
+    return float(cpu) / int(count) * 1e6
+
+
+def forward(mode: str, packets: int, rate: float, tmp: Path) -> dict[str, float]:
+    lab = Lab(tmp / mode, f"b{os.getpid() % 100000}{mode[:3]}")
+    try:
+        (c,) = setup_pair(lab)
+        env = {"RRASCTL_PPTP_MPPE": mode}
+        lab.server.start(extra_env=env)
+        c.start(extra_env=env)
+        res = c.cli("demand-dial", "connect", "hq", timeout=90)
+        if res.returncode != 0:
+            raise SystemExit(f"connect failed: {res.stderr}")
+        enc = lab.server.connections()[0]["encryption"]
+        sink = subprocess.Popen(["ip", "netns", "exec", lab.server_ns, sys.executable, "-c", SINK, "10.87.0.1",
+                                 "1.0"], stdout=subprocess.PIPE, text=True)
+        assert sink.stdout.readline().strip() == "ready"
+        # warm up (ARP-free TUN, caches), then measure
+        subprocess.run(["ip", "netns", "exec", c.ns, sys.executable, "-c", SENDER, "10.87.0.1", "2000",
+                        str(rate)], check=True, capture_output=True)
+        pids = {"client": c.proc.pid, "server": lab.server.proc.pid}
+        before = {k: cpu_s(p) for k, p in pids.items()}
+        subprocess.run(["ip", "netns", "exec", c.ns, sys.executable, "-c", SENDER, "10.87.0.1", str(packets),
+                        str(rate)], check=True, capture_output=True, timeout=3600)
+        received = int(sink.stdout.readline()) - 2000
+        sink.wait(10)
+        after = {k: cpu_s(p) for k, p in pids.items()}
+        fwd = max(received, 1)
+        return {"encryption": enc, "received": received,
+                "loss": 1 - received / packets,
+                "client_us": (after["client"] - before["client"]) / fwd * 1e6,
+                "server_us": (after["server"] - before["server"]) / fwd * 1e6}
+    finally:
+        lab.close()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--packets", type=int, default=100_000)
+    ap.add_argument("--rate", type=float, default=20_000.0, help="offered datagrams per second")
+    ap.add_argument("--modes", default="stateful,stateless")
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        print("needs root (network namespaces, TUN, raw GRE)", file=sys.stderr)
+        return 1
+    ref = echo_reference(max(args.packets, 100_000))
+    print(f"reference: UDP echo (add_reader + drain), {SIZE}-byte datagrams: {ref:.2f} CPU us/datagram")
+    targets = {"stateful": 1.3, "stateless": 2.8}
+    with tempfile.TemporaryDirectory(prefix="rrasctl-bench-") as tmp:
+        for mode in args.modes.split(","):
+            r = forward(mode, args.packets, args.rate, Path(tmp))
+            worst = max(r["client_us"], r["server_us"]) / ref
+            print(f"{mode:9s} {r['encryption']}: offered {args.packets} at {args.rate:.0f}/s, "
+                  f"forwarded {r['received']} (loss {r['loss'] * 100:.2f} %); "
+                  f"sender engine {r['client_us']:.2f} us/pkt = {r['client_us'] / ref:.2f}x, "
+                  f"receiver engine {r['server_us']:.2f} us/pkt = {r['server_us'] / ref:.2f}x "
+                  f"(target <= {targets.get(mode, 0):.1f}x: {'met' if worst <= targets.get(mode, 0) else 'NOT met'})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
