@@ -27,7 +27,10 @@ The session lifecycle a driver follows (helpers below do the bookkeeping in one 
     session.disconnect = call.hang_up     # `connections disconnect`, `ports remove --force`, shutdown
     ... after authentication:
     ctx.admission.classify(...)           # REMOTE_ACCESS or ROUTER_IN (the router rule)
-    ctx.session_up(session, ip)           # binds the address (TUN route + demux), writes the accounting start
+    ctx.sessions.bind_routes(session, cidrs)   # BEFORE session_up: prefixes behind a router / interface routes
+    ctx.session_up(session, ip)           # binds the address, adds the TUN routes (ip/32 + session.routes), marks
+                                          # it UP, counts it accepted, writes the accounting start
+    ... outbound: our IPCP address goes on the TUN with ctx.tun.add_address(local_ip) (del_address when down)
     ... on the data path: ctx.tun.write(ip_packet); session.bytes_in += n; session.packets_in += 1
     ... when it ends, whatever the reason:
     ctx.session_down(session, cause)      # accounting stop, route + address + port released, table entry removed
