@@ -179,7 +179,7 @@ def test_external_answer_with_keys_and_the_right_response_succeeds():
     def radius(a):
         req = seen["req"]
         pc, nt = req.response[:16], req.response[24:48]
-        s = mschap.generate_authenticator_response("s3cret", nt, pc, req.challenge, req.user).encode()
+        s = mschap.generate_authenticator_response("s3cret", nt, pc, req.challenge, req.user)   # str or bytes
         keys = MppeKeys(b"\x01" * 16, b"\x02" * 16)
         return a.answer_external(True, keys=keys, authenticator_response=s, now=0.0)
 

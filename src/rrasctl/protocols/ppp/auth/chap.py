@@ -183,6 +183,8 @@ class ChapAuthenticator(AuthenticatorCore):
                         keys: MppeKeys | None = None, authenticator_response: bytes | None = None,
                         now: float) -> list[Event]:
         self._check_waiting()
+        if isinstance(authenticator_response, str):
+            authenticator_response = authenticator_response.encode("ascii")
         if accepted and self.method is AuthMethod.MSCHAP_V2:
             if authenticator_response is None or len(authenticator_response) != 42:
                 raise CoreMisuse("MS-CHAP v2 success needs the 42-octet authenticator response S=...")
