@@ -180,7 +180,7 @@ class ChapAuthenticator(AuthenticatorCore):
         return self._decide(ok, 691, "", keys, auth_response, now)
 
     def answer_external(self, accepted: bool, *, error: int = 691, message: str = "",
-                        keys: MppeKeys | None = None, authenticator_response: bytes | None = None,
+                        keys: MppeKeys | None = None, authenticator_response: bytes | str | None = None,
                         now: float) -> list[Event]:
         self._check_waiting()
         if isinstance(authenticator_response, str):

@@ -116,7 +116,7 @@ class AuthenticatorCore(AuthCore):
         raise NotImplementedError
 
     def answer_external(self, accepted: bool, *, error: int = 691, message: str = "",
-                        keys: MppeKeys | None = None, authenticator_response: bytes | None = None,
+                        keys: MppeKeys | None = None, authenticator_response: bytes | str | None = None,
                         now: float) -> list[Event]:
         """Decide with an outside verdict (RADIUS): MS-CHAP v2 needs `authenticator_response` ("S=...")
         on success, MS-CHAP `keys` to enable MPPE. `error`/`message` go into the Failure packet."""

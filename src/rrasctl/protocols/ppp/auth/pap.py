@@ -107,7 +107,7 @@ class PapAuthenticator(AuthenticatorCore):
         return self._decide(ok, 691, "")
 
     def answer_external(self, accepted: bool, *, error: int = 691, message: str = "",
-                        keys: MppeKeys | None = None, authenticator_response: bytes | None = None,
+                        keys: MppeKeys | None = None, authenticator_response: bytes | str | None = None,
                         now: float) -> list[Event]:
         self._check_waiting()
         return self._decide(accepted, error, message)
