@@ -327,3 +327,76 @@ def test_no_authentication_when_methods_empty():
     pair = connect(a, b)
     assert pair.events["a"] == [NetworkUp(SERVER_IP, CLIENT_IP, (), (), "none", "")]
     assert pair.events["b"] == [NetworkUp(CLIENT_IP, SERVER_IP, (), (), "none", "")]
+
+
+def test_external_decisions():
+    def radius(verdict):
+        def hook(side, event, pair):
+            if isinstance(event, AuthRequested):
+                pair.note(side, pair.cores[side].answer_external(verdict[0], now=pair.now, **verdict[1]))
+        return hook
+
+    a, b = server((AuthMethod.PAP,), ("none",)), client((AuthMethod.PAP,), ("none",))
+    pair = Pair(a, b, on_event=radius((True, {})))
+    a.open(0.0), b.open(0.0)
+    pair.run(until=lambda: both_up_or_down(pair))
+    assert pair.events["a"][-1].auth == "pap" and pair.saw(NetworkUp, "b")
+    a, b = server((AuthMethod.PAP,), ("none",)), client((AuthMethod.PAP,), ("none",))
+    pair = Pair(a, b, on_event=radius((False, {"error": 649})))
+    a.open(0.0), b.open(0.0)
+    pair.run(until=lambda: both_up_or_down(pair))
+    assert pair.events["a"][-1] == LinkDown("authentication failed (649)")
+
+
+def test_authentication_times_out_when_nobody_decides():
+    a, b = server(auth_timeout_s=20.0), client()
+    pair = Pair(a, b)                                   # no on_event: AuthRequested is never answered
+    a.open(0.0), b.open(0.0)
+    pair.run(until=lambda: pair.saw(LinkDown, "a"))
+    assert pair.events["a"][-1] == LinkDown("authentication timed out")
+    assert 20.0 <= pair.now < 30.0
+
+
+def test_protocol_reject_of_ipcp_ends_the_link():
+    a, b = server(), client()
+    pair = connect(a, b)
+    reject = ControlPacket(Code.PROTOCOL_REJECT, 99, bytes.fromhex("8021") + bytes.fromhex("0101000a0306c6336401"))
+    pair.note("a", a.receive(build_frame(PppProtocol.LCP, reject.encode()), pair.now))
+    pair.run(until=lambda: pair.saw(LinkDown, "a"))
+    assert pair.events["a"][-1] == LinkDown("peer rejected IPCP")
+
+
+def test_stale_challenge_after_lcp_renegotiation_is_ignored():
+    a, b = server(), client()
+    pair = connect(a, b)
+    (challenge,) = [d for _, way, d in pair.log if way == "a->b" and split_frame(d)[0] == PppProtocol.CHAP
+                    and split_frame(d)[1][0] == 1]
+    (request,) = [d for _, way, d in pair.log if way == "a->b" and split_frame(d)[0] == PppProtocol.LCP
+                  and split_frame(d)[1][0] == 1]
+    renegotiate = ControlPacket(1, 200, ControlPacket.decode(split_frame(request)[1]).data)
+    pair.note("b", b.receive(build_frame(PppProtocol.LCP, renegotiate.encode()), pair.now))
+    assert b.phase is Phase.ESTABLISH and not b.network_up
+    pair.run(until=lambda: b.phase is Phase.AUTHENTICATE)
+    assert b.receive(challenge, pair.now) == [] and b.stats["stale CHAP challenge"] == 1
+    pair.run(until=lambda: b.network_up and a.network_up)
+    assert [type(e).__name__ for e in pair.events["b"]].count("NetworkUp") == 1      # announced once
+
+
+def test_small_gates_and_misuse():
+    a = server()
+    assert a.receive(b"\xff\x03\xc0\x21\x01\x01\x00\x04", 0.0) == [] and a.stats["frame while dead"] == 1
+    a.open(0.0)
+    assert a.open(0.0) == []
+    with pytest.raises(CoreMisuse):
+        PppLink(PppConfig(Role.PEER, encryption=()))
+    pending = server(peer_address=None)
+    assert pending.assign_address(IPv4Address("198.51.100.8"), 0.0) == []
+    assert pending.ipcp_layer.neg.allow.peer_address == IPv4Address("198.51.100.8")
+
+
+def test_ccp_from_a_peer_without_keys_is_dropped():
+    a, b = server((AuthMethod.PAP,), ("none", "strongest")), client((AuthMethod.PAP,), ("none", "strongest"))
+    pair = connect(a, b)
+    assert pair.events["a"][-1].encryption == "none"
+    ccp = build_frame(PppProtocol.CCP, ControlPacket(1, 1, bytes.fromhex("120601000040")).encode())
+    assert a.receive(ccp, pair.now) == [] and a.stats["CCP before keys"] == 1
