@@ -118,6 +118,7 @@ def _table(values: dict):
     for k, v in values.items():
         if v is not None:
             t[k] = to_item(v)
+    t.add(tomlkit.nl())  # a blank line after each [[policies]] table, as a person would write it
     return t
 
 

@@ -98,6 +98,14 @@ def set_(app, edition, listen_address, address_pool, tunnel_address, dns, wins, 
         for k, v in values.items():
             if v is not None:
                 e.set(["server", k], v)
+        moved = None
+        if address_pool is not None and tunnel_address is None:
+            import ipaddress
+
+            net = ipaddress.IPv4Network(address_pool)
+            if ipaddress.IPv4Address(e.config.server.tunnel_address) not in net and net.num_addresses > 2:
+                moved = str(next(net.hosts()))  # keep the server's own address inside its pool
+                e.set("server.tunnel_address", moved)
         if pptp_echo_interval is not None:
             e.set("pptp.echo_interval_s", pptp_echo_interval)
         if l2tp_hello_interval is not None:
@@ -109,6 +117,8 @@ def set_(app, edition, listen_address, address_pool, tunnel_address, dns, wins, 
         if no_l2tp_secret:
             e.delete("l2tp.secret")
         after = e.preview()
+    if moved is not None:
+        app.say(f"tunnel address moved into the new pool: {moved}")
     if edition is not None:
         app.say(f"edition: {after.server.edition} (max concurrent: {after.max_concurrent or 'no edition cap'})")
     else:

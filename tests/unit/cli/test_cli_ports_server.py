@@ -82,3 +82,12 @@ def test_edition_switch_conflict_names_the_pool(rr, cfg):
     assert r.stderr == ("error: the l2tp pool has 1500 ports, over the standard edition's limit of 1000\n"
                         "hint: first: rrasctl ports set l2tp --count 1000\n")
     assert cfg.read_bytes() == before
+
+
+def test_new_pool_moves_the_tunnel_address_into_it(rr):
+    r = rr("server", "set", "--address-pool", "10.60.0.0/23")
+    assert r.stderr == "tunnel address moved into the new pool: 10.60.0.1\nserver settings saved\n"
+    data = json.loads(rr("server", "show", "-o", "json").stdout)
+    assert (data["address_pool"], data["tunnel_address"]) == ("10.60.0.0/23", "10.60.0.1")
+    assert rr("server", "set", "--address-pool", "10.70.0.0/24", "--tunnel-address", "192.0.2.1").exit_code == 0
+    assert json.loads(rr("server", "show", "-o", "json").stdout)["tunnel_address"] == "192.0.2.1"
