@@ -248,6 +248,7 @@ def edit(path: str | os.PathLike) -> Iterator[Edit]:
             doc = tomlkit.document()
             doc.add(tomlkit.comment(HEADER.strip()[2:]))
             doc.add("schema_version", _migrate.CURRENT)
+            doc.add(tomlkit.nl())
             before = validate({})
         else:
             doc = _parse(path, text)
