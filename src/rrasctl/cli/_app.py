@@ -49,13 +49,16 @@ class App:
 
     def engine_if_running(self, op: str, args: dict | None = None) -> Any:
         """The result, or None when no engine runs (for optional live columns)."""
-        from rrasctl.errors import EngineUnavailable
+        from rrasctl.errors import EngineUnavailable, RrasctlError
 
         if not os.path.exists(self.paths.socket):
             return None
         try:
             return self.engine(op, args, timeout=3.0)
         except EngineUnavailable:
+            return None
+        except RrasctlError as e:  # the engine answered with an error: show the configuration anyway
+            self.say(f"warning: the engine could not give live figures: {e.message}")
             return None
 
     # -- output

@@ -45,7 +45,7 @@ def ensure_key(key_path: str | os.PathLike) -> bytes:
     path = Path(key_path)
     if path.exists():
         return load_key(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     key = os.urandom(KEY_BYTES)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
