@@ -93,11 +93,16 @@ def test_connect_ping_both_ways_list_and_disconnect(lab, case):
                                                                                  encryption)
     status = c.json("demand-dial", "status", "hq")
     assert status["state"] == "connected"
+    routes = subprocess.run(["ip", "-n", c.ns, "route", "show", "dev", "rras0"], capture_output=True, text=True)
+    assert "198.51.100.0/24 proto static src 10.87.0.2" in routes.stdout, routes.stdout
+    assert "10.87.0.1 proto static src 10.87.0.2" in routes.stdout, routes.stdout
     assert c.cli("demand-dial", "disconnect", "hq").returncode == 0
     assert wait_for(lambda: lab.server.connections() == [], 10)
     assert c.connections() == []
     assert c.json("demand-dial", "status", "hq")["state"] == "disconnected"
     assert c.ping("10.87.0.1", 1, 0.5).returncode != 0
+    routes = subprocess.run(["ip", "-n", c.ns, "route", "show", "dev", "rras0"], capture_output=True, text=True)
+    assert "198.51.100.0/24" not in routes.stdout and "10.87.0.1 " not in routes.stdout, routes.stdout
     # engines stop cleanly
     assert c.stop() == 0 and lab.server.stop() == 0
 
