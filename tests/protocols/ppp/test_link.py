@@ -104,7 +104,8 @@ def test_mppe_round_trip_in_both_modes(level, stateless):
     for i in range(300):
         ip = bytes([0x45, 0, 0, 20]) + i.to_bytes(4, "big") * 4
         assert bytes(b.open_data(a.seal_data(ip))) == ip
-        assert bytes(a.open_data(b.seal_data(ip[::-1]))) == ip[::-1]
+        back = b"\x45" + ip[:0:-1]
+        assert bytes(a.open_data(b.seal_data(back))) == back
     assert (a.packets_out, a.packets_in, b.bytes_in) == (300, 300, 300 * 20)
 
 

@@ -46,19 +46,23 @@ from rrasctl.protocols.ppp.frame import Code, PppProtocol, build_frame, split_fr
 from rrasctl.protocols.ppp.fsm import LayerDown, LayerFailed, LayerFinished, LayerUp, Negotiator, State
 from rrasctl.protocols.ppp.ipcp import IpcpLayer, IpcpPolicy
 from rrasctl.protocols.ppp.lcp import LCP_RXR_CODES, EchoReplied, LcpLayer, LcpPolicy, ProtocolRejected
-from rrasctl.protocols.ppp.linkconfig import ENCRYPTION_LEVELS, LinkDown, NetworkUp, Phase, PppConfig, Role
+from rrasctl.protocols.ppp.ipv6cp import Ipv6cpLayer, Ipv6cpPolicy
+from rrasctl.protocols.ppp.linkdata import DataPath
+from rrasctl.protocols.ppp.linkconfig import (ENCRYPTION_LEVELS, Ipv6Up, LinkDown, NetworkUp, Phase, PppConfig,
+                                              Role)
 from rrasctl.protocols.wire import U16
 
 __all__ = [
-    "Role", "Phase", "PppConfig", "PppLink", "NetworkUp", "LinkDown", "AuthRequested", "AuthSucceeded",
+    "Role", "Phase", "PppConfig", "PppLink", "NetworkUp", "Ipv6Up", "LinkDown", "AuthRequested", "AuthSucceeded",
     "AuthFailed", "ENCRYPTION_LEVELS", "MppeKeys", "AuthMethod",
 ]
 
 _LCP, _IPCP, _CCP, _CHAP = PppProtocol.LCP, PppProtocol.IPCP, PppProtocol.CCP, PppProtocol.CHAP
-_DATA_PROTOCOLS = (PppProtocol.IP, PppProtocol.MPPE)
+_IPV6CP = PppProtocol.IPV6CP
+_DATA_PROTOCOLS = (PppProtocol.IP, PppProtocol.MPPE, PppProtocol.IPV6)
 
 
-class PppLink:
+class PppLink(DataPath):
     """One PPP link (both roles). See the module docstring for the owner's loop.
 
     Commands (`open`, `close`, `lower_down`, `answer_password`, `answer_external`, `assign_address`) return the
@@ -90,6 +94,9 @@ class PppLink:
         self.ipcp_layer = IpcpLayer(IpcpPolicy(authenticator, config.local_address, config.peer_address,
                                                tuple(config.dns), tuple(config.nbns)))
         self.ipcp = Negotiator(_IPCP, self.ipcp_layer, **timers)
+        self.ipv6cp_layer = Ipv6cpLayer(Ipv6cpPolicy(rng))
+        self.ipv6cp = Negotiator(_IPV6CP, self.ipv6cp_layer, **timers)
+        self.ipv6_up = False
         self.ccp_layer = CcpLayer(CcpPolicy(self._mppe_lengths, config.mppe_stateless))
         self.ccp = Negotiator(_CCP, self.ccp_layer, **timers)
         self.ccp_layer.negotiator = self.ccp
@@ -120,6 +127,7 @@ class PppLink:
         self._echo_pending = 0
         self._ip_head = build_frame(PppProtocol.IP, b"")
         self._mppe_head = build_frame(PppProtocol.MPPE, b"")
+        self._ipv6_head = build_frame(PppProtocol.IPV6, b"")
         self.packets_in = self.packets_out = self.bytes_in = self.bytes_out = 0
 
     # -- read-only state ----------------------------------------------------------------------------------------
@@ -147,7 +155,8 @@ class PppLink:
         """The earliest deadline, or None."""
         if self._down:
             return None
-        deadlines = [self.lcp.deadline, self.ipcp.deadline, self.ccp.deadline, self._echo_deadline,
+        deadlines = [self.lcp.deadline, self.ipcp.deadline, self.ccp.deadline, self.ipv6cp.deadline,
+                     self._echo_deadline,
                      self._auth_deadline, self._auth.next_timer() if self._auth is not None else None]
         live = [d for d in deadlines if d is not None]
         return min(live) if live else None
@@ -241,6 +250,8 @@ class PppLink:
         if phase is Phase.NETWORK:
             if protocol == _IPCP:
                 return self._dispatch(self.ipcp.receive(info, now), now)
+            if protocol == _IPV6CP and self.config.ipv6:
+                return self._dispatch(self.ipv6cp.receive(info, now), now)
             if protocol == _CCP and self._mppe_lengths:
                 if not self._ccp_active:
                     self.stats.count("CCP before keys")
@@ -290,7 +301,7 @@ class PppLink:
         events: list[Event] = []
         if self._down:
             return events
-        for negotiator in (self.lcp, self.ipcp, self.ccp):
+        for negotiator in (self.lcp, self.ipcp, self.ccp, self.ipv6cp):
             if negotiator.deadline is not None and negotiator.deadline <= now:
                 events += self._dispatch(negotiator.handle_timer(now), now)
                 if self._down:
@@ -350,6 +361,7 @@ class PppLink:
             pfc, acfc = bool(peer.get("pfc")), bool(peer.get("acfc"))
             self._ip_head = build_frame(PppProtocol.IP, b"", acfc=acfc, pfc=pfc)
             self._mppe_head = build_frame(PppProtocol.MPPE, b"", acfc=acfc, pfc=pfc)
+            self._ipv6_head = build_frame(PppProtocol.IPV6, b"", acfc=acfc, pfc=pfc)
             if self.config.echo_interval_s > 0:
                 self._echo_pending = 0
                 self._echo_deadline = now + self.config.echo_interval_s
@@ -362,6 +374,9 @@ class PppLink:
         if protocol == _IPCP:
             self.local_ip, self.peer_ip, self.dns, self.nbns = self.ipcp_layer.result()
             return self._check_network_up(now)
+        if protocol == _IPV6CP:
+            self.ipv6_up = True
+            return [Ipv6Up(*self.ipv6cp_layer.result())]
         if protocol == _CCP:
             (send_len, send_sl), (recv_len, recv_sl) = self.ccp_layer.directions()
             keys = self._keys
@@ -383,6 +398,8 @@ class PppLink:
                 self.phase = Phase.ESTABLISH
         elif protocol == _IPCP:
             self.network_up = False
+        elif protocol == _IPV6CP:
+            self.ipv6_up = False
         elif protocol == _CCP:
             self._encryptor = self._decryptor = None
             self.encryption = "none"
@@ -418,6 +435,8 @@ class PppLink:
         if protocol == _CCP:
             self.ccp.failure_reason = self.ccp.failure_reason or "peer refused encryption"
             return self._dispatch(self.ccp.rejected(now), now)
+        if protocol == _IPV6CP:
+            return self._dispatch(self.ipv6cp.rejected(now), now)
         return []
 
     # -- phases -------------------------------------------------------------------------------------------------
@@ -490,6 +509,8 @@ class PppLink:
             return events
         if not self._authenticator or self.ipcp_layer.neg.allow.peer_address is not None:
             events += self._dispatch(self.ipcp.open(now) + self.ipcp.up(now), now)
+        if self.config.ipv6 and not self._down:
+            events += self._dispatch(self.ipv6cp.open(now) + self.ipv6cp.up(now), now)
         return events
 
     def _check_network_up(self, now: float) -> list[Event]:
@@ -509,7 +530,8 @@ class PppLink:
     def _stop_network(self, now: float) -> None:
         self.network_up = False
         self._encryptor = self._decryptor = None
-        for negotiator in (self.ipcp, self.ccp):
+        self.ipv6_up = False
+        for negotiator in (self.ipcp, self.ccp, self.ipv6cp):
             if negotiator.state is not State.INITIAL:
                 negotiator.down(now)
                 negotiator.close(now)
@@ -524,71 +546,3 @@ class PppLink:
         self._auth_deadline = None
         self._auth = None
         return [LinkDown(self._reason or "link closed")]
-
-    # -- data path ----------------------------------------------------------------------------------------------
-    def _flush_reset(self) -> None:
-        decryptor = self._decryptor
-        if decryptor is not None and decryptor.take_reset():
-            self.ccp_layer.reset_request()
-
-    def open_data(self, frame: bytes | memoryview) -> bytes | memoryview | None:
-        """The IP packet carried by an IP or MPPE frame; None for anything else (give it to `receive`) or a drop.
-
-        Clear IP is dropped while MPPE is on or when policy forbids clear data; an MPPE frame that does not
-        decrypt is dropped (a stateful resync queues a CCP Reset-Request)."""
-        n = len(frame)
-        pos = 2 if n >= 2 and frame[0] == 0xFF and frame[1] == 0x03 else 0
-        if pos >= n:
-            return None
-        first = frame[pos]
-        if first == 0x21 or first == 0xFD:
-            proto, pos = first, pos + 1
-        elif first == 0 and pos + 1 < n and (frame[pos + 1] == 0x21 or frame[pos + 1] == 0xFD):
-            proto, pos = frame[pos + 1], pos + 2
-        else:
-            return None
-        if not self.network_up:
-            self.stats.count("data before network up")
-            return None
-        if proto == 0x21:
-            if self._decryptor is not None or not self.clear_allowed:
-                self.stats.count("clear IP refused")
-                return None
-            self.packets_in += 1
-            self.bytes_in += n - pos
-            return memoryview(frame)[pos:]
-        decryptor = self._decryptor
-        if decryptor is None:
-            self.stats.count("MPPE without keys")
-            return None
-        plain = decryptor.decrypt(memoryview(frame)[pos:])
-        if decryptor.need_reset:
-            self._flush_reset()
-        if plain is None:
-            self.stats.count("MPPE frame dropped")
-            return None
-        if plain[:1] == b"\x21":
-            inner = 1
-        elif plain[:2] == b"\x00\x21":
-            inner = 2
-        else:
-            self.stats.count("non-IP inside MPPE")
-            return None
-        self.packets_in += 1
-        self.bytes_in += len(plain) - inner
-        return memoryview(plain)[inner:]
-
-    def seal_data(self, ip_packet: bytes | memoryview) -> bytes | None:
-        """The PPP frame carrying ``ip_packet`` (MPPE when negotiated); None when not up or clear data is forbidden."""
-        if not self.network_up:
-            return None
-        encryptor = self._encryptor
-        if encryptor is not None:
-            frame = self._mppe_head + encryptor.encrypt(b"\x00\x21" + bytes(ip_packet))
-        elif self.clear_allowed:
-            frame = self._ip_head + bytes(ip_packet)
-        else:
-            return None
-        self.packets_out += 1
-        self.bytes_out += len(ip_packet)
-        return frame

@@ -8,7 +8,7 @@ from ipaddress import IPv4Address
 
 from rrasctl.protocols.base import Event
 
-__all__ = ["ENCRYPTION_LEVELS", "Role", "Phase", "PppConfig", "NetworkUp", "LinkDown"]
+__all__ = ["ENCRYPTION_LEVELS", "Role", "Phase", "PppConfig", "NetworkUp", "Ipv6Up", "LinkDown"]
 
 #: encryption policy words (SPEC §4) -> the MPPE key length they stand for; "none" allows clear data
 ENCRYPTION_LEVELS = {"none": 0, "basic": 40, "strong": 56, "strongest": 128}
@@ -63,6 +63,7 @@ class PppConfig:
     max_terminate: int = 2
     max_failure: int = 5
     auth_timeout_s: float = 30.0           # whole authentication phase
+    ipv6: bool = False                     # run IPV6CP (RFC 5072) and carry IPv6; off: IPV6CP is Protocol-Rejected
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,3 +83,12 @@ class LinkDown(Event):
     """The link ended (emitted once). ``reason`` is written for operators."""
 
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Ipv6Up(Event):
+    """IPV6CP opened (only with ``PppConfig.ipv6``): the 64-bit interface identifiers (RFC 5072 §5), so the
+    link-local addresses are fe80::<local_id> and fe80::<peer_id>."""
+
+    local_id: bytes
+    peer_id: bytes

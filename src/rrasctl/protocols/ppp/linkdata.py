@@ -1,0 +1,106 @@
+"""PppLink's data path (DESIGN.md §5): straight-line code, no events, no per-packet objects beyond the frame.
+
+Kept apart from link.py's negotiation so the per-packet cost is visible in one screen. `DataPath` is a mixin: the
+attributes it reads (``network_up``, ``ipv6_up``, ``clear_allowed``, the MPPE contexts and frame heads) are set
+by `PppLink`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rrasctl.protocols.base import Counters
+
+__all__ = ["DataPath"]
+
+_DATA_LOW = frozenset({0x21, 0xFD, 0x57})      # IP, MPPE, IPv6 protocol numbers (high byte 0)
+
+
+class DataPath:
+    stats: Counters
+    network_up: bool
+    ipv6_up: bool
+    clear_allowed: bool
+    packets_in: int
+    packets_out: int
+    bytes_in: int
+    bytes_out: int
+    _encryptor: Any
+    _decryptor: Any
+    _ip_head: bytes
+    _ipv6_head: bytes
+    _mppe_head: bytes
+    ccp_layer: Any
+
+    # -- data path ----------------------------------------------------------------------------------------------
+    def _flush_reset(self) -> None:
+        decryptor = self._decryptor
+        if decryptor is not None and decryptor.take_reset():
+            self.ccp_layer.reset_request()
+
+    def open_data(self, frame: bytes | memoryview) -> bytes | memoryview | None:
+        """The IP packet carried by an IP, IPv6 or MPPE frame; None for anything else (give it to `receive`) or a
+        drop. Clear IP is dropped while MPPE is on or when policy forbids clear data; IPv6 unless IPV6CP is up; an
+        MPPE frame that does not decrypt is dropped (a stateful resync queues a CCP Reset-Request)."""
+        n = len(frame)
+        pos = 2 if n >= 2 and frame[0] == 0xFF and frame[1] == 0x03 else 0
+        if pos >= n:
+            return None
+        first = frame[pos]
+        if first == 0x21 or first == 0xFD or first == 0x57:
+            proto, pos = first, pos + 1
+        elif first == 0 and pos + 1 < n and frame[pos + 1] in _DATA_LOW:
+            proto, pos = frame[pos + 1], pos + 2
+        else:
+            return None
+        if not self.network_up:
+            self.stats.count("data before network up")
+            return None
+        if proto != 0xFD:
+            if self._decryptor is not None or not self.clear_allowed:
+                self.stats.count("clear IP refused")
+                return None
+            if proto == 0x57 and not self.ipv6_up:
+                self.stats.count("IPv6 without IPV6CP")
+                return None
+            self.packets_in += 1
+            self.bytes_in += n - pos
+            return memoryview(frame)[pos:]
+        decryptor = self._decryptor
+        if decryptor is None:
+            self.stats.count("MPPE without keys")
+            return None
+        plain = decryptor.decrypt(memoryview(frame)[pos:])
+        if decryptor.need_reset:
+            self._flush_reset()
+        if plain is None:
+            self.stats.count("MPPE frame dropped")
+            return None
+        inner = 1 if plain[:1] == b"\x21" else 2 if plain[:2] == b"\x00\x21" else 0
+        if not inner and self.ipv6_up:
+            inner = 1 if plain[:1] == b"\x57" else 2 if plain[:2] == b"\x00\x57" else 0
+        if not inner:
+            self.stats.count("non-IP inside MPPE")
+            return None
+        self.packets_in += 1
+        self.bytes_in += len(plain) - inner
+        return memoryview(plain)[inner:]
+
+    def seal_data(self, ip_packet: bytes | memoryview) -> bytes | None:
+        """The PPP frame carrying ``ip_packet`` (IPv4, or IPv6 once IPV6CP is up; MPPE when negotiated); None when
+        the network phase is not up, clear data is forbidden, or it is IPv6 without IPV6CP."""
+        if not self.network_up:
+            return None
+        ipv6 = len(ip_packet) > 0 and ip_packet[0] >> 4 == 6
+        if ipv6 and not self.ipv6_up:
+            return None
+        encryptor = self._encryptor
+        if encryptor is not None:
+            frame = self._mppe_head + encryptor.encrypt((b"\x00\x57" if ipv6 else b"\x00\x21") + bytes(ip_packet))
+        elif self.clear_allowed:
+            frame = (self._ipv6_head if ipv6 else self._ip_head) + bytes(ip_packet)
+        else:
+            return None
+        self.packets_out += 1
+        self.bytes_out += len(ip_packet)
+        return frame
