@@ -52,7 +52,9 @@ OVERHEAD = 2
 
 
 _HEADER = [((BIT_ENCRYPTED << 8) | c).to_bytes(2, "big") for c in range(CCOUNT_SPACE)]
-_HI_PLAIN = [BIT_ENCRYPTED | (c >> 8) for c in range(CCOUNT_SPACE)]
+# After count c, the header of an in-order, non-flushed stateful packet (count c + 1), or -1 if c + 1 is a flag.
+_NEXT_PLAIN = [-1 if (c + 1) & 0xFF == 0xFF else (BIT_ENCRYPTED << 8) | ((c + 1) & CCOUNT_MASK)
+               for c in range(CCOUNT_SPACE)]
 _HEADER_FLUSHED = [(((BIT_FLUSHED | BIT_ENCRYPTED) << 8) | c).to_bytes(2, "big") for c in range(CCOUNT_SPACE)]
 
 
@@ -227,6 +229,8 @@ class MppeDecryptor:
         self.stateless = stateless
         self._ks = _KeySchedule(master_key, bits)
         self._ccount = CCOUNT_MASK
+        self._next = -1 if stateless else _NEXT_PLAIN[CCOUNT_MASK]
+        self._cipher = self._ks.cipher
         self.discarding = False
         self.need_reset = False
         self.packets = 0
@@ -243,14 +247,18 @@ class MppeDecryptor:
 
     def decrypt(self, data: bytes | memoryview) -> bytes | None:
         """The PPP payload (protocol field + information) of one MPPE packet, or None when dropped."""
-        if len(data) > OVERHEAD and not self.stateless and not self.discarding:
+        expected = self._next
+        if len(data) > OVERHEAD and (data[0] << 8 | data[1]) == expected:
             # Fast path: the next in-order stateful packet, not flushed and not a flag packet.
-            ccount = (self._ccount + 1) & CCOUNT_MASK
-            if data[0] == _HI_PLAIN[ccount] and data[1] == ccount & 0xFF and ccount & 0xFF != 0xFF:
-                self._ccount = ccount
-                self.packets += 1
-                return self._ks.cipher.update(data[OVERHEAD:])
-        return self._decrypt(data)
+            ccount = expected & CCOUNT_MASK
+            self._ccount = ccount
+            self._next = _NEXT_PLAIN[ccount]
+            self.packets += 1
+            return self._cipher.update(data[OVERHEAD:])
+        out = self._decrypt(data)
+        self._next = -1 if self.stateless or self.discarding else _NEXT_PLAIN[self._ccount]
+        self._cipher = self._ks.cipher
+        return out
 
     def _decrypt(self, data: bytes | memoryview) -> bytes | None:
         if len(data) < OVERHEAD + 1:
