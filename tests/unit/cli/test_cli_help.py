@@ -50,3 +50,14 @@ def test_data_commands_take_output(path):
     cmd = dict(ALL)[path]
     opts = {o for p in cmd.params for o in getattr(p, "opts", [])}
     assert {"-o", "--output"} <= opts
+
+
+def test_a_missing_group_module_is_tolerated(rr, monkeypatch):
+    import rrasctl.cli as root
+
+    monkeypatch.setitem(root.COMMANDS, "ghost", "rrasctl.cli.ghost:ghost")
+    monkeypatch.setitem(root.SHORT_HELP, "ghost", "not written yet")
+    r = rr("--help")
+    assert r.exit_code == 0 and "ghost" not in r.stdout and "ports" in r.stdout
+    r = rr("ghost")
+    assert r.exit_code == 2 and "No such command 'ghost'" in r.stderr
