@@ -401,3 +401,13 @@ def test_ccp_from_a_peer_without_keys_is_dropped():
     assert pair.events["a"][-1].encryption == "none"
     ccp = build_frame(PppProtocol.CCP, ControlPacket(1, 1, bytes.fromhex("120601000040")).encode())
     assert a.receive(ccp, pair.now) == [] and a.stats["CCP before keys"] == 1
+
+
+def test_peer_terminate_moves_to_terminate_phase_at_once():
+    a, b = server(), client()
+    pair = connect(a, b)
+    assert b.close("bye", pair.now) == []
+    (terminate,) = b.take_output()
+    assert ControlPacket.decode(split_frame(terminate)[1]).code == Code.TERMINATE_REQUEST
+    assert a.receive(terminate, pair.now) == []
+    assert a.phase is Phase.TERMINATE and not a.network_up and a.seal_data(b"\x45" + bytes(19)) is None

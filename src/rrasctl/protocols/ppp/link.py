@@ -271,6 +271,8 @@ class PppLink(DataPath):
             else:
                 self._reason = "peer terminated"
         negotiating = self.lcp.state in (State.REQ_SENT, State.ACK_RCVD, State.ACK_SENT)
+        if self.lcp.state is State.OPENED:
+            self.phase = Phase.TERMINATE
         events = self._dispatch(self.lcp.receive(info, now), now)
         if negotiating and not self._down:
             events += self.close(self._reason, now)
@@ -341,6 +343,8 @@ class PppLink(DataPath):
                 self.stats.count(f"{PppProtocol(event.protocol).name} failed")
                 if event.protocol == _LCP or event.protocol == _IPCP:
                     self._reason = self._reason or event.reason
+                    if event.protocol == _LCP:
+                        self.phase = Phase.TERMINATE
                 elif event.protocol == _CCP and not self.clear_allowed:
                     self._reason = self._reason or event.reason
             elif isinstance(event, EchoReplied):
