@@ -54,7 +54,20 @@ def status(app) -> None:
     Example:
         rrasctl engine status -o json
     """
-    app.emit(app.engine("status"))
+    status = app.engine("status")
+    if app.output == "json" or not isinstance(status, dict):
+        app.emit(status)
+        return
+    summary = {k: v for k, v in status.items() if not isinstance(v, (dict, list))}
+    for k in ("listeners", "tun", "address_pool"):
+        if isinstance(status.get(k), dict):
+            summary[k] = status[k]
+    if status.get("notes"):
+        summary["notes"] = status["notes"]
+    app.emit(summary)
+    if isinstance(status.get("ports"), list) and status["ports"]:
+        click.echo()
+        app.emit(status["ports"])
 
 
 @engine.command("reload")
