@@ -7,10 +7,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-DATA = Path(__file__).resolve().parent / "data"
-VECTORS = Path(__file__).resolve().parent / "vectors"
-CAPTURES = DATA / "captures"
+from support import CAPTURES, DATA, ROOT, VECTORS, fixed_rng, is_root  # noqa: F401  (re-exported for tests.conftest users)
 
 
 @pytest.fixture(autouse=True)
@@ -27,14 +24,3 @@ def _isolated_env(tmp_path_factory, monkeypatch):
     monkeypatch.delenv("RRASCTL_DEBUG", raising=False)
     yield home
 
-
-def fixed_rng(seed: int = 0x5A):
-    """A deterministic rng for cores: returns reproducible bytes."""
-    import random
-
-    r = random.Random(seed)
-    return lambda n: bytes(r.getrandbits(8) for _ in range(n))
-
-
-def is_root() -> bool:
-    return os.geteuid() == 0

@@ -9,7 +9,7 @@ import os
 import random
 
 import pytest
-from conftest import CAPTURES, fixed_rng
+from support import CAPTURES, fixed_rng
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -86,7 +86,7 @@ class Wire:
 
 
 def pair(cfg_a: TunnelConfig | None = None, cfg_b: TunnelConfig | None = None, **wire_kw):
-    from conftest import fixed_rng
+    from support import fixed_rng
 
     a = Side(L2tpTunnel(cfg_a or TunnelConfig(host_name="lac"), 11, rng=fixed_rng(1)))
     b = Side(L2tpTunnel(cfg_b or TunnelConfig(host_name="lns"), 22, rng=fixed_rng(2)))

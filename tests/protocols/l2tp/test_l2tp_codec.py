@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from conftest import CAPTURES
+from support import CAPTURES
 from l2tp_capture import udp_payloads
 
 from rrasctl.protocols.base import Malformed

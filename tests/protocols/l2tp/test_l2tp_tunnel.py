@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import fixed_rng
+from support import fixed_rng
 from l2tp_vwire import Side, Wire, pair
 
 from rrasctl.protocols.base import CoreMisuse

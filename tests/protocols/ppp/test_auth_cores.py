@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from conftest import fixed_rng
+from support import fixed_rng
 from rrasctl.protocols.base import CoreMisuse
 from rrasctl.protocols.ppp.auth import (
     AuthenticatorConfig,

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from conftest import VECTORS
+from support import VECTORS
 from rrasctl.protocols.ppp.auth.md4 import md4
 
 MD4_VECTORS = json.loads((VECTORS / "md4.json").read_text())["vectors"]

@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from conftest import VECTORS
+from support import VECTORS
 from rrasctl.protocols.ppp.auth import mschap
 from rrasctl.protocols.ppp.mppe import MppeDecryptor, MppeEncryptor
 

@@ -12,7 +12,7 @@ import struct
 
 import pytest
 
-from conftest import CAPTURES
+from support import CAPTURES
 from rrasctl.protocols.ppp.auth import mschap
 from rrasctl.protocols.ppp.auth.chap import ChapCode, decode_value_name, split_v2_response
 from rrasctl.protocols.ppp.auth.core import decode_packet

@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from conftest import VECTORS
+from support import VECTORS
 from rrasctl.protocols.ppp.auth import MppeKeys, mschap
 
 H = bytes.fromhex
