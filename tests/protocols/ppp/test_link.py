@@ -411,3 +411,10 @@ def test_peer_terminate_moves_to_terminate_phase_at_once():
     assert ControlPacket.decode(split_frame(terminate)[1]).code == Code.TERMINATE_REQUEST
     assert a.receive(terminate, pair.now) == []
     assert a.phase is Phase.TERMINATE and not a.network_up and a.seal_data(b"\x45" + bytes(19)) is None
+
+
+def test_challenge_carries_our_hostname():
+    pair = connect(server(hostname="rras-east"), client())
+    (challenge,) = [d for _, way, d in pair.log if way == "a->b" and split_frame(d)[0] == PppProtocol.CHAP
+                    and split_frame(d)[1][0] == 1]
+    assert challenge.endswith(b"rras-east")

@@ -449,7 +449,7 @@ class PppLink(DataPath):
         self.auth_method = method
         config = self.config
         if self._authenticator:
-            core = new_authenticator(method, AuthenticatorConfig(restart_s=config.restart_s,
+            core = new_authenticator(method, AuthenticatorConfig(name=config.hostname, restart_s=config.restart_s,
                                                                  max_transmits=config.max_configure),
                                      rng=self._rng)
         else:

@@ -63,6 +63,7 @@ class PppConfig:
     max_terminate: int = 2
     max_failure: int = 5
     auth_timeout_s: float = 30.0           # whole authentication phase
+    hostname: str = "rrasctl"              # AUTHENTICATOR: the CHAP Name field of our Challenge (RFC 1994 §4.1)
     ipv6: bool = False                     # run IPV6CP (RFC 5072) and carry IPv6; off: IPV6CP is Protocol-Rejected
 
 
