@@ -670,8 +670,7 @@ class L2tpDriver:
             from rrasctl.engine.pptp import _prefer_source      # shared helper; belongs in engine/tun.py
 
             _prefer_source(ctx.tun, [f"{peer_ip}/32", *s.routes], local)
-        progress("connected")
-        return s
+        return s                                                # ops.py reports "connected"
 
 
 def _windows_error(reason: str) -> int | None:

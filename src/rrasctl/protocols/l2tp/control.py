@@ -76,7 +76,7 @@ class TunnelConfig:
     retransmit_s: float = 1.0
     retransmit_max_s: float = 8.0
     max_retries: int = 5
-    hello_s: float = 60.0                  # §6.5: a HELLO after this long without a message from the peer
+    hello_s: float = 60.0                  # §6.5: a HELLO after this long without a message from the peer; 0 = off
     framing_capabilities: int = 3          # sync and async
     bearer_capabilities: int = 0
 
@@ -334,7 +334,7 @@ class L2tpTunnel:
         return min(deadlines) if deadlines else None
 
     def _hello_deadline(self) -> float | None:
-        if self.state is TunnelState.ESTABLISHED and self._channel.idle:
+        if self.state is TunnelState.ESTABLISHED and self._channel.idle and self.config.hello_s > 0:
             return self._last_rx + self.config.hello_s
         return None
 

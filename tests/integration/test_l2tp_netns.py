@@ -1,0 +1,152 @@
+"""Two engines in two namespaces (root): LAC dials LNS over plain L2TP, pings both ways, counters and
+`connections list -o json`, for PAP, CHAP and MS-CHAP v2, with tunnel authentication + hidden AVPs on and off;
+20 % loss each way; admission refusals; 10,000 fuzzed datagrams on the wire beside a healthy tunnel."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+
+import pytest
+from l2tp_netns import Lab, poll
+
+pytestmark = [
+    pytest.mark.root,
+    pytest.mark.skipif(os.geteuid() != 0, reason="needs root (network namespaces, TUN devices)"),
+    pytest.mark.skipif(shutil.which("ip") is None or shutil.which("ping") is None, reason="needs ip and ping"),
+]
+
+
+def ping(node, dst: str, count: int = 3, interval: str = "0.2", wait: str = "2", src: str | None = None):
+    argv = ["ping", "-n", "-q", "-c", str(count), "-i", interval, "-W", wait]
+    if src:
+        argv += ["-I", src]
+    p = node.ns(*argv, dst, check=False, timeout=count * 2 + 60)
+    m = re.search(r"(\d+) packets transmitted, (\d+) received", p.stdout)
+    assert m, p.stdout + p.stderr
+    return int(m.group(1)), int(m.group(2))
+
+
+def connect(lab: Lab):
+    p = lab.b.cli("demand-dial", "connect", "hq", check=False, timeout=120)
+    assert p.returncode == 0, p.stderr + lab.b.drain_log() + lab.a.drain_log()
+    return p
+
+
+@pytest.mark.parametrize("method", ["pap", "chap", "ms-chap-v2"])
+@pytest.mark.parametrize("auth", [False, True], ids=["plain", "tunnel-auth-hidden"])
+def test_lac_dials_lns_and_pings_both_ways(tmp_path, method, auth):
+    with Lab(tmp_path, f"{method[:2]}{int(auth)}") as lab:
+        lab.configure(method, secret="t-s3cret" if auth else None, hide=auth)
+        lab.a.start()
+        lab.b.start()
+        p = connect(lab)
+        assert "connected" in p.stderr
+        (row,) = lab.a.json("connections", "list")
+        assert (row["protocol"], row["user"], row["port"], row["encryption"], row["auth"]) == (
+            "l2tp", "alice", "L2TP-0", "none", method)
+        assert row["peer"].startswith("203.0.113.2:") and row["interface"] is None
+        client_ip = row["ip"]
+        assert client_ip.startswith("198.51.100.")
+        (brow,) = lab.b.json("connections", "list")
+        assert (brow["interface"], brow["ip"], brow["port"]) == ("hq", "198.51.100.1", "L2TP-0")
+        assert ping(lab.b, "198.51.100.1") == (3, 3)                 # LAC -> LNS
+        assert ping(lab.a, client_ip) == (3, 3)                      # LNS -> LAC
+        (row,) = lab.a.json("connections", "list")
+        assert row["bytes_in"] >= 6 * 84 and row["bytes_out"] >= 6 * 84
+        status = lab.a.json("engine", "status")
+        assert any("plain L2TP only" in n for n in status["notes"])
+        assert status["drivers"]["l2tp"]["tunnels"] == 1
+        log = lab.a.drain_log()
+        assert "plain L2TP only" in log and "t-s3cret" not in log
+        lab.b.cli("demand-dial", "disconnect", "hq")
+        poll(lambda: lab.a.json("connections", "list") == [], 20, "LNS session gone")
+        assert lab.a.stop() == 0 and lab.b.stop() == 0
+        assert "down: peer sent CDN" in lab.a.log.decode()
+
+
+def test_twenty_percent_loss_bring_up_and_a_thousand_pings(tmp_path):
+    with Lab(tmp_path, "loss") as lab:
+        lab.configure("ms-chap-v2")
+        lab.a.start({"RRASCTL_L2TP_TEST_LOSS": "0.2:3"})       # the LNS drops 20 % in and 20 % out
+        lab.b.start()
+        connect(lab)
+        # the LAC is up; the LNS's own IPCP may still be retransmitting under loss: wait for it (bounded)
+        poll(lambda: lab.a.json("connections", "list")[0]["encryption"] == "none", 120, "LNS network up")
+        sent, got = ping(lab.b, "198.51.100.1", count=1000, interval="0.005", wait="1")
+        assert sent == 1000 and 500 <= got <= 780, got               # 0.8 x 0.8 = 64 % expected
+        st = lab.a.json("engine", "status")["drivers"]["l2tp"]
+        assert st["test_loss_dropped"] > 100 and st["sessions"] == 1
+        (row,) = lab.a.json("connections", "list")
+        assert row["user"] == "alice"
+
+
+def test_admission_refusals_cdn_and_stopccn(tmp_path):
+    with Lab(tmp_path, "adm") as lab:
+        lab.configure("ms-chap-v2", ports=0)
+        lab.a.start()
+        lab.b.start()
+        p = lab.b.cli("demand-dial", "connect", "hq", check=False, timeout=120)
+        assert p.returncode != 0 and "unreachable" in p.stderr
+        (ref,) = lab.a.json("connections", "refusals")
+        assert ref["protocol"] == "l2tp" and ref["reason"] == "protocol disabled (0 ports)"
+        assert "StopCCN result 2 error 4" in ref["wire"]
+        assert "refused l2tp call from 203.0.113.2" in lab.a.drain_log()
+        # one port, taken by the first call: the second call on the same tunnel gets CDN 4
+        lab.a.cli("ports", "set", "l2tp", "--count", "1")
+        lab.a.cli("engine", "reload")
+        connect(lab)
+        lab.b.cli("demand-dial", "add", "hq2", "--destination", "203.0.113.1", "--type", "l2tp", "--user",
+                  "alice", "--password-stdin", "--encryption", "none", stdin="wonderland\n")
+        lab.b.cli("engine", "reload")
+        p = lab.b.cli("demand-dial", "connect", "hq2", check=False, timeout=120)
+        assert p.returncode != 0 and "CDN" in p.stderr and "result 4" in p.stderr
+        refs = lab.a.json("connections", "refusals")
+        assert refs[-1]["reason"] == "no free port" and refs[-1]["wire_result"] == 4
+        assert len(lab.a.json("connections", "list")) == 1
+        assert ping(lab.b, "198.51.100.1") == (3, 3)                 # the first connection is untouched
+
+
+FUZZ = r'''
+import random, socket, sys
+sys.path.insert(0, sys.argv[1])
+from l2tp_capture import udp_payloads
+from pathlib import Path
+seeds = []
+for n in ("l2tp-huawei-lac-lns-chap.pcap", "l2tp-data-isp-pppoe-ipv6.pcap"):
+    seeds += [bytes(p) for _, _, _, p in udp_payloads(Path(sys.argv[2]) / n)]
+r = random.Random(99)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for i in range(10000):
+    b = bytearray(r.choice(seeds))
+    for _ in range(r.randint(1, 4)):
+        op = r.randrange(3)
+        if op == 0 and b: b[r.randrange(len(b))] = r.randrange(256)
+        elif op == 1: b = b[:r.randrange(len(b) + 1)]
+        else: b[r.randrange(len(b) + 1):0] = bytes(r.randrange(256) for _ in range(r.randint(1, 6)))
+    if r.random() < 0.5 and len(b) >= 6: b[4:6] = bytes(r.randrange(256) for _ in range(2))
+    s.sendto(bytes(b), ("203.0.113.1", 1701))
+print("sent 10000")
+'''
+
+
+def test_ten_thousand_fuzzed_datagrams_beside_a_healthy_tunnel(tmp_path):
+    from conftest import CAPTURES
+
+    here = os.path.join(os.path.dirname(__file__), "..", "protocols", "l2tp")
+    with Lab(tmp_path, "fz") as lab:
+        lab.configure("ms-chap-v2")
+        lab.a.start()
+        lab.b.start()
+        connect(lab)
+        p = lab.b.ns("python3", "-c", FUZZ, os.path.abspath(here), str(CAPTURES), timeout=120)
+        assert "sent 10000" in p.stdout, p.stderr
+        assert ping(lab.b, "198.51.100.1", count=5) == (5, 5)
+        (row,) = lab.a.json("connections", "list")
+        assert row["user"] == "alice"
+        status = lab.a.json("engine", "status")
+        st = status["drivers"]["l2tp"]
+        dropped = (st["malformed"] + st["unknown_tunnel"] + st["unknown_session"] + sum(st["control_drops"].values()))
+        assert dropped > 5000 and st["tunnels"] >= 1
+        assert lab.a.proc.poll() is None
