@@ -56,7 +56,6 @@ class _Tunnel:
     addr: tuple[str, int]
     initiator: bool
     calls: dict[int, "_Call"] = field(default_factory=dict)        # local session id -> call
-    up: asyncio.Future | None = None                                 # initiator: tunnel established
 
     @property
     def key(self) -> tuple[str, int]:
@@ -350,8 +349,6 @@ class L2tpDriver:
             del self.tunnels[t.core.local_tunnel_id]
         for k in [k for k, v in self.sccrq_index.items() if v is t]:
             del self.sccrq_index[k]
-        if t.up is not None and not t.up.done():
-            t.up.set_exception(ConnectionError(t.core.close_reason or "tunnel closed"))
 
     def _on_tunnel_event(self, t: _Tunnel, e: Any, now: float) -> None:
         from rrasctl.router.admission import Protocol, Refuse, Use
@@ -379,8 +376,6 @@ class L2tpDriver:
         elif isinstance(e, TunnelUp):
             log.info("L2TP tunnel %d with %s (%s) up, peer tunnel id %d", t.core.local_tunnel_id, peer,
                      e.peer_host_name, e.peer_tunnel_id)
-            if t.up is not None and not t.up.done():
-                t.up.set_result(True)
         elif isinstance(e, TunnelClosed):
             level = logging.INFO if e.result in (StopCcnResult.CLEAR, StopCcnResult.SHUTTING_DOWN) else logging.WARNING
             log.log(level, "L2TP tunnel %d with %s closed: %s", t.core.local_tunnel_id, peer, e.reason)
@@ -636,7 +631,6 @@ class L2tpDriver:
                   and t.core.state in (TunnelState.WAIT_CTL_REPLY, TunnelState.ESTABLISHED)), None)
         if t is None:
             t = _Tunnel(L2tpTunnel(self._tunnel_config(), self._new_tunnel_id()), (ip, self.port), initiator=True)
-            t.up = ctx.loop.create_future()
             self.tunnels[t.core.local_tunnel_id] = t
             t.core.start(self._now())
         sid = t.core.place_call(self._now())
