@@ -291,3 +291,21 @@ def test_duplicate_request_in_opened_is_acked_again_without_renegotiating():
     # a new identifier is a real renegotiation (RFC 1661 §5.1): the table's tld,scr,sca/8
     assert n.receive(ControlPacket(Code.CONFIGURE_REQUEST, 9, b"").encode(), 0.3) == [LayerDown(0xC021)]
     assert n.state is State.ACK_SENT
+
+
+def test_max_failure_counts_naks_since_our_last_ack():
+    seen = []
+
+    class Judge(StubHandler):
+        def judge_request(self, data, nak_allowed):
+            seen.append(nak_allowed)
+            if data == b"":
+                return Code.CONFIGURE_ACK, data
+            return (Code.CONFIGURE_NAK, b"\x01\x04\x05\xdc") if nak_allowed else (Code.CONFIGURE_REJECT, data)
+
+    n = Negotiator(0xC021, Judge(), max_failure=2)
+    n.open(0.0)
+    n.up(0.0)
+    for i, data in enumerate([b"\x01\x04\x00\x10", b"\x01\x04\x00\x10", b"", b"\x01\x04\x00\x10"]):
+        n.receive(ControlPacket(Code.CONFIGURE_REQUEST, i, data).encode(), 0.1 * i)
+    assert seen == [True, True, True, True]          # the Ack in between reset the count

@@ -418,3 +418,11 @@ def test_challenge_carries_our_hostname():
     (challenge,) = [d for _, way, d in pair.log if way == "a->b" and split_frame(d)[0] == PppProtocol.CHAP
                     and split_frame(d)[1][0] == 1]
     assert challenge.endswith(b"rras-east")
+
+
+def test_all_stats_merges_the_layers():
+    a, b = server(), client()
+    connect(a, b)
+    a.receive(b"", 1.0)
+    a.receive(build_frame(PppProtocol.IPCP, b"\x01\x01\x00"), 1.0)
+    assert a.all_stats() == {"empty PPP frame": 1, "ipcp: short control packet": 1}

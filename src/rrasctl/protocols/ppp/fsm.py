@@ -317,7 +317,7 @@ class Negotiator:
         self.state = State.INITIAL
         self.stats = Counters()
         self.restart_count = 0
-        self.failures = 0                   # Configure-Naks sent since the last IRC (Max-Failure)
+        self.failures = 0                   # Configure-Naks sent since our last Configure-Ack (Max-Failure)
         self.naks_received = 0              # Naks/Rejects taken since this layer last opened (loop guard)
         self.deadline: float | None = None
         self.failure_reason = ""            # set with LayerFailed
@@ -394,8 +394,6 @@ class Negotiator:
             if action is Action.IRC:
                 terminating = Action.STR in actions[i:]
                 self.restart_count = self.max_terminate if terminating else self.max_configure
-                if not terminating:
-                    self.failures = 0
             elif action is Action.ZRC:
                 self.restart_count = 0
                 self.deadline = now + self.restart_s
@@ -408,6 +406,8 @@ class Negotiator:
                 ident = self._rx.id if self._rx else 0
                 self.send(code, ident, data)
                 self._acked = (ident, data) if code == Code.CONFIGURE_ACK else None
+                if code == Code.CONFIGURE_ACK:
+                    self.failures = 0           # Max-Failure counts Naks sent without an Ack between (§4.6)
             elif action is Action.STR:
                 self._term_id = self.new_id()
                 self.send(Code.TERMINATE_REQUEST, self._term_id, b"")
@@ -426,7 +426,7 @@ class Negotiator:
             elif action is Action.TLD:
                 events.append(LayerDown(self.protocol))
             elif action is Action.TLS:
-                self.naks_received = 0
+                self.naks_received = self.failures = 0
                 self.handler.reset()
                 events.append(LayerStarted(self.protocol))
             elif action is Action.TLF:

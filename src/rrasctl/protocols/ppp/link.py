@@ -136,6 +136,17 @@ class PppLink(DataPath):
         """LCP's automaton state."""
         return self.lcp.state
 
+    def all_stats(self) -> dict[str, int]:
+        """Every drop/malformed counter of the link and its layers, keys prefixed by layer (for engine status)."""
+        total = Counters(self.stats)
+        parts = [("lcp", self.lcp), ("ipcp", self.ipcp), ("ccp", self.ccp), ("ipv6cp", self.ipv6cp)]
+        if self._auth is not None:
+            parts.append(("auth", self._auth))
+        for name, layer in parts:
+            for reason, n in layer.stats.items():
+                total[f"{name}: {reason}"] += n
+        return total.as_dict()
+
     @property
     def down(self) -> bool:
         """True once `LinkDown` was emitted."""
