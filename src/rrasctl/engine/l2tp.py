@@ -111,6 +111,8 @@ class L2tpDriver:
         self.port = L2TP_PORT
         self.listen = ""
         self.loss: _LossShim | None = None
+        # (tunnel id << 16 | session id) -> (peer ip, link.open_data, tun.write, Session): sessions with IP up
+        self._fast: dict[int, tuple[str, Any, Any, Session]] = {}
         self._rng = os.urandom
 
     # ------------------------------------------------------------------------------------------------ lifecycle
@@ -225,6 +227,19 @@ class L2tpDriver:
 
     # ------------------------------------------------------------------------------------------------ input
     def _on_datagram(self, view: memoryview, n: int, addr: Any) -> None:
+        # fast path: a short-header data message of a session whose network layer is up (DESIGN.md §5)
+        if n > 6 and self.loss is None:
+            flags, tid, sid = _HHH.unpack_from(view)
+            if flags == 0x0002:
+                fast = self._fast.get(tid << 16 | sid)
+                if fast is not None and addr[0] == fast[0]:
+                    ip = fast[1](view[6:n])
+                    if ip is not None:
+                        fast[2](ip)
+                        s = fast[3]
+                        s.bytes_in += len(ip)
+                        s.packets_in += 1
+                        return
         if self.loss is not None and self.loss.drop():
             return
         if n < 6:
@@ -500,7 +515,11 @@ class L2tpDriver:
         elif isinstance(e, NetworkUp):
             s.encryption = e.encryption
             s.local_ip = str(e.local_ip)
-            s.tx = lambda ip, c=call: self._tx(c, ip)
+            s.tx = self._make_tx(call)
+            if self.ctx.tun is not None:
+                t = call.tunnel
+                self._fast[t.core.local_tunnel_id << 16 | call.local_session_id] = (
+                    t.addr[0], call.link.open_data, self.ctx.tun.write, s)
             if s.direction is Direction.INBOUND:
                 self.ctx.session_up(s, str(e.peer_ip))
             else:
@@ -562,11 +581,27 @@ class L2tpDriver:
                 self.ctx.sessions.bind_routes(s, routes)
         self._link_events(call, call.link.assign_address(ipaddress.IPv4Address(str(ip)), now), now)
 
+    def _make_tx(self, call: _Call) -> Any:
+        """TUN -> peer for one session: a closure over the link's sealer, the prebuilt header and the socket
+        (the TUN reader counts bytes and packets out)."""
+        if self.loss is not None:
+            return lambda ip: self._tx(call, ip)
+        seal, hdr, sendto, t = call.link.seal_data, call.data.seal_header, self.sock.sendto, call.tunnel
+        dropped = self.ctx.counters.dropped
+
+        def tx(ip: memoryview) -> None:
+            frame = seal(ip)
+            if frame is not None:
+                try:
+                    sendto(hdr + frame, t.addr)
+                except OSError:
+                    dropped.count("l2tp: send failed")
+        return tx
+
     def _tx(self, call: _Call, ip: memoryview) -> None:
         frame = call.link.seal_data(ip)
         if frame is not None:
             self._sendto(call.data.seal_header + frame, call.tunnel.addr)
-            call.session.packets_out += 1
 
     def _hang_up(self, call: _Call, cause: str) -> None:
         if call.ended:
@@ -588,6 +623,7 @@ class L2tpDriver:
         t = call.tunnel
         self.ctx.timers.cancel(call.key)
         t.calls.pop(call.local_session_id, None)
+        self._fast.pop(t.core.local_tunnel_id << 16 | call.local_session_id, None)
         if send_cdn and t.core.state is TunnelState.ESTABLISHED:
             t.core.close_call(call.local_session_id, self._now(), CdnResult.ADMIN, None, cause[:60])
             self._pump_tunnel(t, [])
