@@ -50,6 +50,7 @@ def _free_port() -> int:
 
 
 def make_ctx(loop, cfg, tmp_path, name):
+    (tmp_path / name).mkdir(exist_ok=True)
     ctx = EngineContext(loop=loop, timers=TimerQueue(loop), sessions=SessionTable(),
                         admission=Admission(pools_from_config(cfg.ports), cfg.server.max_concurrent,
                                             cfg.server.edition),
@@ -208,6 +209,48 @@ def test_web_edition_with_a_pptp_connection_refuses_the_l2tp_tunnel(tmp_path, po
             await lac.dial(lac_ctx, "hq", lac_ctx.config.demand_dial["hq"], lambda _: None)
         assert "StopCCN" in str(ei.value) and "error 4" in str(ei.value)
         assert lns_ctx.accounting.refusal_rows()[-1]["reason"] == "edition limit reached"
+        await lac.stop(lac_ctx)
+        await lns.stop(lns_ctx)
+    run(main())
+
+
+def test_peer_source_port_change_is_followed_for_control_and_data(tmp_path, port):
+    """RFC 2661 §8.1: the tunnel follows the peer's latest source port (same address)."""
+    from rrasctl.protocols.l2tp.avp import MessageType
+
+    async def main():
+        lns, lns_ctx, lac, lac_ctx = await _pair(tmp_path, lns_config(), lac_config())
+        await lac.dial(lac_ctx, "hq", lac_ctx.config.demand_dial["hq"], lambda _: None)
+        (lt,) = lac.tunnels.values()
+        (nt,) = lns.tunnels.values()
+        assert nt.addr == ("127.0.0.3", port)
+        lt.core._send(0, [], MessageType.HELLO)           # a HELLO, sent from another port of the same host
+        (hello,) = lt.core.take_output()
+        other = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        other.bind(("127.0.0.3", 0))
+        other.setblocking(False)
+        try:
+            other.sendto(hello, ("127.0.0.2", port))
+            await wait_for(lambda: nt.addr[1] == other.getsockname()[1])
+            loop = asyncio.get_running_loop()
+            zlb = await asyncio.wait_for(loop.sock_recv(other, 100), 5)   # the ack goes to the new port
+            assert len(zlb) == 12 and zlb[:2] == b"\xc8\x02"
+            (s,) = list(lns_ctx.sessions)
+            s.tx(memoryview(ip_packet("198.51.100.1", s.ip)))            # and so does data
+            data = await asyncio.wait_for(loop.sock_recv(other, 2000), 5)
+            assert data[:2] == b"\x00\x02" and data[6:8] == b"\x21\x45"          # ACFC + PFC: 0x21, then IP
+            moved_to = other.getsockname()[1]
+        finally:
+            other.close()
+        # a garbage datagram from yet another port does not move it
+        junk = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        junk.bind(("127.0.0.3", 0))
+        tid = nt.core.local_tunnel_id.to_bytes(2, "big")
+        junk.sendto(b"\xc8\x02\x00\x0c" + tid + b"\x00\x00\xff\xff\x00\x00", ("127.0.0.2", port))   # stale ZLB
+        junk.sendto(b"\xc8\x02\x00\xc8" + tid + b"\x00\x00\x00\x00\x00\x00", ("127.0.0.2", port))   # bad length
+        await wait_for(lambda: nt.core.stats or lns_ctx.counters.malformed)
+        assert nt.addr[1] == moved_to
+        junk.close()
         await lac.stop(lac_ctx)
         await lns.stop(lns_ctx)
     run(main())

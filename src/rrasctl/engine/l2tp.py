@@ -270,13 +270,15 @@ class L2tpDriver:
         if addr[0] != t.addr[0]:
             self.ctx.counters.dropped.count("l2tp: control from another address")
             return
-        before = sum(t.core.stats.values())
+        ch = t.core.channel
+        before, progress = sum(t.core.stats.values()), (ch.nr, ch.unacked())
         events = t.core.receive(data, self._now())
-        if sum(t.core.stats.values()) == before and addr[1] != t.addr[1]:
-            log.info("L2TP tunnel %d: peer %s moved to port %d", tid, t.addr[0], addr[1])   # RFC 2661 §8.1
-            t.addr = (addr[0], addr[1])
-        elif sum(t.core.stats.values()) != before:
+        if sum(t.core.stats.values()) != before:
             self.ctx.counters.malformed.count("l2tp: control message dropped")
+        elif addr[1] != t.addr[1] and (ch.nr, ch.unacked()) != progress:
+            # RFC 2661 §8.1: follow the peer's new source port, on a message that moved the channel forward
+            log.info("L2TP tunnel %d: peer %s moved to port %d", tid, t.addr[0], addr[1])
+            t.addr = (addr[0], addr[1])
         self._pump_tunnel(t, events)
 
     def _on_sccrq(self, data: bytes, addr: tuple[str, int]) -> None:
