@@ -259,3 +259,27 @@ def test_commands_in_wrong_state_are_misuse():
         t.start(0.0)
     assert "secret" not in repr(TunnelConfig(secret=b"hunter2")).replace("secret=", "") or True
     assert "hunter2" not in repr(TunnelConfig(secret=b"hunter2"))
+
+
+def test_sequence_numbers_wrap_around_16_bits():
+    a, b, w = pair()
+    up(a, b, w)
+    for side, other in ((a, b), (b, a)):           # move both directions to just before the wrap
+        side.core.channel.ns = 0xFFFD
+        other.core.channel.nr = 0xFFFD
+    for _ in range(6):
+        a.core._send(0, [], MessageType.HELLO)
+        b.core._send(0, [], MessageType.HELLO)
+    assert w.run(lambda: a.core.channel.idle and b.core.channel.idle and a.core.channel.ns == 3)
+    assert a.core.channel.nr == 3 and b.core.channel.ns == 3 and b.core.channel.nr == 3
+    assert a.core.state is TunnelState.ESTABLISHED is b.core.state
+    assert a.core.stats["duplicate"] == 0 and b.core.stats["duplicate"] == 0
+
+
+def test_one_thousand_sessions_in_one_tunnel_under_loss():
+    a, b, w = pair(loss=0.05, seed=9)
+    ok, sids = up(a, b, w, calls=1000)
+    assert ok and len(set(sids)) == 1000
+    assert len(a.core.calls) == 1000 == len(b.core.calls)
+    assert all(c.state is SessionState.ESTABLISHED for c in b.core.calls.values())
+    assert {c.peer_session_id for c in b.core.calls.values()} == set(sids)
