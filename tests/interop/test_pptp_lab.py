@@ -104,10 +104,10 @@ def test_pptp_linux_dials_our_server_mschapv2_mppe128(engine):
                check=True)
     engine.cli("auth", "set", "--methods", "ms-chap-v2", "--encryption", "strongest", check=True)
     engine.start()
-    vm("pkill -f lab-pptp-dial; pkill -f 'pptp 198.51.100.2'; true", 10)
+    vm("pkill -x pppd; true", 10)
     vm(f"lab-pptp-dial {CLI_IP} > /var/log/h6-dial.log 2>&1 &", 10)
     try:
-        rows = wait_for(lambda: [r for r in engine.connections() if r["ip"]], 60)
+        rows = wait_for(lambda: [r for r in engine.connections() if r["encryption"]], 60)
         assert rows, "".join(engine.log) + vm("tail -40 /var/log/h6-dial.log").stdout
         (row,) = rows
         assert (row["peer"], row["user"], row["auth"], row["encryption"], row["ip"]) == (
@@ -120,7 +120,8 @@ def test_pptp_linux_dials_our_server_mschapv2_mppe128(engine):
         assert "MPPE 128-bit stateless compression enabled" in vm("cat /var/log/h6-dial.log").stdout + vm(
             "grep -a 'MPPE 128' /var/log/messages | tail -3").stdout
         assert engine.cli("connections", "disconnect", str(row["id"])).returncode == 0
-        assert wait_for(lambda: vm("pgrep -f lab-pptp-dial || pgrep -f 'pptp 198.51.100.2'").returncode != 0, 30)
+        assert wait_for(lambda: vm("ip link show ppp11").returncode != 0, 30)          # pppd hung up
+        assert "LCP terminated by peer" in vm("cat /var/log/h6-dial.log").stdout
         assert engine.connections() == []
     finally:
-        vm("pkill -f lab-pptp-dial; pkill -f 'pptp 198.51.100.2'; true", 10)
+        vm("pkill -f '^pptp 198' || true", 10)
