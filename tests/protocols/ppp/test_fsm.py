@@ -309,3 +309,16 @@ def test_max_failure_counts_naks_since_our_last_ack():
     for i, data in enumerate([b"\x01\x04\x00\x10", b"\x01\x04\x00\x10", b"", b"\x01\x04\x00\x10"]):
         n.receive(ControlPacket(Code.CONFIGURE_REQUEST, i, data).encode(), 0.1 * i)
     assert seen == [True, True, False, True]         # the Ack sent in between reset the count
+
+
+def test_request_resent_when_a_closed_peer_starts_talking():
+    # pppd answers IPCP with Terminate-Ack while its IPCP waits for MPPE, then sends its own request
+    n = Negotiator(0x8021, StubHandler(), restart_s=3.0)
+    n.open(0.0)
+    n.up(0.0)
+    first = ControlPacket.decode(n.take_output()[0])
+    assert n.receive(ControlPacket(Code.TERMINATE_ACK, first.id, b"").encode(), 0.1) == []
+    n.receive(ControlPacket(Code.CONFIGURE_REQUEST, 1, b"").encode(), 0.2)
+    out = [ControlPacket.decode(p) for p in n.take_output()]
+    assert [(p.code, p.id) for p in out] == [(Code.CONFIGURE_ACK, 1), (Code.CONFIGURE_REQUEST, first.id + 1)]
+    assert n.state is State.ACK_SENT and n.next_timer() == 3.2 and n.restart_count == 8

@@ -328,6 +328,7 @@ class Negotiator:
         self._rx: ControlPacket | None = None
         self._reply: tuple[Code, bytes] = (Code.CONFIGURE_ACK, b"")
         self._acked: tuple[int, bytes] | None = None     # (id, options) of the last request we acked
+        self._peer_was_closed = False       # a Terminate-Ack answered our Configure-Request
         self._raw = b""
         self._out: list[bytes] = []
         self._sink = sink
@@ -473,10 +474,18 @@ class Negotiator:
             reply = self.handler.judge_request(pkt.data, nak_allowed)
             self._reply = reply
             if reply[0] == Code.CONFIGURE_ACK:
-                return self.event(Input.RCR_PLUS, now)
-            if reply[0] == Code.CONFIGURE_NAK:
-                self.failures += 1
-            return self.event(Input.RCR_MINUS, now)
+                events = self.event(Input.RCR_PLUS, now)
+            else:
+                if reply[0] == Code.CONFIGURE_NAK:
+                    self.failures += 1
+                events = self.event(Input.RCR_MINUS, now)
+            if self._peer_was_closed and self.state in (State.REQ_SENT, State.ACK_SENT):
+                # Our request met a closed layer (Terminate-Ack: pppd keeps IPCP closed until MPPE is up);
+                # now that the peer talks, send it again rather than wait for the restart timer (a retransmission).
+                self._peer_was_closed = False
+                self.stats.count("configure-request resent early")
+                self._send_configure_request(now)
+            return events
         if code in (Code.CONFIGURE_ACK, Code.CONFIGURE_NAK, Code.CONFIGURE_REJECT):
             if self.state in (State.REQ_SENT, State.ACK_RCVD, State.ACK_SENT, State.OPENED):
                 if pkt.id != self._req_id:
@@ -503,6 +512,8 @@ class Negotiator:
         if code == Code.TERMINATE_REQUEST:
             return self.event(Input.RTR, now)
         if code == Code.TERMINATE_ACK:
+            if self.state in (State.REQ_SENT, State.ACK_SENT):
+                self._peer_was_closed = True
             return self.event(Input.RTA, now)
         if code == Code.CODE_REJECT:
             rejected = pkt.data[0] if pkt.data else 0
