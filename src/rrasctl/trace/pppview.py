@@ -15,7 +15,6 @@ Nothing here prints the password or a key.
 
 from __future__ import annotations
 
-import hashlib
 import struct
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -242,16 +241,15 @@ class PppTrace:
 
     # ------------------------------------------------------------------ CHAP, MS-CHAP v1/v2
     def _chap(self, info: bytes, sender: str) -> Decoded:
-        from rrasctl.protocols.ppp.auth import mschap
+        from rrasctl.protocols.ppp.auth import chap, mschap
 
         code, ident, data = _auth_header(info)
         a = self._auth
         fields: dict[str, Any] = {"id": ident}
         label = {"ms-chap": "MS-CHAP", "ms-chap-v2": "MS-CHAP-V2"}.get(a.algorithm or "", "CHAP")
         if code in (1, 2):
-            if not data or 1 + data[0] > len(data):
-                raise Malformed("bad chap value size")
-            value, name = data[1:1 + data[0]], data[1 + data[0]:].decode("utf-8", "replace")
+            value, raw_name = chap.decode_value_name(data, "chap " + CHAP_CODES[code].lower())
+            name = raw_name.decode("utf-8", "replace")
             if code == 1:
                 self.authenticator = sender
                 a.challenge, a.challenge_id = value, ident
@@ -265,11 +263,14 @@ class PppTrace:
                 a.user = name
                 fields["user"] = name
                 if label == "MS-CHAP-V2":
-                    a.method, a.peer_challenge, a.nt_response = "ms-chap-v2", value[:16], value[24:48]
-                    fields.update(peer_challenge=value[:16].hex(), nt_response=value[24:48].hex())
-                elif label == "MS-CHAP":
+                    a.peer_challenge, a.nt_response, _flags = chap.split_v2_response(value)
+                    a.method = "ms-chap-v2"
+                    fields.update(peer_challenge=a.peer_challenge.hex(), nt_response=a.nt_response.hex())
+                elif label == "MS-CHAP":   # RFC 2433 §3: LM-Response (24), NT-Response (24), use-NT flag
                     a.method, a.nt_response = "ms-chap", value[24:48]
                     fields.update(nt_response=value[24:48].hex(), use_nt=bool(value[48]))
+                    if not value[48]:
+                        fields["lm_response"] = value[:24].hex()
                 else:
                     a.method = "chap"
                     fields["response"] = value.hex()
@@ -322,10 +323,14 @@ class PppTrace:
             return
         if a.method == "ms-chap-v2":
             ok = mschap.generate_nt_response(a.challenge, a.peer_challenge, a.user, password) == a.nt_response
-        elif a.method == "ms-chap":
+        elif a.method == "ms-chap" and value[48]:
             ok = mschap.nt_challenge_response(a.challenge, password) == a.nt_response
+        elif a.method == "ms-chap":
+            ok = mschap.lm_challenge_response(a.challenge, password) == value[:24]
         else:
-            ok = hashlib.md5(bytes([ident]) + password.encode("utf-8") + a.challenge).digest() == value
+            from rrasctl.protocols.ppp.auth.chap import chap_md5_response
+
+            ok = chap_md5_response(ident, password.encode("utf-8"), a.challenge) == value
         fields["verification"] = "verified" if ok else "NOT verified"
         if ok:
             self.stats.verified += 1

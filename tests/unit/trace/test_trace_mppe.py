@@ -214,3 +214,19 @@ def test_merged_pcapng_of_two_captures(tmp_path):
     rows = [r for n, p in enumerate(packets, 1) for r in d.feed(n, p)]
     assert d.summary.malformed == 0 and d.summary.ppp.decrypted == 26
     assert len([r for r in rows if r.protocol == "L2TP"]) == 7
+
+
+def test_ms_chap_v1_lm_only_response_and_chap_md5():
+    challenge = bytes(range(8))
+    lm = mschap.lm_challenge_response(challenge, "Passw0rd")
+    frames = [
+        (CLIENT, SERVER, ppp(0xC021, control(2, 1, b"\x03\x05\xc2\x23\x80"))),
+        (SERVER, CLIENT, ppp(0xC223, control(1, 4, b"\x08" + challenge + b"rras"))),
+        (CLIENT, SERVER, ppp(0xC223, control(2, 4, b"\x31" + lm + bytes(24) + b"\x00" + b"bob"))),
+    ]
+    packets = [Packet(i, LINKTYPE_RAW, gre_frame(s, d, f, i), 0) for i, (s, d, f) in enumerate(frames)]
+    _, rows = run(packets, "Passw0rd")
+    assert (rows[2].protocol, rows[2].fields["use_nt"], rows[2].fields["verification"]) == ("MS-CHAP", False,
+                                                                                            "verified")
+    _, rows = run(packets, "passw0rd-not")
+    assert rows[2].fields["verification"] == "NOT verified"
