@@ -15,6 +15,7 @@ Nothing here prints the password or a key.
 
 from __future__ import annotations
 
+import hmac
 import struct
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -221,13 +222,21 @@ class PppTrace:
     def _pap(self, info: bytes) -> Decoded:
         code, ident, data = _auth_header(info)
         fields: dict[str, Any] = {"id": ident}
+        from rrasctl.protocols.ppp.auth import pap
+
         if code == 1:
-            if not data or 1 + data[0] > len(data):
-                raise Malformed("short pap request")
-            fields["user"] = data[1:1 + data[0]].decode("utf-8", "replace")
-            fields["password"] = "(hidden)"
-        elif code in (2, 3) and data:
-            fields["message"] = data[1:1 + data[0]].decode("utf-8", "replace")
+            user, password = pap.decode_request(data)
+            fields["user"] = user.decode("utf-8", "replace")
+            fields["password"] = "(hidden)"                     # in clear on the wire, never in our output
+            if self._password is not None:
+                ok = hmac.compare_digest(password, self._password.encode("utf-8"))
+                fields["verification"] = "verified" if ok else "NOT verified"
+                if ok:
+                    self.stats.verified += 1
+                else:
+                    self.stats.not_verified += 1
+        elif code in (2, 3):
+            fields["message"] = pap.decode_message(data)
         return Decoded("PAP", PAP_CODES.get(code, f"code {code}"), fields)
 
     def _eap(self, info: bytes) -> Decoded:

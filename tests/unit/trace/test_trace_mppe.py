@@ -230,3 +230,16 @@ def test_ms_chap_v1_lm_only_response_and_chap_md5():
                                                                                             "verified")
     _, rows = run(packets, "passw0rd-not")
     assert rows[2].fields["verification"] == "NOT verified"
+
+
+def test_pap_request_password_hidden_and_verified():
+    frames = [(CLIENT, SERVER, ppp(0xC023, control(1, 2, b"\x03bob\x08Passw0rd"))),
+              (SERVER, CLIENT, ppp(0xC023, control(2, 2, b"\x02ok")))]
+    packets = [Packet(i, LINKTYPE_RAW, gre_frame(s, d, f, i), 0) for i, (s, d, f) in enumerate(frames)]
+    d, rows = run(packets, "Passw0rd")
+    assert [(r.protocol, r.message, r.fields) for r in rows] == [
+        ("PAP", "Authenticate-Request", {"id": 2, "user": "bob", "password": "(hidden)", "verification": "verified"}),
+        ("PAP", "Authenticate-Ack", {"id": 2, "message": "ok"})]
+    assert "Passw0rd" not in repr(rows) and d.summary.ppp.verified == 1
+    _, rows = run(packets, "nope")
+    assert rows[0].fields["verification"] == "NOT verified"
