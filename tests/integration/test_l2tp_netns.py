@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -55,6 +56,9 @@ def test_lac_dials_lns_and_pings_both_ways(tmp_path, method, auth):
         assert ping(lab.a, client_ip) == (3, 3)                      # LNS -> LAC
         (row,) = lab.a.json("connections", "list")
         assert row["bytes_in"] >= 6 * 84 and row["bytes_out"] >= 6 * 84
+        ports = lab.a.json("ports", "show", "l2tp")["ports"]
+        assert [(r["port"], r["state"], r["user"]) for r in ports] == [
+            ("L2TP-0", "active", "alice")] + [(f"L2TP-{i}", "listening", None) for i in range(1, 5)]
         status = lab.a.json("engine", "status")
         assert any("plain L2TP only" in n for n in status["notes"])
         assert status["drivers"]["l2tp"]["tunnels"] == 1
@@ -64,6 +68,10 @@ def test_lac_dials_lns_and_pings_both_ways(tmp_path, method, auth):
         poll(lambda: lab.a.json("connections", "list") == [], 20, "LNS session gone")
         assert lab.a.stop() == 0 and lab.b.stop() == 0
         assert "down: peer sent CDN" in lab.a.log.decode()
+        acct = [json.loads(x) for x in (lab.a.home / "state" / "accounting.jsonl").read_text().splitlines()]
+        assert [r["event"] for r in acct] == ["start", "stop"]
+        assert (acct[-1]["protocol"], acct[-1]["user"], acct[-1]["port"]) == ("l2tp", "alice", "L2TP-0")
+        assert acct[-1]["bytes_in"] >= 6 * 84 and "disconnected by the administrator" in acct[-1]["cause"]
 
 
 def test_twenty_percent_loss_bring_up_and_a_thousand_pings(tmp_path):
