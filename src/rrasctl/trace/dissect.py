@@ -93,6 +93,10 @@ class Dissector:
         self._links: dict[Any, PppTrace] = {}
         self._flows: dict[tuple, _Flow] = {}
         self._l2tp_challenges: dict[tuple, bytes] = {}
+        # (receiver, the receiver's call id) or (receiver, its tunnel id, its session id) -> the link's key, learnt
+        # from call replies (PPTP OCRP/ICRP, L2TP ICRP/OCRP), so calls between the same two hosts stay apart
+        self._calls: dict[tuple, tuple] = {}
+        self._l2tp_tunnel_ids: dict[tuple, int] = {}      # (sender, receiver) endpoint -> sender's tunnel id
         #: (ts_ns, outbound, clear PPP frame) of every decrypted MPPE frame, in capture order, unless a `sink`
         #: (called with the same three values) takes them as they come, e.g. a pcap writer
         self.decrypted: list[tuple[int, bool, bytes]] = []
@@ -171,7 +175,8 @@ class Dissector:
         ctx.tunnel = "gre " + " ".join(parts)
         if not header.payload_length:
             return ctx.row("GRE", "ack only" if header.ack is not None else "empty", fields)
-        return self._ppp(ctx, ("gre", frozenset((ip.src, ip.dst))), bytes(payload), ip.src)
+        key = self._calls.get((ip.dst, header.call_id)) or ("gre", frozenset((ip.src, ip.dst)))
+        return self._ppp(ctx, key, bytes(payload), ip.src)
 
     # ------------------------------------------------------------------ UDP: L2TP, IKE, ESP-in-UDP
     def _udp(self, ctx: "_Ctx", ip: layers.IpPacket, udp: layers.Udp) -> Row:
@@ -209,7 +214,8 @@ class Dissector:
         payload = data[h.payload_offset:h.length if h.length is not None else len(data)]
         if not payload:
             return ctx.row("L2TP", "data (empty)", {})
-        key = ("l2tp", frozenset(((ip.src, udp.sport), (ip.dst, udp.dport))))
+        key = self._calls.get(((ip.dst, udp.dport), h.tunnel_id, h.session_id)) or \
+            ("l2tp", frozenset(((ip.src, udp.sport), (ip.dst, udp.dport))))
         return self._ppp(ctx, key, payload, f"{ip.src}:{udp.sport}")
 
     def _l2tp_control(self, ctx: "_Ctx", ip: layers.IpPacket, udp: layers.Udp) -> Row:
@@ -236,7 +242,27 @@ class Dissector:
             fields[_snake(avp.name) + ("_hidden" if avp.hidden and self._l2tp_secret is None else "")] = \
                 _plain(value)
         self._l2tp_auth(ctx, ip, udp, msg, fields)
+        self._l2tp_learn(ip, udp, msg)
         return ctx.row("L2TP", msg.name, fields)
+
+    def _l2tp_learn(self, ip: layers.IpPacket, udp: layers.Udp, msg: Any) -> None:
+        """Pair the two directions of an L2TP session: SCCRQ/SCCRP name each side's tunnel id, and a call reply
+        (ICRP, OCRP) carries the receiver's ids in its header and the sender's session id in an AVP."""
+        from rrasctl.protocols.l2tp.avp import AvpType, MessageType
+
+        sender, receiver = (ip.src, udp.sport), (ip.dst, udp.dport)
+        kind = msg.message_type
+        if kind in (MessageType.SCCRQ, MessageType.SCCRP):
+            tunnel = msg.get(AvpType.ASSIGNED_TUNNEL_ID)
+            if isinstance(tunnel, int):
+                self._l2tp_tunnel_ids[(sender, receiver)] = tunnel
+        elif kind in (MessageType.ICRP, MessageType.OCRP):
+            session = msg.get(AvpType.ASSIGNED_SESSION_ID)
+            tunnel = self._l2tp_tunnel_ids.get((sender, receiver))
+            if isinstance(session, int) and tunnel is not None:
+                key = ("l2tp", sender, tunnel, session, receiver, msg.tunnel_id, msg.session_id)
+                self._calls[(sender, tunnel, session)] = key
+                self._calls[(receiver, msg.tunnel_id, msg.session_id)] = key
 
     def _l2tp_auth(self, ctx, ip, udp, msg, fields: dict[str, Any]) -> None:
         """RFC 2661 §4.2 tunnel authentication: the Challenge Response in SCCRP/SCCCN answers the other side's
@@ -318,6 +344,11 @@ class Dissector:
             del flow.buf[:length]
             name = msg.TYPE.name.replace("_", "-").title()
             fields = {f.name: _plain(getattr(msg, f.name)) for f in dataclasses.fields(msg)}
+            if msg.TYPE in (pptp.ControlType.OUTGOING_CALL_REPLY, pptp.ControlType.INCOMING_CALL_REPLY):
+                # GRE to the replier carries its call id; GRE to the other side carries the peer call id
+                key = ("gre", ctx.src, msg.call_id, ctx.dst, msg.peer_call_id)
+                self._calls[(ctx.src, msg.call_id)] = key
+                self._calls[(ctx.dst, msg.peer_call_id)] = key
             rows.append(ctx.row("PPTP", name, fields))
         return rows
 

@@ -243,3 +243,32 @@ def test_pap_request_password_hidden_and_verified():
     assert "Passw0rd" not in repr(rows) and d.summary.ppp.verified == 1
     _, rows = run(packets, "nope")
     assert rows[0].fields["verification"] == "NOT verified"
+
+
+def test_two_calls_between_the_same_hosts_stay_apart():
+    from rrasctl.protocols.pptp import messages
+
+    def tcp(payload: bytes, seq: int) -> bytes:
+        return ipv4(SERVER, CLIENT, 6, struct.pack("!HHIIBBHHH", 1723, 40000, seq, 0, 0x50, 0x18, 1000, 0, 0)
+                    + payload)
+
+    def call_frame(src, dst, call_id, frame, seq):
+        return ipv4(src, dst, 47, struct.pack("!HHHHI", 0x3001, 0x880B, len(frame), call_id, seq) + frame)
+
+    def exchange(challenge: bytes, peer_challenge: bytes, ident: int):
+        nt = mschap.generate_nt_response(challenge, peer_challenge, "alice", "pw")
+        return (ppp(0xC223, control(1, ident, b"\x10" + challenge + b"rras")),
+                ppp(0xC223, control(2, ident, b"\x31" + peer_challenge + bytes(8) + nt + b"\x00alice")))
+
+    ocrps = [messages.OutgoingCallReply(call_id=10, peer_call_id=1).encode(),
+             messages.OutgoingCallReply(call_id=11, peer_call_id=2).encode()]
+    (ch_a, resp_a), (ch_b, resp_b) = exchange(bytes(16), b"\x01" * 16, 1), exchange(b"\x02" * 16, b"\x03" * 16, 1)
+    calls = [call_frame(SERVER, CLIENT, 1, ch_a, 0), call_frame(SERVER, CLIENT, 2, ch_b, 0),
+             call_frame(CLIENT, SERVER, 10, resp_a, 0), call_frame(CLIENT, SERVER, 11, resp_b, 0)]
+    with_control = [tcp(ocrps[0], 1), tcp(ocrps[1], 1 + len(ocrps[0]))] + calls
+    d, rows = run([Packet(i, LINKTYPE_RAW, f, 0) for i, f in enumerate(with_control)], "pw")
+    assert [r.fields["verification"] for r in rows if r.message == "Response"] == ["verified", "verified"]
+    assert len(d._links) == 2
+    # without the control connection the two calls look like one link, and the first response cannot verify
+    d, rows = run([Packet(i, LINKTYPE_RAW, f, 0) for i, f in enumerate(calls)], "pw")
+    assert [r.fields["verification"] for r in rows if r.message == "Response"] == ["NOT verified", "verified"]
