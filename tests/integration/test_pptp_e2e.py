@@ -256,3 +256,17 @@ def test_malformed_gre_and_control_messages_are_counted_and_dropped_while_a_sess
     assert sum(malformed.values()) > 5000
     assert c1.ping("10.87.0.1", 3).returncode == 0
     assert [r["peer"] for r in lab.server.connections()] == [c1.address]
+
+
+def test_reload_keeps_allowed_sessions_and_drops_a_denied_user(lab):
+    c1, c2 = setup_pair(lab, n_clients=2)
+    lab.server.cli("users", "add", "bob", "--password-stdin", "--dial-in", "allow", stdin="Pw-bob-2\n", check=True)
+    c2.cli("demand-dial", "set", "hq", "--user", "bob", "--password-stdin", stdin="Pw-bob-2\n", check=True)
+    for e in (lab.server, c1, c2):
+        e.start()
+    assert _connect(c1).returncode == 0 and _connect(c2).returncode == 0
+    lab.server.cli("users", "set", "bob", "--dial-in", "deny", check=True)
+    assert lab.server.cli("engine", "reload").returncode == 0
+    assert wait_for(lambda: [r["user"] for r in lab.server.connections()] == ["alice"], 10)
+    assert wait_for(lambda: c2.connections() == [], 10)
+    assert c1.ping("10.87.0.1", 2).returncode == 0

@@ -133,6 +133,23 @@ class PptpDriver:
             raise
         self._listening = f"{host}:{port}"
 
+    async def reload(self, ctx: EngineContext, old: Any, new: Any) -> None:
+        """SIGHUP / `engine reload`: sessions that remain allowed stay; an inbound user who is gone or now has
+        dial-in deny is disconnected, and so is a dial-out whose interface was removed or disabled."""
+        ends = []
+        for entry in list(self._calls.values()):
+            s = entry.session
+            if entry.outbound:
+                iface = (new.demand_dial or {}).get(s.interface or "")
+                if iface is None or not iface.enabled:
+                    ends.append((entry, "demand-dial interface removed or disabled"))
+            elif s.user is not None and s.state is SessionState.UP:
+                user = new.users.get(s.user)
+                if user is None or user.dial_in == "deny":
+                    ends.append((entry, "no longer allowed (configuration reloaded)"))
+        for entry, cause in ends:
+            await self._disconnect(entry, cause)
+
     def listener(self) -> str:
         return f"PPTP on TCP {self._listening} and GRE (IP protocol 47)"
 
