@@ -332,11 +332,11 @@ class Dissector:
         rows = []
         while len(flow.buf) >= 2:
             length = pptp.peek_length(flow.buf)
-            if length is None or length > len(flow.buf):
+            if length is None or (pptp.MIN_MESSAGE <= length <= pptp.MAX_MESSAGE and length > len(flow.buf)):
                 break
             chunk = bytes(flow.buf[:length])
             try:
-                msg = pptp.decode(chunk)
+                msg = pptp.decode(chunk)             # a Length out of range fails here, at once
             except Malformed as exc:
                 flow.buf = bytearray()          # lost framing: wait for the next segment boundary
                 rows.append(ctx.row("PPTP", "malformed", error=exc.reason))
