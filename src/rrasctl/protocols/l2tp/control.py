@@ -15,8 +15,6 @@ Outgoing calls: OCRQ (LNS) → OCRP → OCCN (LAC). CDN clears a session, StopCC
 from __future__ import annotations
 
 import hmac
-from dataclasses import dataclass, field
-from enum import Enum
 from typing import Any, Callable
 
 from rrasctl.protocols.base import CoreMisuse, Counters, Event, Malformed, default_rng
@@ -25,6 +23,10 @@ from rrasctl.protocols.l2tp.avp import (
     encode_avp_list,
 )
 from rrasctl.protocols.l2tp.channel import ChannelConfig, ReliableChannel
+from rrasctl.protocols.l2tp.events import (  # re-exported: the core's public types
+    CallRequested, L2tpCall, LinkInfo, SessionClosed, SessionState, SessionUp, TunnelClosed, TunnelConfig,
+    TunnelRequested, TunnelState, TunnelUp,
+)
 from rrasctl.protocols.l2tp.messages import ControlMessage, decode_control
 
 M = MessageType
@@ -46,110 +48,6 @@ REQUIRED: dict[int, tuple[AvpType, ...]] = {
 
 TX_CONNECT_SPEED = 100_000_000
 FRAMING_SYNC = 1
-
-
-class TunnelState(Enum):
-    IDLE = "idle"
-    WAIT_CTL_REPLY = "wait-ctl-reply"      # initiator: SCCRQ sent
-    WAIT_ADMISSION = "wait-admission"      # responder: SCCRQ received, owner to accept or refuse
-    WAIT_CTL_CONN = "wait-ctl-conn"        # responder: SCCRP sent
-    ESTABLISHED = "established"
-    CLOSING = "closing"                    # StopCCN sent, waiting for its ack
-    CLOSED = "closed"
-
-
-class SessionState(Enum):
-    WAIT_TUNNEL = "wait-tunnel"            # call placed before the tunnel is up
-    WAIT_REPLY = "wait-reply"              # ICRQ / OCRQ sent
-    WAIT_ADMISSION = "wait-admission"      # ICRQ / OCRQ received, owner to accept or refuse
-    WAIT_CONNECT = "wait-connect"          # ICRP sent (LNS), waiting for ICCN
-    ESTABLISHED = "established"
-
-
-@dataclass(frozen=True, slots=True)
-class TunnelConfig:
-    host_name: str = "rrasctl"
-    vendor_name: str = "rrasctl"
-    secret: bytes | None = None            # tunnel authentication and hidden AVPs (§5.1.1, §4.3)
-    hide_avps: bool = False
-    receive_window: int = 16
-    retransmit_s: float = 1.0
-    retransmit_max_s: float = 8.0
-    max_retries: int = 5
-    hello_s: float = 60.0                  # §6.5: a HELLO after this long without a message from the peer; 0 = off
-    framing_capabilities: int = 3          # sync and async
-    bearer_capabilities: int = 0
-
-    def __repr__(self) -> str:             # never show the secret
-        return f"TunnelConfig(host_name={self.host_name!r}, secret={'********' if self.secret else None})"
-
-
-# ---- events ----------------------------------------------------------------------------------------------------
-
-@dataclass(frozen=True, slots=True)
-class TunnelRequested(Event):
-    """SCCRQ from a new peer (we are the responder): the owner answers with accept_tunnel / refuse_tunnel."""
-    peer_tunnel_id: int
-    peer_host_name: str
-    peer_vendor: str
-
-
-@dataclass(frozen=True, slots=True)
-class TunnelUp(Event):
-    peer_tunnel_id: int
-    peer_host_name: str
-
-
-@dataclass(frozen=True, slots=True)
-class TunnelClosed(Event):
-    result: int
-    error: int | None
-    reason: str
-    by_peer: bool
-
-
-@dataclass(frozen=True, slots=True)
-class CallRequested(Event):
-    """ICRQ (incoming call at the LNS) or OCRQ (outgoing call asked of the LAC): accept_call / refuse_call."""
-    local_session_id: int
-    peer_session_id: int
-    serial: int
-    outgoing: bool = False
-    calling_number: str = ""
-    called_number: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class SessionUp(Event):
-    local_session_id: int
-    peer_session_id: int
-
-
-@dataclass(frozen=True, slots=True)
-class SessionClosed(Event):
-    local_session_id: int
-    result: int
-    error: int | None
-    reason: str
-    by_peer: bool
-
-
-@dataclass(frozen=True, slots=True)
-class LinkInfo(Event):
-    """SLI (ACCM) or WEN (call errors) received for a session."""
-    local_session_id: int
-    message_type: int
-    value: bytes
-
-
-@dataclass(slots=True)
-class L2tpCall:
-    local_session_id: int
-    state: SessionState
-    lac: bool                              # we are the LAC side of this session
-    outgoing: bool = False
-    peer_session_id: int = 0
-    serial: int = 0
 
 
 def _safe_get(msg: ControlMessage, attr: AvpType, default: Any) -> Any:
