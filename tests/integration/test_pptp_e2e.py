@@ -270,3 +270,15 @@ def test_reload_keeps_allowed_sessions_and_drops_a_denied_user(lab):
     assert wait_for(lambda: [r["user"] for r in lab.server.connections()] == ["alice"], 10)
     assert wait_for(lambda: c2.connections() == [], 10)
     assert c1.ping("10.87.0.1", 2).returncode == 0
+
+
+def test_no_server_reports_error_800_and_frees_the_port(lab):
+    (c,) = setup_pair(lab)
+    c.start()                                   # the server engine is not running: TCP 1723 is refused
+    res = _connect(c)
+    assert res.returncode != 0
+    assert "did not respond" in res.stderr and "800" in res.stderr, res.stderr
+    status = c.json("demand-dial", "status", "hq")
+    assert (status["state"], status["windows_error"]) == ("unreachable", 800)
+    assert c.connections() == []
+    assert [p["in_use"] for p in c.json("ports", "list") if p["protocol"] == "pptp"] == [0]
