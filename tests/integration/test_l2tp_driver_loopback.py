@@ -254,3 +254,36 @@ def test_peer_source_port_change_is_followed_for_control_and_data(tmp_path, port
         await lac.stop(lac_ctx)
         await lns.stop(lns_ctx)
     run(main())
+
+
+def test_full_loss_declares_the_tunnel_down_after_the_retry_limit(tmp_path, port, monkeypatch, caplog):
+    """100 % loss (the LAC's shim drops everything): 5 retransmissions at 1, 3, 7, 15, 23 s, down at 31 s, with the
+    reason logged and given to the dialler. Real time (about 31 s): the schedule itself is tested on a virtual clock
+    in tests/protocols/l2tp."""
+    import logging
+
+    caplog.set_level(logging.INFO, logger="rrasctl")
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        lns_ctx = make_ctx(loop, lns_config(), tmp_path, "lns")
+        lac_ctx = make_ctx(loop, lac_config(), tmp_path, "lac")
+        lns, lac = L2tpDriver(), L2tpDriver()
+        await lns.start(lns_ctx)
+        monkeypatch.setenv("RRASCTL_L2TP_TEST_LOSS", "1.0")
+        await lac.start(lac_ctx)
+        monkeypatch.delenv("RRASCTL_L2TP_TEST_LOSS")
+        t0 = loop.time()
+        with pytest.raises(DialFailed) as ei:
+            await lac.dial(lac_ctx, "hq", lac_ctx.config.demand_dial["hq"], lambda _: None)
+        elapsed = loop.time() - t0
+        assert 30.5 <= elapsed <= 40, elapsed
+        assert ei.value.reason == "peer did not acknowledge after 5 retransmissions"
+        assert ei.value.windows_error == 809
+        assert lac.status()["test_loss_dropped"] == 6 and not lac.tunnels and not lns.tunnels
+        assert len(lac_ctx.sessions) == 0 and lac_ctx.admission.in_use("l2tp") == 0
+        await lac.stop(lac_ctx)
+        await lns.stop(lns_ctx)
+
+    asyncio.run(asyncio.wait_for(main(), 60))
+    assert "closed: peer did not acknowledge after 5 retransmissions" in caplog.text
