@@ -420,6 +420,12 @@ class PptpDriver:
         elif isinstance(ev, link.NetworkUp):
             s.encryption, s.auth = ev.encryption, ev.auth or s.auth
             s.local_ip = str(ev.local_ip)
+            enc = getattr(entry.call.link, "_encryptor", None)
+            if enc is not None:
+                s.extra["mppe"] = "stateless" if getattr(enc, "stateless", False) else "stateful"
+            peer = entry.tunnel.core.peer
+            if peer is not None:
+                s.extra["peer_vendor"], s.extra["peer_host"] = peer.vendor, peer.host_name
             if entry.outbound:
                 self._outbound_up(entry, ev)
             else:
