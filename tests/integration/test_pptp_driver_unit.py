@@ -1,0 +1,167 @@
+"""The PPTP driver's decisions without sockets or root: GRE demultiplexing, local-user authentication, admission
+refusals. The two-engine tests (test_pptp_e2e.py) run the same code on the wire."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+
+from rrasctl.engine.drivers import EngineCounters
+from rrasctl.engine.pptp import PptpDriver, _Call, _Tunnel
+from rrasctl.engine.sessions import Session
+from rrasctl.protocols.pptp import messages as m
+from rrasctl.protocols.pptp.call import PptpCall
+from rrasctl.protocols.pptp.control import CallRequested, ControlConfig, PptpControl, Role
+from rrasctl.protocols.pptp.gre import GreHeader, GreWindow
+from rrasctl.router.admission import Admission, Pool, Protocol, Use
+
+
+class FakeLoop:
+    def __init__(self) -> None:
+        self.soon = []
+
+    def time(self) -> float:
+        return 100.0
+
+    def call_soon(self, fn, *args):
+        self.soon.append(fn)
+
+
+class FakeTimers:
+    def arm(self, key, deadline, fire):
+        pass
+
+    def cancel(self, key):
+        pass
+
+
+@dataclass
+class FakeCtx:
+    config: object
+    loop: FakeLoop = field(default_factory=FakeLoop)
+    timers: FakeTimers = field(default_factory=FakeTimers)
+    counters: EngineCounters = field(default_factory=EngineCounters)
+    tun: object = None
+    refusals: list = field(default_factory=list)
+    admission: Admission = field(default_factory=lambda: Admission({Protocol.PPTP: Pool(1)}, 1, "web"))
+    secrets: dict = field(default_factory=dict)
+
+    def open_secret(self, sealed):
+        return self.secrets.get(sealed)
+
+    def refused(self, cause, *, peer, user=None, interface=None):
+        self.counters.refused.count(cause.reason.value)
+        self.refusals.append(("admission", cause.wire_result, cause.windows_error, peer))
+
+    def refused_other(self, *, protocol, peer, reason, detail, wire, windows_error, user=None, wire_result=None):
+        self.counters.refused.count(reason)
+        self.refusals.append((reason, windows_error, user, peer))
+
+
+class RecordingLink:
+    def __init__(self) -> None:
+        self.calls = []
+
+    def answer_password(self, password, now):
+        self.calls.append(("password", password))
+        return []
+
+    def answer_external(self, accepted, *, now, **kw):
+        self.calls.append(("external", accepted, kw.get("error")))
+        return []
+
+    def open_data(self, frame):
+        return None
+
+    def receive(self, frame, now):
+        self.calls.append(("frame", bytes(frame)))
+        return []
+
+    def take_output(self):
+        return []
+
+    def next_timer(self):
+        return None
+
+
+def config(**users):
+    return SimpleNamespace(users={name: SimpleNamespace(name=name, password=f"sealed-{name}", dial_in=d,
+                                                        static_ip=None, routes=())
+                                  for name, d in users.items()},
+                           demand_dial={}, pptp=SimpleNamespace(echo_interval_s=60))
+
+
+def driver_with_call(ctx, link=None, peer="198.51.100.7", local=1234):
+    d = PptpDriver()
+    d.ctx = ctx
+    core = PptpControl(ControlConfig(Role.PAC))
+    t = _Tunnel(core, peer)
+    call = PptpCall(GreWindow(local, 99), link or RecordingLink())
+    entry = _Call(call, Session("pptp", 0, peer=peer), t, peer, local)
+    d._calls[local] = entry
+    return d, entry
+
+
+def ip_gre(call_id: int, payload: bytes = b"\xff\x03\xc0\x21", seq: int = 1) -> bytes:
+    return bytes([0x45]) + bytes(19) + GreHeader(call_id, len(payload), seq=seq).encode(payload)
+
+
+def test_gre_demux_counts_short_unknown_and_spoofed_packets():
+    ctx = FakeCtx(config())
+    d, entry = driver_with_call(ctx)
+    for raw, addr in ((b"\x45" + bytes(10), "198.51.100.7"), (ip_gre(4321), "198.51.100.7"),
+                      (ip_gre(1234), "203.0.113.66")):
+        d._on_gre(memoryview(raw), len(raw), (addr, 0))
+    assert ctx.counters.malformed.as_dict() == {"pptp: GRE from the wrong address": 1,
+                                                "pptp: short GRE packet": 1, "pptp: unknown GRE call id": 1}
+    assert entry.call.window.rx_packets == 0
+    good = ip_gre(1234)
+    d._on_gre(memoryview(good), len(good), ("198.51.100.7", 0))
+    assert entry.call.window.rx_packets == 1
+    assert entry.call.link.calls == [("frame", b"\xff\x03\xc0\x21")]  # the LCP frame reached the link
+    assert ctx.loop.soon == [d._send_acks]                               # one ack flush per batch
+
+
+def test_authentication_against_local_users():
+    ctx = FakeCtx(config(alice="allow", bob="deny", carol="policy"))
+    ctx.secrets = {"sealed-alice": "pw-a", "sealed-carol": "pw-c"}
+    for user, expect in (("nobody", ("password", None)), ("bob", ("external", False, 649)),
+                         ("alice", ("password", "pw-a")), ("DOM\\carol", ("password", "pw-c"))):
+        link = RecordingLink()
+        d, entry = driver_with_call(ctx, link)
+        d._authenticate(entry, SimpleNamespace(user=user), 0.0)
+        assert link.calls == [expect], user
+    assert ctx.refusals == [("no dial-in permission", 649, "bob", "198.51.100.7")]
+
+
+def test_admission_refusal_answers_busy_and_touches_nothing_else():
+    ctx = FakeCtx(config())
+    ctx.sessions = SimpleNamespace(add=lambda s: (_ for _ in ()).throw(AssertionError("no session for a refusal")))
+    assert ctx.admission.try_admit(Protocol.PPTP, Use.INBOUND).port == 0     # the web edition's one call
+    d = PptpDriver()
+    d.ctx = ctx
+    core = PptpControl(ControlConfig(Role.PAC))
+    core.start(0.0)
+    core.receive(m.StartControlConnectionRequest().encode(), 0.0)
+    events = core.receive(m.OutgoingCallRequest(call_id=77).encode(), 0.0)
+    core.take_output()
+    t = _Tunnel(core, "198.51.100.8")
+    d._call_requested(t, events[0], 0.0)
+    (reply,) = [m.decode(x) for x in core.take_output()]
+    assert (reply.peer_call_id, reply.result) == (77, m.OcrpResult.BUSY)
+    assert ctx.refusals == [("admission", 4, 676, "198.51.100.8")]
+    assert ctx.counters.refused.as_dict() == {"edition limit reached": 1}
+    assert d._calls == {}
+
+
+def test_withdrawn_call_request_is_not_admitted():
+    ctx = FakeCtx(config())
+    d = PptpDriver()
+    d.ctx = ctx
+    core = PptpControl(ControlConfig(Role.PAC))
+    core.start(0.0)
+    core.receive(m.StartControlConnectionRequest().encode(), 0.0)
+    events = core.receive(m.OutgoingCallRequest(call_id=5).encode() + m.CallClearRequest(call_id=5).encode(), 0.0)
+    assert isinstance(events[0], CallRequested)
+    d._call_requested(_Tunnel(core, "198.51.100.9"), events[0], 0.0)
+    assert ctx.admission.in_use(Protocol.PPTP) == 0 and ctx.refusals == []
