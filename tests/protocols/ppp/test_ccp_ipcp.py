@@ -76,3 +76,7 @@ def test_ipcp_rules():
     with pytest.raises(NegotiationFailed, match="server offered no address"):
         peer.nak_received(bytes.fromhex("030600000000"))
     assert peer.result() == (IPv4Address("198.51.100.9"), IPv4Address(0), (), ())
+    asking = IpcpLayer(IpcpPolicy(False, None, None))
+    asking.build_request()
+    with pytest.raises(NegotiationFailed, match="server assigned no address"):
+        asking.reject_received(bytes.fromhex("030600000000"))

@@ -2,7 +2,8 @@
 
 - 3 IP-Address: the authenticator asks for its own address and assigns the peer's: it acks the assigned address
   and Naks anything else with it. The peer asks for its configured address or 0.0.0.0 and takes the Nak (RFC 1332
-  §3.3); it acks any non-zero address the authenticator asks for.
+  §3.3); it acks any non-zero address the authenticator asks for. A Reject of its 0.0.0.0 request (an
+  authenticator past Max-Failure) leaves it without an address: IPCP fails with "server assigned no address".
 - 129/131 primary/secondary DNS, 130/132 primary/secondary NBNS (RFC 1877 §1): the authenticator Naks a request
   with the configured server (0.0.0.0 in, the address out) and rejects the option when none is configured; the
   peer asks with 0.0.0.0 and takes what the Nak gives.
@@ -59,6 +60,11 @@ def _nak_address(ours: IPv4Address | None, suggested: IPv4Address, neg: Negotiat
     return suggested
 
 
+def _reject_address(neg: Negotiation) -> None:
+    if not neg.allow.authenticator and neg.allow.local_address is None:
+        raise NegotiationFailed("server assigned no address")      # we asked 0.0.0.0: nothing left to use
+
+
 def _server_option(kind: str, index: int) -> OptionSpec:
     def ours(neg: Negotiation) -> IPv4Address | None:
         return None if neg.allow.authenticator else ZERO
@@ -82,7 +88,8 @@ def _server_option(kind: str, index: int) -> OptionSpec:
 
 
 IPCP_OPTIONS = (
-    OptionSpec(3, "ip-address", IPV4, ours=_our_address, judge=_judge_address, on_nak=_nak_address),
+    OptionSpec(3, "ip-address", IPV4, ours=_our_address, judge=_judge_address, on_nak=_nak_address,
+               on_reject=_reject_address),
     _server_option("dns", 0),
     _server_option("nbns", 0),
     _server_option("dns", 1),

@@ -237,7 +237,12 @@ class PppLink(DataPath):
             self.stats.count(exc.reason)
             return []
         if protocol in _DATA_PROTOCOLS:
-            self._flush_reset()            # open_data already handled (and counted) this frame
+            self._repeat_reset(now)        # open_data already handled (and counted) this frame
+            if self._ccp_restart:
+                self._ccp_restart = False
+                self._garbage = 0
+                self.stats.count("CCP restarted: MPPE out of sync")
+                return self._dispatch(self.ccp.down(now) + self.ccp.up(now), now)
             return []
         if protocol == _LCP:
             if self.phase is Phase.DEAD:
@@ -418,8 +423,7 @@ class PppLink(DataPath):
         elif protocol == _CCP:
             self._encryptor = self._decryptor = None
             self.encryption = "none"
-            if not self.clear_allowed:
-                self.network_up = False
+            self.network_up = False          # no clear data while MPPE renegotiates, even if "none" is allowed
 
     def _layer_finished(self, protocol: int, now: float) -> list[Event]:
         if protocol == _LCP:

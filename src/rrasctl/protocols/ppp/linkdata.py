@@ -14,6 +14,9 @@ from rrasctl.protocols.base import Counters
 __all__ = ["DataPath"]
 
 _DATA_LOW = frozenset({0x21, 0xFD, 0x57})      # IP, MPPE, IPv6 protocol numbers (high byte 0)
+RESET_REPEAT_S = 1.0                            # pppd's RACKTIMEOUT
+RESET_REPEAT_DROPS = 64
+GARBAGE_BEFORE_CCP_RESTART = 3                  # consecutive undecodable plaintexts (stateful MPPE)
 
 
 class DataPath:
@@ -31,11 +34,32 @@ class DataPath:
     _ipv6_head: bytes
     _mppe_head: bytes
     ccp_layer: Any
+    _reset_at: float | None = None                # when our pending Reset-Request went out (seen by receive)
+    _reset_drops = 0                              # frames discarded since the last Reset-Request
+    _garbage = 0                                  # consecutive MPPE frames that decrypted to garbage
+    _ccp_restart = False                          # MPPE hopelessly out of sync: receive() restarts CCP
 
     # -- data path ----------------------------------------------------------------------------------------------
     def _flush_reset(self) -> None:
         decryptor = self._decryptor
         if decryptor is not None and decryptor.take_reset():
+            self.ccp_layer.reset_request()
+            self._reset_drops = 0
+            self._reset_at = None            # a new episode: receive() starts its clock
+
+    def _repeat_reset(self, now: float) -> None:
+        """Stateful MPPE still discarding: the flushed packet answering our Reset-Request was lost too. Ask again
+        after RESET_REPEAT_S (pppd's Reset-Ack timeout) or RESET_REPEAT_DROPS discarded frames, whichever is first."""
+        decryptor = self._decryptor
+        self._flush_reset()
+        if decryptor is None or not decryptor.discarding:
+            self._reset_at = None
+        elif self._reset_at is None:
+            self._reset_at = now
+        elif now - self._reset_at >= RESET_REPEAT_S:
+            self._reset_at = now
+            self._reset_drops = 0
+            self.stats.count("reset-request repeated")
             self.ccp_layer.reset_request()
 
     def open_data(self, frame: bytes | memoryview) -> bytes | memoryview | None:
@@ -75,13 +99,27 @@ class DataPath:
             self._flush_reset()
         if plain is None:
             self.stats.count("MPPE frame dropped")
+            if decryptor.discarding:
+                self._reset_drops += 1
+                if self._reset_drops >= RESET_REPEAT_DROPS:
+                    self._reset_drops = 0
+                    self.stats.count("reset-request repeated")
+                    self.ccp_layer.reset_request()
             return None
         inner = 1 if plain[:1] == b"\x21" else 2 if plain[:2] == b"\x00\x21" else 0
         if not inner and self.ipv6_up:
             inner = 1 if plain[:1] == b"\x57" else 2 if plain[:2] == b"\x00\x57" else 0
         if not inner:
             self.stats.count("non-IP inside MPPE")
+            if not decryptor.stateless:
+                # Garbage: stateful keys out of step (the flushed packet answering a Reset-Request was lost, and
+                # the sender changed key once more than we did). Reset-Requests cannot fix that; `receive`
+                # restarts CCP, which gives both sides fresh MPPE contexts from the master keys (decision 0044).
+                self._garbage += 1
+                if self._garbage >= GARBAGE_BEFORE_CCP_RESTART:
+                    self._ccp_restart = True
             return None
+        self._garbage = 0
         self.packets_in += 1
         self.bytes_in += len(plain) - inner
         return memoryview(plain)[inner:]
