@@ -66,7 +66,7 @@ class Engine:
     def start(self, timeout: float = 20.0, *, extra_env: dict[str, str] | None = None) -> None:
         env = dict(self.env, **(extra_env or {}))
         self.proc = subprocess.Popen(
-            ["ip", "netns", "exec", self.ns, sys.executable, "-m", "rrasctl", "engine", "run", "--log-level", "info"],
+            ["ip", "netns", "exec", self.ns, sys.executable, "-m", "rrasctl", "engine", "run", "--log-level", os.environ.get("H6_LOG", "info")],
             env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         self._reader = threading.Thread(target=self._drain, daemon=True)
         self._reader.start()

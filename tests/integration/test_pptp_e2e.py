@@ -282,3 +282,17 @@ def test_no_server_reports_error_800_and_frees_the_port(lab):
     assert (status["state"], status["windows_error"]) == ("unreachable", 800)
     assert c.connections() == []
     assert [p["in_use"] for p in c.json("ports", "list") if p["protocol"] == "pptp"] == [0]
+
+
+def test_no_clear_connection_unless_policy_allows_none(lab):
+    """PAP yields no MPPE keys: with encryption required (no "none" in the server's levels) the call must fail."""
+    (c,) = setup_pair(lab, methods="pap", encryption="strongest", client_encryption="none")
+    lab.server.start()
+    c.start()
+    res = _connect(c)
+    assert res.returncode != 0, res.stderr
+    assert lab.server.connections() == [] and c.connections() == []
+    assert c.ping("10.87.0.1", 1, 0.5).returncode != 0
+    (ref,) = lab.server.json("connections", "refusals")
+    assert (ref["user"], ref["windows_error"]) == ("alice", 741)
+    assert lab.server.json("engine", "status")["counters"]["refused"] == {"encryption required": 1}

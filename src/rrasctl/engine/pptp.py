@@ -266,8 +266,10 @@ class PptpDriver:
             if entry is not None:
                 entry.cleared = True
                 if entry.failure is None and entry.outbound and (entry.up is None or not entry.up.done()):
-                    entry.failure = DialFailed(f"the remote server disconnected the call ({ev.reason})", 628,
-                                               unreachable="CONNECTION_FAILURE")
+                    why = ev.reason.replace("peer disconnected", "the remote server disconnected")
+                    if entry.session.auth:      # authenticated, then refused: CCP (encryption) or IPCP
+                        why += " after authentication: it refused the encryption or the address negotiation"
+                    entry.failure = DialFailed(why, 628, unreachable="CONNECTION_FAILURE")
                 self._end_call(entry, ev.reason, now)     # the peer's reason, not "lower layer down"
                 entry.call.lower_down(now)
         elif isinstance(ev, ControlEstablished):
@@ -572,9 +574,15 @@ class PptpDriver:
         ctx.timers.cancel(("pptp", entry.local_call_id, id(entry)))
         t = entry.tunnel
         t.calls.pop(entry.local_call_id, None)
+        was_up = entry.session.state is SessionState.UP
+        if not entry.outbound and not was_up and "encryption" in cause:
+            # SPEC §6: a refused attempt is recorded; a client that cannot meet the required encryption sees 741
+            ctx.refused_other(protocol="pptp", peer=entry.peer, reason="encryption required", detail=cause,
+                              wire="LCP Terminate + CDN result 2", windows_error=741, user=entry.session.user)
         if not entry.cleared and t.core.state is ControlState.ESTABLISHED:
             entry.cleared = True
-            t.core.clear_call(entry.local_call_id, now)
+            t.core.clear_call(entry.local_call_id, now,
+                              m.CdnResult.ADMIN_SHUTDOWN if was_up or entry.outbound else m.CdnResult.GENERAL_ERROR)
             self._flush_tunnel(t)
         if entry.added_address and ctx.tun is not None:
             try:
