@@ -8,6 +8,7 @@ with a healthy session still passing traffic. The full method x level matrix run
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -105,6 +106,12 @@ def test_connect_ping_both_ways_list_and_disconnect(lab, case):
     assert "198.51.100.0/24" not in routes.stdout and "10.87.0.1 " not in routes.stdout, routes.stdout
     # engines stop cleanly
     assert c.stop() == 0 and lab.server.stop() == 0
+    # SPEC §6 accounting: one start and one stop record on the server, with the bytes
+    records = [json.loads(line) for line in
+               (lab.server.home / "state" / "accounting.jsonl").read_text().splitlines()]
+    assert [(r["event"], r["user"], r["protocol"], r["port"], r["peer"]) for r in records] == [
+        ("start", "alice", "pptp", "PPTP-0", c.address), ("stop", "alice", "pptp", "PPTP-0", c.address)]
+    assert records[1]["bytes_in"] >= 5 * 84 and records[1]["cause"] in ("peer terminated", "peer cleared the call")
 
 
 def test_connections_disconnect_on_the_server_ends_both_sides_and_sigterm_clears_calls(lab):
