@@ -65,7 +65,8 @@ class DataPath:
     def open_data(self, frame: bytes | memoryview) -> bytes | memoryview | None:
         """The IP packet carried by an IP, IPv6 or MPPE frame; None for anything else (give it to `receive`) or a
         drop. Clear IP is dropped while MPPE is on or when policy forbids clear data; IPv6 unless IPV6CP is up; an
-        MPPE frame that does not decrypt is dropped (a stateful resync queues a CCP Reset-Request)."""
+        MPPE frame that does not decrypt is dropped (a stateful resync queues a CCP Reset-Request).
+        A clear packet comes back as a view into ``frame``: use it before the caller's buffer is reused."""
         n = len(frame)
         pos = 2 if n >= 2 and frame[0] == 0xFF and frame[1] == 0x03 else 0
         if pos >= n:
