@@ -133,3 +133,16 @@ def test_malformed_datagrams_are_counted_and_leave_an_established_tunnel_healthy
     for d in a.take_output():
         events = b.receive(d, 2.0)
     assert [type(e).__name__ for e in events] == ["CallRequested"] and events[0].peer_session_id == sid
+
+
+def test_every_truncation_fed_to_an_established_core_is_counted_and_dropped():
+    a, b = _established_pair()
+    fed = 0
+    for seed in SEEDS:
+        for n in range(len(seed)):
+            before = sum(b.stats.values())
+            assert b.receive(seed[:n], 1.0) == []
+            assert sum(b.stats.values()) == before + 1
+            fed += 1
+    assert fed == sum(len(s) for s in SEEDS) == 2619
+    assert b.state is TunnelState.ESTABLISHED and b.take_output() == []
