@@ -194,9 +194,10 @@ class PptpDriver:
         await self._read_loop(t, reader)
 
     def _control_config(self, role: ControlRole) -> ControlConfig:
-        echo = float(getattr(getattr(self.ctx.config, "pptp", None), "echo_interval_s", 60) or 60)
+        echo = getattr(getattr(self.ctx.config, "pptp", None), "echo_interval_s", 60)
+        echo = 60.0 if echo is None else float(echo)          # 0 = keepalive off
         return ControlConfig(role, host_name=socket.gethostname()[:63], vendor="rrasctl", recv_window=RECV_WINDOW,
-                             echo_interval_s=echo, echo_timeout_s=echo, setup_timeout_s=SETUP_TIMEOUT_S)
+                             echo_interval_s=echo, echo_timeout_s=echo or 60.0, setup_timeout_s=SETUP_TIMEOUT_S)
 
     async def _read_loop(self, t: _Tunnel, reader: asyncio.StreamReader) -> None:
         loop = self.ctx.loop

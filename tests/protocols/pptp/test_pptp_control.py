@@ -310,3 +310,12 @@ def test_pns_follows_the_windows_rras_server_stream():
     pns.clear_call(0, 1.0)
     # RRAS puts the PNS's call id (0) in its CDN, not its own (11755): still the call
     assert pns.receive(server[4], 1.0) == [CallCleared(0, 11755, "peer disconnected the call (result 0)", 0, 0)]
+
+
+def test_echo_interval_zero_turns_keepalive_off():
+    pac, pns = pair(echo_interval_s=0.0)
+    pump(pac, pns, 0.0)
+    assert pac.next_timer() is None and pns.next_timer() is None
+    assert pns.handle_timer(10_000.0) == [] and pns.take_output() == []
+    pns.place_call(1, 5.0)
+    assert pns.next_timer() == 65.0            # the call's setup deadline still counts

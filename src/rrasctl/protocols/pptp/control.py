@@ -64,7 +64,7 @@ class ControlConfig:
     recv_window: int = 64            # our Packet Recv Window Size, announced in OCRQ/OCRP
     processing_delay: int = 0
     connect_speed: int = 100_000_000
-    echo_interval_s: float = 60.0    # RFC 2637 §2.5
+    echo_interval_s: float = 60.0    # RFC 2637 §2.5; 0 = no keepalive
     echo_timeout_s: float = 60.0
     setup_timeout_s: float = 60.0    # SCCRQ->SCCRP, OCRQ->OCRP, CCRQ->CDN
     stop_timeout_s: float = 10.0
@@ -306,7 +306,7 @@ class PptpControl:
                 return self._close("stopped (no Stop-Control-Connection-Reply)")
             return self._close("timeout waiting for Start-Control-Connection")
         events: list[Event] = []
-        if st is ControlState.ESTABLISHED:
+        if st is ControlState.ESTABLISHED and self.config.echo_interval_s > 0:
             if self._echo_id is not None:
                 if now >= self._echo_sent + self.config.echo_timeout_s:
                     self.stats.count("echo timeout")
@@ -315,6 +315,7 @@ class PptpControl:
                 self._echo_counter = (self._echo_counter + 1) & 0xFFFFFFFF
                 self._echo_id, self._echo_sent = self._echo_counter, now
                 self._send(m.EchoRequest(identifier=self._echo_id))
+        if st is ControlState.ESTABLISHED:
             for call in list(self._calls.values()):
                 if call.deadline is not None and now >= call.deadline:
                     del self._calls[call.local_call_id]
@@ -334,12 +335,15 @@ class PptpControl:
             return None
         if st is not ControlState.ESTABLISHED:
             return self._deadline
-        if self._echo_id is not None:
+        deadline: float | None
+        if self.config.echo_interval_s <= 0:
+            deadline = None                  # keepalive off (`server set --pptp-echo-interval 0`)
+        elif self._echo_id is not None:
             deadline = self._echo_sent + self.config.echo_timeout_s
         else:
             deadline = self._last_rx + self.config.echo_interval_s
         for call in self._calls.values():
-            if call.deadline is not None and call.deadline < deadline:
+            if call.deadline is not None and (deadline is None or call.deadline < deadline):
                 deadline = call.deadline
         return deadline
 
