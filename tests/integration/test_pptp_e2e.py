@@ -303,3 +303,30 @@ def test_no_clear_connection_unless_policy_allows_none(lab):
     (ref,) = lab.server.json("connections", "refusals")
     assert (ref["user"], ref["windows_error"]) == ("alice", 741)
     assert lab.server.json("engine", "status")["counters"]["refused"] == {"encryption required": 1}
+
+
+def test_static_ip_and_router_caller_routes(lab):
+    """A user's static address is handed out; a caller named like a demand-dial interface is a router (SPEC §4)."""
+    (c,) = setup_pair(lab)
+    s = lab.server
+    s.cli("users", "set", "alice", "--static-ip", "10.87.0.50", check=True)
+    # the router rule: user "branch" = our demand-dial interface "branch", whose routes go through the caller
+    s.cli("users", "add", "branch", "--password-stdin", "--dial-in", "allow", stdin="Pw-branch-3\n", check=True)
+    s.cli("demand-dial", "add", "branch", "--destination", c.address, "--user", "hq", "--password-stdin",
+          "--type", "pptp", "--route", "192.0.2.0/24", stdin="x\n", check=True)
+    c.cli("demand-dial", "add", "hq2", "--destination", SERVER_IP, "--user", "branch", "--password-stdin",
+          "--type", "pptp", "--encryption", "strongest", stdin="Pw-branch-3\n", check=True)
+    s.start()
+    c.start()
+    assert _connect(c).returncode == 0
+    (row,) = s.connections()
+    assert (row["user"], row["ip"], row["interface"]) == ("alice", "10.87.0.50", None)
+    assert c.ping("10.87.0.1", 2).returncode == 0
+    assert c.cli("demand-dial", "disconnect", "hq").returncode == 0
+    assert wait_for(lambda: s.connections() == [], 10)
+    assert _connect(c, "hq2").returncode == 0
+    (row,) = s.connections()
+    assert (row["user"], row["interface"]) == ("branch", "branch")
+    routes = subprocess.run(["ip", "-n", s.ns, "route", "show", "dev", "rras0"], capture_output=True, text=True)
+    assert "192.0.2.0/24" in routes.stdout, routes.stdout
+    assert s.json("demand-dial", "status", "branch")["state"] == "connected"
