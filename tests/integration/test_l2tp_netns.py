@@ -114,6 +114,11 @@ def test_admission_refusals_cdn_and_stopccn(tmp_path):
         assert refs[-1]["reason"] == "no free port" and refs[-1]["wire_result"] == 4
         assert len(lab.a.json("connections", "list")) == 1
         assert ping(lab.b, "198.51.100.1") == (3, 3)                 # the first connection is untouched
+        # SIGTERM on the LAC with the session up: CDN + StopCCN on the wire, exit 0
+        assert lab.b.stop() == 0
+        poll(lambda: lab.a.json("connections", "list") == [], 20, "LNS session gone")
+        log = lab.a.wait_log("peer sent StopCCN: result 6")
+        assert "down: peer sent CDN: result 3 error 0 (engine stopped)" in log
 
 
 FUZZ = r'''

@@ -109,6 +109,7 @@ class L2tpDriver(PppSessions):
         self.port = L2TP_PORT
         self.listen = ""
         self.loss: _LossShim | None = None
+        self._stopping = False
         # (tunnel id << 16 | session id) -> (peer ip, link.open_data, tun.write, Session): sessions with IP up
         self._fast: dict[int, tuple[str, Any, Any, Session]] = {}
         self._rng = os.urandom
@@ -140,6 +141,7 @@ class L2tpDriver(PppSessions):
     async def stop(self, ctx: Any) -> None:
         """CDN for every session, StopCCN for every tunnel; wait (bounded) for the acks; free everything."""
         now = self._now()
+        self._stopping = True
         for t in list(self.tunnels.values()):
             for call in list(t.calls.values()):
                 if call.link is not None:
@@ -466,7 +468,7 @@ class L2tpDriver(PppSessions):
                 log.debug("could not remove %s from the TUN", call.added_address)
         self.ctx.session_down(call.session, cause)
         # an initiator tunnel with no session left is closed (SoftEther hangs on idle session-less tunnels)
-        if t.initiator and not t.calls and t.core.state is TunnelState.ESTABLISHED:
+        if t.initiator and not t.calls and t.core.state is TunnelState.ESTABLISHED and not self._stopping:
             t.core.close(self._now(), StopCcnResult.CLEAR, None, "no sessions left")
             self._pump_tunnel(t, [])
 
