@@ -163,3 +163,8 @@ def test_ten_thousand_fuzzed_datagrams_beside_a_healthy_tunnel(tmp_path):
         dropped = (st["malformed"] + st["unknown_tunnel"] + st["unknown_session"] + sum(st["control_drops"].values()))
         assert dropped > 5000 and st["tunnels"] >= 1
         assert lab.a.proc.poll() is None
+        # the administrator disconnects the inbound connection: CDN to the LAC, whose session ends too
+        lab.a.cli("connections", "disconnect", str(row["id"]))
+        poll(lambda: lab.b.json("connections", "list") == [], 20, "LAC session gone")
+        assert lab.a.json("connections", "list") == []
+        assert "down: peer sent CDN" in lab.b.drain_log()
