@@ -33,8 +33,10 @@ M = MessageType
 A = AvpType
 
 # AVPs we hide when `hide_avps` is on: the session-identifying ones (§4.3 leaves the choice to the sender)
+# (session AVPs only: xl2tpd 1.3.18 could not unhide our hidden Assigned Tunnel ID in an SCCRQ, "decrypt_avp:
+# Decrypted length is too long", while it reads our hidden session AVPs; docs/decisions/0072)
 HIDDEN_AVPS = frozenset({A.ASSIGNED_SESSION_ID, A.CALL_SERIAL_NUMBER, A.CALLING_NUMBER, A.CALLED_NUMBER,
-                         A.TX_CONNECT_SPEED, A.FRAMING_TYPE, A.BEARER_TYPE, A.RESULT_CODE, A.ASSIGNED_TUNNEL_ID})
+                         A.TX_CONNECT_SPEED, A.FRAMING_TYPE, A.BEARER_TYPE})
 
 # AVPs each message must carry (§6); a message lacking one is answered as a protocol error
 REQUIRED: dict[int, tuple[AvpType, ...]] = {
