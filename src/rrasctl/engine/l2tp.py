@@ -203,9 +203,7 @@ class L2tpDriver(PppSessions):
         if l2 is not None and l2.secret:
             plain = self.ctx.open_secret(l2.secret)
             secret = plain.encode() if plain else None
-        import socket as _s
-
-        return TunnelConfig(host_name=_s.gethostname() or "rrasctl", vendor_name="rrasctl", secret=secret,
+        return TunnelConfig(host_name=socket.gethostname() or "rrasctl", vendor_name="rrasctl", secret=secret,
                             hide_avps=bool(l2 and l2.hide_avps and secret),
                             hello_s=float(l2.hello_interval_s) if l2 else 60.0)
 
