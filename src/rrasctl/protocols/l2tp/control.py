@@ -422,16 +422,16 @@ class L2tpTunnel:
         self._pending_events.append(CallRequested(sid, peer_sid, call.serial, outgoing,
                                                   msg.get(A.CALLING_NUMBER, ""), msg.get(A.CALLED_NUMBER, "")))
 
-    def _session_for(self, msg: ControlMessage, state: SessionState) -> L2tpCall | None:
+    def _session_for(self, msg: ControlMessage, state: SessionState, outgoing: bool) -> L2tpCall | None:
         call = self.calls.get(msg.session_id)
-        if call is None or call.state is not state:
+        if call is None or call.state is not state or call.outgoing is not outgoing:
             self._unexpected(msg)
             return None
         return call
 
     def _on_icrp(self, msg: ControlMessage) -> None:
-        call = self._session_for(msg, SessionState.WAIT_REPLY)
-        if call is None or call.outgoing:
+        call = self._session_for(msg, SessionState.WAIT_REPLY, outgoing=False)
+        if call is None:
             return
         call.peer_session_id = msg.get(A.ASSIGNED_SESSION_ID)
         self._send(call.peer_session_id, [(A.TX_CONNECT_SPEED, TX_CONNECT_SPEED),
@@ -440,22 +440,22 @@ class L2tpTunnel:
         self._pending_events.append(SessionUp(call.local_session_id, call.peer_session_id))
 
     def _on_ocrp(self, msg: ControlMessage) -> None:
-        call = self._session_for(msg, SessionState.WAIT_REPLY)
-        if call is None or not call.outgoing:
+        call = self._session_for(msg, SessionState.WAIT_REPLY, outgoing=True)
+        if call is None:
             return
         call.peer_session_id = msg.get(A.ASSIGNED_SESSION_ID)
         call.state = SessionState.WAIT_CONNECT
 
     def _on_iccn(self, msg: ControlMessage) -> None:
-        call = self._session_for(msg, SessionState.WAIT_CONNECT)
-        if call is None or call.outgoing:
+        call = self._session_for(msg, SessionState.WAIT_CONNECT, outgoing=False)
+        if call is None:
             return
         call.state = SessionState.ESTABLISHED
         self._pending_events.append(SessionUp(call.local_session_id, call.peer_session_id))
 
     def _on_occn(self, msg: ControlMessage) -> None:
-        call = self._session_for(msg, SessionState.WAIT_CONNECT)
-        if call is None or not call.outgoing:
+        call = self._session_for(msg, SessionState.WAIT_CONNECT, outgoing=True)
+        if call is None:
             return
         call.state = SessionState.ESTABLISHED
         self._pending_events.append(SessionUp(call.local_session_id, call.peer_session_id))
