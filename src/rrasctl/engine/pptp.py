@@ -537,12 +537,14 @@ class PptpDriver:
 
     def _fold(self, stats: Counters) -> None:
         """Move a core's drop counters into the engine's (`engine status`), keyed "pptp: reason"."""
-        malformed = self.ctx.counters.malformed
+        counters = self.ctx.counters
         for reason, n in stats.items():
             if reason.startswith("rx ") or reason == "ack-only":
                 self.stats[reason] += n
+            elif reason in _DROPS:               # well-formed, but not wanted now
+                counters.dropped.count("pptp: " + reason, n)
             else:
-                malformed.count("pptp: " + reason, n)
+                counters.malformed.count("pptp: " + reason, n)
         stats.clear()
 
     def _send_acks(self) -> None:
@@ -734,6 +736,8 @@ def _prefer_source(tun: Any, cidrs: list[str], src: str) -> None:
             log.debug("route %s src %s: %s", cidr, src, exc)
 
 
+_DROPS = frozenset({"late or duplicate", "answer to a withdrawn call request", "echo timeout", "old ack",
+                    "bytes after close", "wan error notify", "too many pending calls"})
 GRE_BUFFER_BYTES = 4 << 20   # ~2,800 full-size packets: bursts from many calls wait here, not in drops
 
 
