@@ -35,6 +35,27 @@ class App:
 
         with store.edit(self.paths.config) as e:
             yield e
+        if e.changed:
+            self._tell_engine()
+
+    def _tell_engine(self) -> None:
+        """A running engine applies a saved change at once, as SIGHUP would (SPEC §6); no engine: nothing to do.
+
+        The change is already on disk, so a failure here is a warning, never an error: the engine keeps its old
+        configuration and says why (an engine reload refuses an invalid file, which the store never writes).
+        """
+        from rrasctl.errors import EngineUnavailable, RrasctlError
+
+        if not os.path.exists(self.paths.socket):
+            return
+        try:
+            self.engine("reload", timeout=5.0)
+        except EngineUnavailable:
+            return
+        except RrasctlError as e:
+            self.say(f"warning: saved, but the running engine did not apply it: {e.message}")
+            return
+        self.say("the running engine applied the change")
 
     def seal(self, plain: str) -> str:
         from rrasctl.config import secrets

@@ -123,7 +123,8 @@ def test_ports_remove_refused_by_live_connections_writes_nothing(rr, cfg, engine
     assert e.calls == [("ports.remove_check", {"protocol": "pptp", "count": 6, "force": False})]
     e.handlers["ports.remove_check"] = ok({"disconnected": [4]})
     assert rr("ports", "remove", "pptp", "2", "--force").exit_code == 0
-    assert e.calls[-1] == ("ports.remove_check", {"protocol": "pptp", "count": 6, "force": True})
+    assert e.calls[-2:] == [("ports.remove_check", {"protocol": "pptp", "count": 6, "force": True}),
+                            ("reload", {})]  # the saved change is then applied by the engine
     e.handlers["ports.list"] = ok([{"protocol": "pptp", "in_use": 5}, {"protocol": "l2tp", "in_use": 0}])
     assert json.loads(rr("ports", "list", "-o", "json").stdout)[0] == {
         "protocol": "pptp", "count": 6, "remote_access": True, "demand_dial": True, "in_use": 5, "free": 1}
@@ -148,3 +149,32 @@ def test_live_columns_degrade_on_an_error_reply(rr, engine):
     r = rr("ports", "list", "-o", "json")
     assert r.exit_code == 0 and "in_use" not in r.stdout
     assert r.stderr == "warning: the engine could not give live figures: boom\n"
+
+
+def test_a_saved_change_is_applied_by_a_running_engine(rr, engine):
+    fake = engine({"reload": ok({"reloaded": True})})
+    r = rr("ports", "add", "pptp", "2")
+    assert r.exit_code == 0
+    assert fake.calls == [("reload", {})]
+    assert "the running engine applied the change" in r.stderr
+
+
+def test_a_read_only_command_does_not_reload_the_engine(rr, engine):
+    fake = engine({"reload": ok({"reloaded": True})})
+    assert rr("server", "show").exit_code == 0
+    assert fake.calls == []
+
+
+def test_an_engine_that_refuses_the_reload_is_a_warning_and_the_change_stays(rr, engine):
+    from rrasctl.control import messages as m
+
+    engine({"reload": lambda i, a: [m.error(i, "invalid", "ports.pptp.count: over the limit")]})
+    r = rr("ports", "add", "pptp", "1")
+    assert r.exit_code == 0
+    assert "warning: saved, but the running engine did not apply it: ports.pptp.count: over the limit" in r.stderr
+    assert rr("ports", "list", "-o", "json").stdout.count('"count": 6') == 1
+
+
+def test_no_engine_means_no_message(rr):
+    r = rr("ports", "add", "pptp", "1")
+    assert r.exit_code == 0 and "engine" not in r.stderr
