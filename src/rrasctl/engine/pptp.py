@@ -112,6 +112,7 @@ class PptpDriver:
         self._ack_scheduled = False
         self._listening = ""
         self._stateless = os.environ.get("RRASCTL_PPTP_MPPE", "stateless") != "stateful"
+        self._stopping = False
 
     # ---- lifecycle ----------------------------------------------------------------------------------------
 
@@ -154,6 +155,7 @@ class PptpDriver:
         return f"PPTP on TCP {self._listening} and GRE (IP protocol 47)"
 
     async def stop(self, ctx: EngineContext) -> None:
+        self._stopping = True
         if self._server is not None:
             self._server.close()
         now = ctx.loop.time()
@@ -598,7 +600,7 @@ class PptpDriver:
             entry.up.exception()
         if entry.down is not None and not entry.down.done():
             entry.down.set_result(cause)
-        if entry.outbound and not t.calls and t.core.state is ControlState.ESTABLISHED:
+        if entry.outbound and not t.calls and t.core.state is ControlState.ESTABLISHED and not self._stopping:
             t.core.stop(now)          # our own control connection: Stop-Control-Connection once the call is gone
             self._flush_tunnel(t)
             ctx.timers.arm(("pptp-ctl", id(t)), t.core.next_timer(), lambda: self._fire_tunnel(t))
