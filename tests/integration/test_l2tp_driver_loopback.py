@@ -287,3 +287,33 @@ def test_full_loss_declares_the_tunnel_down_after_the_retry_limit(tmp_path, port
 
     asyncio.run(asyncio.wait_for(main(), 60))
     assert "closed: peer did not acknowledge after 5 retransmissions" in caplog.text
+
+
+def test_two_hundred_sessions_share_one_tunnel(tmp_path, port):
+    """Many demand-dial sessions to one peer share one tunnel (one per peer); each gets its own PPP link, port,
+    address and data path. 200 because the test addresses stay inside 198.51.100.0/24."""
+    n = 200
+
+    async def main():
+        import dataclasses
+
+        lns_cfg = dataclasses.replace(lns_config(l2tp_ports=n),
+                                      server=dataclasses.replace(lns_config().server, address_pool="198.51.100.0/24"))
+        lns, lns_ctx, lac, lac_ctx = await _pair(tmp_path, lns_cfg, lac_config())
+        lac_ctx.admission.reconfigure(pools_from_config({"l2tp": PortPool(n)}), None)
+        iface = lac_ctx.config.demand_dial["hq"]
+        sessions = await asyncio.gather(*(lac.dial(lac_ctx, f"hq{i}", iface, lambda _: None) for i in range(n)))
+        assert len(lac.tunnels) == 1 and len(lns.tunnels) == 1
+        assert len(lns_ctx.sessions) == n and lns.status()["sessions"] == n
+        ips = {s.ip for s in lns_ctx.sessions}
+        assert len(ips) == n
+        assert {r["port"] for r in lns_ctx.sessions.rows()} == {f"L2TP-{i}" for i in range(n)}
+        for s in list(lns_ctx.sessions):                   # LNS -> each LAC session
+            s.tx(memoryview(ip_packet("198.51.100.1", s.ip)))
+        await wait_for(lambda: len(lac_ctx.tun.packets) == n)
+        assert sum(s.packets_in for s in sessions) == n
+        await lac.stop(lac_ctx)
+        await wait_for(lambda: not lns.tunnels)
+        assert len(lns_ctx.sessions) == 0 and lns_ctx.admission.in_use("l2tp") == 0
+        await lns.stop(lns_ctx)
+    run(main())
