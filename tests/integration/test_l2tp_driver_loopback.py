@@ -95,8 +95,7 @@ async def wait_for(cond, timeout=10.0):
     while not cond():
         if loop.time() > deadline:
             raise AssertionError("condition not met in time")
-        await asyncio.sleep(0)          # yield to the loop (no wall-clock sleep)
-        await asyncio.wait([loop.create_future()], timeout=0.005)
+        await asyncio.wait([loop.create_future()], timeout=0.005)    # let the loop run the sockets a little
 
 
 def run(coro):
