@@ -139,7 +139,7 @@ def test_decoders_fuzz_long():
 @pytest.mark.slow
 @pytest.mark.skipif(not LONG, reason="1,000,000-input fuzz runs only with RRASCTL_LONG=1")
 def test_cores_fuzz_long():
-    run_cores(LONG_N // 4, 12)
+    run_cores(LONG_N, 12)
 
 
 @settings(max_examples=300, deadline=None)
