@@ -125,7 +125,7 @@ def test_decoders_fuzz_default():
 
 
 def test_cores_fuzz_default():
-    pac, pns, window = run_cores(DEFAULT_N // 4, 2)
+    pac, pns, window = run_cores(DEFAULT_N, 2)
     assert window.stats and pac.state in ControlState and pns.state in ControlState
 
 
