@@ -110,6 +110,7 @@ class L2tpDriver(PppSessions):
         self.listen = ""
         self.loss: _LossShim | None = None
         self._stopping = False
+        self._all_closed: asyncio.Event | None = None
         # (tunnel id << 16 | session id) -> (peer ip, link.open_data, tun.write, Session): sessions with IP up
         self._fast: dict[int, tuple[str, Any, Any, Session]] = {}
         self._rng = os.urandom
@@ -155,9 +156,12 @@ class L2tpDriver(PppSessions):
             if t.core.state is not TunnelState.CLOSED:
                 t.core.close(now, StopCcnResult.SHUTTING_DOWN, None, "engine stopped")
             self._pump_tunnel(t, [])
-        deadline = self._now() + 3.0
-        while any(t.core.state is not TunnelState.CLOSED for t in self.tunnels.values()) and self._now() < deadline:
-            await asyncio.sleep(0.05)
+        if self.tunnels:                  # wait (bounded) for the StopCCN acks; _forget_tunnel sets the event
+            self._all_closed = asyncio.Event()
+            try:
+                await asyncio.wait_for(self._all_closed.wait(), 3.0)
+            except asyncio.TimeoutError:
+                log.warning("L2TP: %d tunnel(s) did not acknowledge StopCCN within 3 s", len(self.tunnels))
         for t in list(self.tunnels.values()):
             self._forget_tunnel(t)
         if self.drain is not None:
@@ -364,6 +368,8 @@ class L2tpDriver(PppSessions):
             del self.tunnels[t.core.local_tunnel_id]
         for k in [k for k, v in self.sccrq_index.items() if v is t]:
             del self.sccrq_index[k]
+        if not self.tunnels and self._all_closed is not None:
+            self._all_closed.set()
 
     def _on_tunnel_event(self, t: _Tunnel, e: Any, now: float) -> None:
         from rrasctl.router.admission import Protocol, Refuse, Use
