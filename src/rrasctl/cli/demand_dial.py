@@ -295,7 +295,7 @@ def connect(app, name: str, no_wait: bool, foreground: bool, timeout: float) -> 
     """
     import os
 
-    from rrasctl.errors import EngineUnavailable, RrasctlError
+    from rrasctl.errors import RrasctlError
 
     config = app.load()
     _get(config, name)
@@ -309,16 +309,20 @@ def connect(app, name: str, no_wait: bool, foreground: bool, timeout: float) -> 
             raise RrasctlError("--foreground needs the engine's private-dial mode, which is not available yet",
                                hint="start the engine (rrasctl engine run) and connect without --foreground")
         raise SystemExit(fg(app.paths, name, config.server.log_level))
-    try:
-        result = app.engine("demand_dial.connect", {"name": name, "wait": not no_wait}, timeout=timeout,
-                            on_progress=lambda stage: app.say(f"{name}: {stage}"))
-    except EngineUnavailable:
-        raise
+    shown: list[str] = []
+
+    def progress(stage: str) -> None:
+        shown.append(stage)
+        app.say(f"{name}: {stage}")
+
+    result = app.engine("demand_dial.connect", {"name": name, "wait": not no_wait}, timeout=timeout,
+                        on_progress=progress)
     if app.output == "json":
         app.emit(result)
     else:
         state = result.get("state") if isinstance(result, dict) else result
-        app.say(f"{name}: {state}")
+        if not shown or shown[-1] != state:  # the last progress line already said it
+            app.say(f"{name}: {state}")
 
 
 @demand_dial.command("disconnect")

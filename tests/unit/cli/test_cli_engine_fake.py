@@ -97,6 +97,19 @@ def test_connect_shows_progress_and_returns_0(rr, engine):
     assert e.calls[-1] == ("demand_dial.connect", {"name": "b1", "wait": False})
 
 
+def test_connect_says_connected_once_when_the_engine_reports_it_as_progress(rr, engine):
+    assert rr("demand-dial", "add", "b1", "--destination", "203.0.113.2", "--user", "hq").exit_code == 0
+
+    def connect(i, a):  # the real engine's last progress line is the final state itself
+        return [messages.progress(i, s) for s in ("resolving", "connecting", "connected")] + [
+            messages.ok(i, {"name": "b1", "state": "connected"})]
+
+    engine({"demand_dial.connect": connect})
+    r = rr("demand-dial", "connect", "b1")
+    assert r.exit_code == 0
+    assert r.stderr == "b1: resolving\nb1: connecting\nb1: connected\n"
+
+
 @pytest.mark.parametrize("kind,code", [("failed", 1), ("not_found", 3), ("conflict", 4), ("invalid", 2)])
 def test_error_reply_gives_its_exit_code(rr, engine, kind, code):
     assert rr("demand-dial", "add", "b1", "--destination", "203.0.113.2", "--user", "hq").exit_code == 0
