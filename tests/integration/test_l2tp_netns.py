@@ -145,7 +145,7 @@ print("sent 10000")
 
 
 def test_ten_thousand_fuzzed_datagrams_beside_a_healthy_tunnel(tmp_path):
-    from conftest import CAPTURES
+    from support import CAPTURES
 
     here = os.path.join(os.path.dirname(__file__), "..", "protocols", "l2tp")
     with Lab(tmp_path, "fz") as lab:

@@ -4,7 +4,7 @@ the RFC transition, or counted as unexpected with the session left as it was."""
 from __future__ import annotations
 
 import pytest
-from conftest import fixed_rng
+from support import fixed_rng
 from test_l2tp_states import MINIMAL
 
 from rrasctl.protocols.l2tp.avp import AvpType as A, MessageType as M, encode_avp_list

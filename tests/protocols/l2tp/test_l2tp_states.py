@@ -4,7 +4,7 @@ left alone (DESIGN.md §10: an exhaustive test for every automaton)."""
 from __future__ import annotations
 
 import pytest
-from conftest import fixed_rng
+from support import fixed_rng
 
 from rrasctl.protocols.l2tp.avp import AvpType as A, MessageType as M, ResultCode, encode_avp_list
 from rrasctl.protocols.l2tp.control import L2tpTunnel, TunnelConfig, TunnelRequested, TunnelState as S
