@@ -13,6 +13,7 @@ from rrasctl.protocols.pptp import messages as m
 from rrasctl.protocols.pptp.call import PptpCall
 from rrasctl.protocols.pptp.control import CallRequested, ControlConfig, PptpControl, Role
 from rrasctl.protocols.pptp.gre import GreHeader, GreWindow
+from rrasctl.protocols.ppp.auth import AuthRequested
 from rrasctl.router.admission import Admission, Pool, Protocol, Use
 
 
@@ -123,15 +124,29 @@ def test_gre_demux_counts_short_unknown_and_spoofed_packets():
 
 
 def test_authentication_against_local_users():
-    ctx = FakeCtx(config(alice="allow", bob="deny", carol="policy"))
+    """Through the shared glue (engine/ppp_session.py): dial-in allow/deny/policy against the default deny-all
+    policy, as on L2TP (a `policy` user no longer gets in over PPTP: decision 0080)."""
+    from rrasctl.config.model import Config, User
+    from rrasctl.engine.ppp_session import LockoutStore, PppSession
+    from rrasctl.protocols.ppp.auth import AuthMethod
+
+    cfg = Config(users={n: User(n, password=f"sealed-{n}", dial_in=d)
+                        for n, d in (("alice", "allow"), ("bob", "deny"), ("carol", "policy"))})
+    ctx = FakeCtx(cfg)
+    ctx.lockout = LockoutStore(None, wall=lambda: 1_700_000_000.0)
+    ctx.admission = SimpleNamespace(classify=lambda protocol, port, use: None)   # the pool serves remote access
     ctx.secrets = {"sealed-alice": "pw-a", "sealed-carol": "pw-c"}
     for user, expect in (("nobody", ("password", None)), ("bob", ("external", False, 649)),
-                         ("alice", ("password", "pw-a")), ("DOM\\carol", ("password", "pw-c"))):
+                         ("alice", ("password", "pw-a")), ("DOM\\carol", ("external", False, 649))):
         link = RecordingLink()
+        link.config = SimpleNamespace(encryption=("basic", "strong", "strongest"))
         d, entry = driver_with_call(ctx, link)
-        d._authenticate(entry, SimpleNamespace(user=user), 0.0)
+        glue = PppSession(ctx, "pptp", entry.session, entry.peer)
+        glue.link = link
+        glue.handle(AuthRequested(AuthMethod.MSCHAP_V2, user), 0.0)
         assert link.calls == [expect], user
-    assert ctx.refusals == [("no dial-in permission", 649, "bob", "198.51.100.7")]
+    assert ctx.refusals == [("no dial-in permission", 649, "bob", "198.51.100.7"),
+                            ("access denied by policy", 649, "carol", "198.51.100.7")]
 
 
 def test_admission_refusal_answers_busy_and_touches_nothing_else():

@@ -29,6 +29,7 @@ from typing import Any
 
 from rrasctl.engine.io import SocketDrain
 from rrasctl.engine.l2tp_ppp import WINDOWS_ENCRYPTION_REQUIRED, PppSessions
+from rrasctl.engine.ppp_session import windows_error
 from rrasctl.engine.sessions import Direction, Session
 from rrasctl.protocols.base import Malformed
 from rrasctl.protocols.l2tp.avp import AvpType, CdnResult, GeneralError, StopCcnResult
@@ -67,11 +68,10 @@ class _Call:
     session: Session
     data: L2tpSession | None = None
     link: Any = None
-    profile: Any = None
+    glue: Any = None                                                 # engine.ppp_session.PppSession
     done: asyncio.Future | None = None                               # outbound: network up or failure
     iface: Any = None                                                # outbound: the demand-dial interface
-    added_address: str | None = None                                 # outbound: our address added to the TUN
-    refusal_recorded: bool = False
+    progress: Any = None                                             # outbound: the dial's progress callback
     early: list[bytes] = field(default_factory=list)                 # PPP frames that arrived before ICCN
     ended: bool = False
 
@@ -190,11 +190,18 @@ class L2tpDriver(PppSessions):
         return st
 
     async def reload(self, ctx: Any, old: Any, new: Any) -> None:
-        if "none" not in new.auth.encryption:
-            for t in list(self.tunnels.values()):
-                for call in list(t.calls.values()):
-                    if call.session.direction is Direction.INBOUND:
-                        self._hang_up(call, "encryption 'none' no longer allowed")
+        """Sessions that remain allowed stay; an inbound user who is gone, now denied (dial-in or policies, as on
+        PPTP) or who needs encryption plain L2TP cannot give is disconnected."""
+        for t in list(self.tunnels.values()):
+            for call in list(t.calls.values()):
+                if call.session.direction is not Direction.INBOUND:
+                    continue
+                if "none" not in new.auth.encryption:
+                    self._hang_up(call, "encryption 'none' no longer allowed")
+                elif call.glue is not None:
+                    cause = call.glue.still_allowed(new)
+                    if cause is not None:
+                        self._hang_up(call, cause)
 
     # ------------------------------------------------------------------------------------------------ helpers
     def _now(self) -> float:
@@ -465,11 +472,8 @@ class L2tpDriver(PppSessions):
             self._pump_tunnel(t, [])
         if call.done is not None and not call.done.done():
             call.done.set_exception(ConnectionError(cause))
-        if call.added_address and self.ctx.tun is not None:
-            try:
-                self.ctx.tun.del_address(call.added_address)
-            except Exception:
-                log.debug("could not remove %s from the TUN", call.added_address)
+        if call.glue is not None:
+            call.glue.finish(cause)        # pending refusal records, our address on the TUN
         self.ctx.session_down(call.session, cause)
         # an initiator tunnel with no session left is closed (SoftEther hangs on idle session-less tunnels)
         if t.initiator and not t.calls and t.core.state is TunnelState.ESTABLISHED and not self._stopping:
@@ -506,43 +510,21 @@ class L2tpDriver(PppSessions):
             self.tunnels[t.core.local_tunnel_id] = t
             t.core.start(self._now())
         sid = t.core.place_call(self._now())
-        call = _Call(t, sid, s, done=ctx.loop.create_future(), iface=interface)
+        call = _Call(t, sid, s, done=ctx.loop.create_future(), iface=interface, progress=progress)
         s.core = call
         s.extra.update({"tunnel_id": t.core.local_tunnel_id, "session_id": sid})
         s.disconnect = lambda cause, c=call: self._hang_up(c, cause)
         t.calls[sid] = call
         self._pump_tunnel(t, [])
         try:
-            up = await call.done
+            await call.done            # the shared glue brought the session up (address, routes, accounting)
         except ConnectionError as exc:
-            raise DialFailed(str(exc) or "the remote computer did not respond", _windows_error(str(exc)),
+            failure = call.glue.failure if call.glue is not None else None
+            if failure is not None:
+                raise failure from None
+            raise DialFailed(str(exc) or "the remote computer did not respond", windows_error(str(exc), 800),
                              unreachable="CONNECTION_FAILURE") from None
         except asyncio.CancelledError:
             self._hang_up(call, "dial cancelled")
             raise
-        progress("registering")
-        routes = tuple(r.cidr for r in interface.routes)
-        if routes:
-            ctx.sessions.bind_routes(s, routes)
-        local, peer_ip = str(up.local_ip), str(up.peer_ip)
-        if ctx.tun is not None:
-            try:
-                ctx.tun.add_address(local)
-                call.added_address = local
-            except Exception:
-                log.warning("[%s] could not add %s to the TUN", s.port_name, local)
-        ctx.session_up(s, peer_ip)
-        if ctx.tun is not None:
-            from rrasctl.engine.pptp import _prefer_source      # shared helper; belongs in engine/tun.py
-
-            _prefer_source(ctx.tun, [f"{peer_ip}/32", *s.routes], local)
         return s                                                # ops.py reports "connected"
-
-
-def _windows_error(reason: str) -> int | None:
-    r = reason.lower()
-    if "authentication" in r or "691" in r:
-        return 691
-    if "did not acknowledge" in r or "retransmission" in r:
-        return 809                       # "The network connection ... could not be established" (L2TP timeout)
-    return 800

@@ -3,9 +3,9 @@
 Inbound (we are the PAC): a TCP connection gets a `PptpControl(PAC)`; each Outgoing-Call-Request asks admission
 (SPEC §3) for a port: a refusal is answered with the Outgoing-Call-Reply result admission names (busy / do not
 accept), logged, counted and recorded, and nothing else is touched; an admitted call gets a `PptpCall` (GRE window +
-`PppLink` as authenticator) and a `Session` row. Authentication looks the user up in the configuration (the user must
-exist with dial-in `allow` or `policy`; methods and encryption levels come from `auth`), the address comes from the
-pool, and `NetworkUp` binds it on the TUN.
+`PppLink` as authenticator) and a `Session` row. Everything between the call and its PPP link (authorization by
+the remote access policies and lockout, profile methods and levels, address, router rule, session, refusal records)
+is the glue shared with L2TP: engine/ppp_session.py (decisions in router/authorize.py; decision 0080).
 
 Outbound (we are the PNS): `dial()` for a `pptp` demand-dial interface: resolve, connect, Start-Control-Connection,
 Outgoing-Call-Request, PPP as the authenticated peer; progress stages as SPEC §5; failures raise `DialFailed` with
@@ -21,7 +21,6 @@ sends header + frame with one `sendmsg` (no copy).
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import os
 import socket
@@ -30,6 +29,7 @@ from typing import Any
 
 from rrasctl.engine.drivers import DialFailed, EngineContext, Progress
 from rrasctl.engine.io import SocketDrain
+from rrasctl.engine.ppp_session import PppSession
 from rrasctl.engine.sessions import Direction, Session, SessionState
 from rrasctl.protocols.base import Counters
 from rrasctl.protocols.pptp import messages as m
@@ -43,7 +43,6 @@ from rrasctl.router.admission import Protocol, Refuse, Use
 
 log = logging.getLogger(__name__)
 
-LEVELS = ("none", "basic", "strong", "strongest")
 RECV_WINDOW = 64
 CONNECT_TIMEOUT_S = 15.0
 SETUP_TIMEOUT_S = 30.0
@@ -85,13 +84,10 @@ class _Call:
     outbound: bool = False
     up: asyncio.Future | None = None          # outbound: set when the network layer opens
     down: asyncio.Future | None = None        # set when the call has ended
-    progress: Progress | None = None
     failure: DialFailed | None = None
     cleared: bool = False                     # the control connection already knows the call is gone
     ended: bool = False
-    user_cfg: Any = None
-    added_address: str | None = None
-    auth_failure: Any = None                  # inbound: an AuthFailed not yet recorded (retry was allowed)
+    glue: PppSession | None = None            # the PPP session glue (engine/ppp_session.py)
 
 
 class PptpDriver:
@@ -144,10 +140,10 @@ class PptpDriver:
                 iface = (new.demand_dial or {}).get(s.interface or "")
                 if iface is None or not iface.enabled:
                     ends.append((entry, "demand-dial interface removed or disabled"))
-            elif s.user is not None and s.state is SessionState.UP:
-                user = new.users.get(s.user)
-                if user is None or user.dial_in == "deny":
-                    ends.append((entry, "no longer allowed (configuration reloaded)"))
+            elif entry.glue is not None:
+                cause = entry.glue.still_allowed(new)
+                if cause is not None:
+                    ends.append((entry, cause))
         for entry, cause in ends:
             await self._disconnect(entry, cause)
 
@@ -308,9 +304,9 @@ class PptpDriver:
         self._flush_tunnel(t)         # the OCRP goes out before our first LCP packet
         session = ctx.sessions.add(Session("pptp", verdict.port, peer=t.peer))
         session.state = SessionState.AUTHENTICATING
-        link = _ppp().PppLink(self._server_ppp_config())
-        call = PptpCall(GreWindow(local, ev.peer_call_id, ev.recv_window, RECV_WINDOW), link)
-        entry = _Call(call, session, t, t.peer, local)
+        glue = PppSession(ctx, "pptp", session, t.peer, mppe_stateless=self._stateless)
+        call = PptpCall(GreWindow(local, ev.peer_call_id, ev.recv_window, RECV_WINDOW), glue.new_link())
+        entry = _Call(call, session, t, t.peer, local, glue=glue)
         entry.down = ctx.loop.create_future()
         self._register(entry)
         self._pump_call(entry, call.open(now))
@@ -339,28 +335,6 @@ class PptpDriver:
         session.disconnect = lambda cause, e=entry: self._disconnect(e, cause)
 
     # ---- PPP on a call ------------------------------------------------------------------------------------
-
-    def _server_ppp_config(self):
-        from rrasctl.protocols.ppp.auth import AuthMethod
-        link = _ppp()
-        cfg = self.ctx.config
-        methods = tuple(AuthMethod(x) for x in cfg.auth.methods if x != "eap-tls")
-        return link.PppConfig(
-            role=link.Role.AUTHENTICATOR, methods=methods, encryption=tuple(cfg.auth.encryption),
-            mppe_stateless=self._stateless, local_address=ipaddress.IPv4Address(cfg.server.tunnel_address),
-            peer_address=None, dns=tuple(ipaddress.IPv4Address(a) for a in cfg.server.dns),
-            nbns=tuple(ipaddress.IPv4Address(a) for a in cfg.server.wins))
-
-    def _client_ppp_config(self, iface: Any, password: str):
-        from rrasctl.protocols.ppp.auth import AuthMethod
-        link = _ppp()
-        cfg = self.ctx.config
-        methods = tuple(AuthMethod(x) for x in cfg.auth.methods if x != "eap-tls")
-        weakest = iface.encryption if iface.encryption in LEVELS else "basic"
-        levels = LEVELS[LEVELS.index(weakest):]
-        user = f"{iface.domain}\\{iface.user}" if iface.domain else iface.user
-        return link.PppConfig(role=link.Role.PEER, methods=methods, encryption=tuple(levels),
-                              mppe_stateless=self._stateless, user=user, password=password)
 
     def _pump_call(self, entry: _Call, events: list) -> None:
         ctx = self.ctx
@@ -392,103 +366,25 @@ class PptpDriver:
                            lambda: self._pump_call(entry, entry.call.handle_timer(ctx.loop.time())))
 
     def _on_link_event(self, entry: _Call, ev: Any) -> list | None:
+        """Authorization, addresses, sessions, refusals: the shared glue; here only what is PPTP's own."""
         link = _ppp()
-        ctx = self.ctx
-        now = ctx.loop.time()
+        now = self.ctx.loop.time()
         s = entry.session
-        name = type(ev).__name__
-        if name == "AuthRequested":
-            return self._authenticate(entry, ev, now)
-        elif name == "AuthSucceeded":
-            entry.auth_failure = None
-            s.user = ev.user if not entry.outbound else s.user
-            s.auth = ev.method.value
-            if entry.outbound:
-                if entry.progress:
-                    entry.progress("registering")
-                return None
-            return self._authorised(entry, ev, now)
-        elif name == "AuthFailed":
-            if getattr(ev, "retry", False):
-                if not entry.outbound:
-                    entry.auth_failure = ev     # recorded now if the peer gives up instead of retrying
-                return None
-            if entry.outbound:
-                if entry.failure is None:
-                    entry.failure = DialFailed(
-                        f"authentication failed: {ev.reason}" if ev.error != 691 else
-                        "the user name or password is not valid on the remote server (authentication failed)",
-                        ev.error or 691, unreachable="AUTHENTICATION_FAILURE")
-            else:
-                entry.auth_failure = None
-                self._auth_refused(entry, ev)
-        elif isinstance(ev, link.NetworkUp):
-            s.encryption, s.auth = ev.encryption, ev.auth or s.auth
-            s.local_ip = str(ev.local_ip)
+        more = entry.glue.handle(ev, now)
+        if isinstance(ev, link.NetworkUp):
             enc = getattr(entry.call.link, "_encryptor", None)
             if enc is not None:
                 s.extra["mppe"] = "stateless" if getattr(enc, "stateless", False) else "stateful"
             peer = entry.tunnel.core.peer
             if peer is not None:
                 s.extra["peer_vendor"], s.extra["peer_host"] = peer.vendor, peer.host_name
-            if entry.outbound:
-                self._outbound_up(entry, ev)
-            else:
-                ctx.session_up(s, str(ev.peer_ip))
+            if entry.outbound and entry.glue.up and entry.up is not None and not entry.up.done():
+                entry.up.set_result(s)
         elif isinstance(ev, link.LinkDown):
-            if entry.outbound and entry.failure is None and (entry.up is None or not entry.up.done()):
-                entry.failure = DialFailed(f"the connection failed: {ev.reason}", 629)
             self._end_call(entry, ev.reason, now)
-        return None
-
-    def _auth_refused(self, entry: _Call, ev: Any) -> None:
-        self.ctx.refused_other(protocol="pptp", peer=entry.peer, reason="authentication failed",
-                               detail=ev.reason, wire=f"{ev.method.value} failure E={ev.error or 691}",
-                               windows_error=ev.error or 691, user=ev.user)
-
-    def _authenticate(self, entry: _Call, ev: Any, now: float) -> list:
-        """The local user database (until [aaa]): the user must exist with dial-in allow or policy."""
-        ctx = self.ctx
-        call = entry.call
-        user = ctx.config.users.get(ev.user)
-        if user is None and "\\" in ev.user:            # DOMAIN\user from Windows clients
-            user = ctx.config.users.get(ev.user.rsplit("\\", 1)[1])
-        if user is None:
-            return call.link.answer_password(None, now)
-        elif user.dial_in == "deny":
-            ctx.refused_other(protocol="pptp", peer=entry.peer, reason="no dial-in permission",
-                              detail=f"user {user.name} has dial-in deny", wire="authentication failure E=649",
-                              windows_error=649, user=user.name)
-            return call.link.answer_external(False, now=now, error=649, message="dial-in permission denied")
-        password = ctx.open_secret(user.password) if user.password else None
-        entry.user_cfg = user
-        return call.link.answer_password(password, now)
-
-    def _authorised(self, entry: _Call, ev: Any, now: float) -> list:
-        """After authentication: the router rule, the port's use, the client's address."""
-        ctx = self.ctx
-        s = entry.session
-        name = ev.user.rsplit("\\", 1)[-1]
-        s.user = name
-        router = name in (ctx.config.demand_dial or {})
-        refusal = ctx.admission.classify(Protocol.PPTP, s.port, Use.ROUTER_IN if router else Use.REMOTE_ACCESS)
-        if refusal is not None:
-            ctx.refused(refusal.cause, peer=entry.peer, user=name)
-            return entry.call.close(refusal.cause.detail, now)
-        if router:
-            s.interface = name
-            iface = ctx.config.demand_dial[name]
-            ctx.sessions.bind_routes(s, [r.cidr for r in iface.routes])
-        user = entry.user_cfg or ctx.config.users.get(name)
-        if user is not None and user.routes:
-            ctx.sessions.bind_routes(s, list(s.routes) + list(user.routes))
-        ip = ctx.addrpool.allocate(static=getattr(user, "static_ip", None))
-        if ip is None:
-            ctx.refused_other(protocol="pptp", peer=entry.peer, reason="no address available",
-                              detail="the address pool is exhausted", wire="IPCP", windows_error=733, user=name)
-            return entry.call.close("no address available", now)
-        s.ip = str(ip)            # released by session_down whatever happens next
-        return entry.call.link.assign_address(ip, now)
+        if entry.outbound and entry.failure is None:
+            entry.failure = entry.glue.failure
+        return more
 
     # ---- GRE data path ------------------------------------------------------------------------------------
 
@@ -570,9 +466,6 @@ class PptpDriver:
             return
         entry.ended = True
         ctx = self.ctx
-        if entry.auth_failure is not None:          # the peer hung up instead of retrying
-            self._auth_refused(entry, entry.auth_failure)
-            entry.auth_failure = None
         if self._calls.get(entry.local_call_id) is entry:
             del self._calls[entry.local_call_id]
         self._ack_due.discard(entry)
@@ -580,20 +473,13 @@ class PptpDriver:
         t = entry.tunnel
         t.calls.pop(entry.local_call_id, None)
         was_up = entry.session.state is SessionState.UP
-        if not entry.outbound and not was_up and "encryption" in cause:
-            # SPEC §6: a refused attempt is recorded; a client that cannot meet the required encryption sees 741
-            ctx.refused_other(protocol="pptp", peer=entry.peer, reason="encryption required", detail=cause,
-                              wire="LCP Terminate + CDN result 2", windows_error=741, user=entry.session.user)
         if not entry.cleared and t.core.state is ControlState.ESTABLISHED:
             entry.cleared = True
             t.core.clear_call(entry.local_call_id, now,
                               m.CdnResult.ADMIN_SHUTDOWN if was_up or entry.outbound else m.CdnResult.GENERAL_ERROR)
             self._flush_tunnel(t)
-        if entry.added_address and ctx.tun is not None:
-            try:
-                ctx.tun.del_address(entry.added_address)
-            except Exception:
-                log.debug("could not remove %s from the TUN", entry.added_address)
+        if entry.glue is not None:
+            entry.glue.finish(cause)      # pending refusal records (741 when the encryption failed), our address
         ctx.session_down(entry.session, cause)
         if entry.up is not None and not entry.up.done():
             entry.up.set_exception(entry.failure or DialFailed(cause, 629))
@@ -666,10 +552,10 @@ class PptpDriver:
                     what = f"result {ev.result}"
                 raise DialFailed(f"the remote server refused the call ({what})",
                                  WINDOWS_ERRORS.get(ev.result, 651), unreachable="CONNECTION_REFUSED")
-            password = ctx.open_secret(interface.password) if interface.password else ""
-            link = _ppp().PppLink(self._client_ppp_config(interface, password or ""))
-            call = PptpCall(GreWindow(local, ev.peer_call_id, ev.peer_recv_window, RECV_WINDOW), link)
-            entry = _Call(call, session, t, peer, local, outbound=True, progress=progress)
+            glue = PppSession(ctx, "pptp", session, peer, iface=interface, progress=progress,
+                              mppe_stateless=self._stateless)
+            call = PptpCall(GreWindow(local, ev.peer_call_id, ev.peer_recv_window, RECV_WINDOW), glue.new_link())
+            entry = _Call(call, session, t, peer, local, outbound=True, glue=glue)
             entry.up, entry.down = ctx.loop.create_future(), ctx.loop.create_future()
             self._register(entry)
             session.state = SessionState.AUTHENTICATING
@@ -702,40 +588,6 @@ class PptpDriver:
             t.core.stop(now)
             self._flush_tunnel(t)
             self.ctx.timers.arm(("pptp-ctl", id(t)), t.core.next_timer(), lambda: self._fire_tunnel(t))
-
-    def _outbound_up(self, entry: _Call, ev: Any) -> None:
-        ctx = self.ctx
-        s = entry.session
-        local, peer = str(ev.local_ip), str(ev.peer_ip)
-        iface = ctx.config.demand_dial.get(s.interface) if s.interface else None
-        ctx.sessions.bind_routes(s, [r.cidr for r in iface.routes] if iface else [])
-        tun = ctx.tun
-        if tun is not None:
-            try:
-                tun.add_address(local)
-                entry.added_address = local
-            except Exception:
-                log.warning("[%s] could not add %s to the TUN", s.port_name, local)
-        ctx.session_up(s, peer)
-        if tun is not None:
-            _prefer_source(tun, [f"{peer}/32", *s.routes], local)
-        if entry.up is not None and not entry.up.done():
-            entry.up.set_result(s)
-
-
-def _prefer_source(tun: Any, cidrs: list[str], src: str) -> None:
-    """Re-add the interface's routes with our tunnel address as the preferred source, so that traffic from this host
-    through the tunnel carries the address the remote server assigned (and routes back)."""
-    ipr = getattr(tun, "_ipr", None)
-    index = getattr(tun, "index", None)
-    if ipr is None or index is None:
-        return
-    for cidr in cidrs:
-        net = ipaddress.IPv4Network(cidr, strict=False)
-        try:
-            ipr.route("replace", dst=str(net.network_address), dst_len=net.prefixlen, oif=index, prefsrc=src)
-        except Exception as exc:   # netlink refused: the route stays without a preferred source
-            log.debug("route %s src %s: %s", cidr, src, exc)
 
 
 _DROPS = frozenset({"late or duplicate", "answer to a withdrawn call request", "echo timeout", "old ack",

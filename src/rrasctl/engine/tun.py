@@ -119,11 +119,15 @@ class Tun:
             if _errno(exc) not in (errno.EADDRNOTAVAIL, errno.ENOENT, errno.ESRCH, errno.ENODEV):
                 self._netlink_failed(f"remove address {address}", exc)
 
-    def add_route(self, cidr: str, metric: int | None = None) -> None:
+    def add_route(self, cidr: str, metric: int | None = None, *, src: str | None = None) -> None:
+        """Add (or replace) a route to CIDR through the TUN; SRC is the preferred source address (an outbound
+        call's own tunnel address, so that traffic from this host carries the address the server assigned)."""
         net = str(ipaddress.IPv4Network(cidr, strict=False))
         kw: dict[str, Any] = {"dst": net, "oif": self.index}
         if metric:
             kw["priority"] = metric
+        if src:
+            kw["prefsrc"] = src
         try:
             self._ipr.route("replace", **kw)
             self._routes.add(net)
