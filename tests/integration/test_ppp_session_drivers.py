@@ -82,3 +82,39 @@ def test_pptp_default_policy_refuses_a_policy_user_with_649_and_a_granting_polic
         assert c.ping("10.87.0.1", 2).returncode == 0
     finally:
         lab.close()
+
+
+def test_l2tp_lockout_with_real_links_then_unlock_through_the_state_file(tmp_path, port):
+    """MS-CHAP v2 end to end: two wrong passwords lock alice (max 2); the right one is then refused with 647;
+    removing her entry from lockout.json (what `rrasctl users unlock` does) lets her in at once."""
+    import json
+
+    from rrasctl.config.model import Lockout
+    from rrasctl.engine.ppp_session import LockoutStore
+
+    async def main():
+        base = lns_config()
+        lns_cfg = dataclasses.replace(base, auth=dataclasses.replace(base.auth, lockout=Lockout(2, 30)))
+        lns, lns_ctx, lac, lac_ctx = await _pair(tmp_path, lns_cfg, lac_config(password="wrong"))
+        lns_ctx.lockout = LockoutStore(tmp_path / "state")
+        bad = lac_ctx.config.demand_dial["hq"]
+        for _ in range(2):
+            with pytest.raises(DialFailed) as ei:
+                await lac.dial(lac_ctx, "hq", bad, lambda _: None)
+            assert ei.value.windows_error == 691
+        lockfile = tmp_path / "state" / "lockout.json"
+        assert json.loads(lockfile.read_text())["alice"]["failures"] == 2
+        good = dataclasses.replace(bad, password="wonderland")
+        with pytest.raises(DialFailed) as ei:
+            await lac.dial(lac_ctx, "hq", good, lambda _: None)
+        assert ei.value.windows_error == 647
+        await wait_for(lambda: len(lns_ctx.accounting.refusal_rows()) == 3)
+        assert [(r["reason"], r["windows_error"]) for r in lns_ctx.accounting.refusal_rows()] == [
+            ("authentication failed", 691), ("authentication failed", 691), ("account locked out", 647)]
+        lockfile.write_text("{}\n")
+        s = await lac.dial(lac_ctx, "hq", good, lambda _: None)
+        assert s.state.value == "up"
+        await lac.stop(lac_ctx)
+        await wait_for(lambda: not lns.tunnels)
+        await lns.stop(lns_ctx)
+    run(main())
