@@ -66,7 +66,9 @@ class DataPath:
         """The IP packet carried by an IP, IPv6 or MPPE frame; None for anything else (give it to `receive`) or a
         drop. Clear IP is dropped while MPPE is on or when policy forbids clear data; IPv6 unless IPV6CP is up; an
         MPPE frame that does not decrypt is dropped (a stateful resync queues a CCP Reset-Request).
-        A clear packet comes back as a view into ``frame``: use it before the caller's buffer is reused."""
+        A clear packet comes back as a view into ``frame``: use it before the caller's buffer is reused. A writable
+        ``frame`` (a memoryview of the engine's receive buffer) holding an MPPE frame is decrypted in place: its
+        contents are overwritten, and the packet returned is a view into it too."""
         n = len(frame)
         pos = 2 if n >= 2 and frame[0] == 0xFF and frame[1] == 0x03 else 0
         if pos >= n:
@@ -95,7 +97,9 @@ class DataPath:
         if decryptor is None:
             self.stats.count("MPPE without keys")
             return None
-        plain = decryptor.decrypt(memoryview(frame)[pos:])
+        view = frame[pos:] if type(frame) is memoryview else memoryview(frame)[pos:]
+        # a writable frame (the engine's receive buffer) is decrypted in place: no copy, no allocation
+        plain = decryptor.decrypt(view) if view.readonly else decryptor.decrypt_in_place(view)
         if decryptor.need_reset:
             self._flush_reset()
         if plain is None:
@@ -107,9 +111,15 @@ class DataPath:
                     self.stats.count("reset-request repeated")
                     self.ccp_layer.reset_request()
             return None
-        inner = 1 if plain[:1] == b"\x21" else 2 if plain[:2] == b"\x00\x21" else 0
-        if not inner and self.ipv6_up:
-            inner = 1 if plain[:1] == b"\x57" else 2 if plain[:2] == b"\x00\x57" else 0
+        b0 = plain[0]                                # decrypt returns at least one octet
+        if b0 == 0x21:
+            inner = 1
+        elif b0 == 0 and len(plain) > 1 and plain[1] == 0x21:
+            inner = 2
+        elif self.ipv6_up and (b0 == 0x57 or (b0 == 0 and len(plain) > 1 and plain[1] == 0x57)):
+            inner = 1 if b0 == 0x57 else 2
+        else:
+            inner = 0
         if not inner:
             self.stats.count("non-IP inside MPPE")
             if not decryptor.stateless:
@@ -123,7 +133,7 @@ class DataPath:
         self._garbage = 0
         self.packets_in += 1
         self.bytes_in += len(plain) - inner
-        return memoryview(plain)[inner:]
+        return plain[inner:] if type(plain) is memoryview else memoryview(plain)[inner:]
 
     def seal_data(self, ip_packet: bytes | memoryview) -> bytes | None:
         """The PPP frame carrying ``ip_packet`` (IPv4, or IPv6 once IPV6CP is up; MPPE when negotiated); None when
@@ -143,3 +153,40 @@ class DataPath:
         self.packets_out += 1
         self.bytes_out += len(ip_packet)
         return frame
+
+    _seal_cache: tuple = (None, b"", b"")
+
+    def seal_into(self, ip_packet: bytes | bytearray | memoryview, buf: bytearray, view: memoryview,
+                  start: int) -> int:
+        """`seal_data` without allocation: the PPP frame carrying ``ip_packet`` is written into ``buf`` from
+        ``start`` (``view`` is ``memoryview(buf)``, which needs room for ``start + 8 + len(ip_packet)``), MPPE
+        encrypted in place. Returns the frame's end, or -1 where `seal_data` returns None. The IP packet is copied
+        once, into ``buf``, so ``ip_packet`` may alias a buffer the caller reuses as soon as this returns."""
+        if not self.network_up:
+            return -1
+        n = len(ip_packet)
+        ipv6 = n > 0 and ip_packet[0] >> 4 == 6
+        if ipv6 and not self.ipv6_up:
+            return -1
+        encryptor = self._encryptor
+        if encryptor is not None:
+            head = self._mppe_head
+            cache = self._seal_cache
+            if cache[0] is not head:     # PPP head, room for the MPPE header, the inner protocol (encrypted)
+                cache = self._seal_cache = (head, head + b"\0\0\x00\x21", head + b"\0\0\x00\x57")
+            p = start + len(head)
+            end = p + 4 + n
+            buf[start:p + 4] = cache[2] if ipv6 else cache[1]
+            buf[p + 4:end] = ip_packet
+            encryptor.encrypt_into(buf, view, p, end)
+        elif self.clear_allowed:
+            head = self._ipv6_head if ipv6 else self._ip_head
+            p = start + len(head)
+            end = p + n
+            buf[start:p] = head
+            buf[p:end] = ip_packet
+        else:
+            return -1
+        self.packets_out += 1
+        self.bytes_out += n
+        return end

@@ -13,6 +13,8 @@ Data path (DESIGN.md §5), no events and no avoidable allocation:
     ack = call.take_ack()                # at most one ack-only packet per batch when nothing was piggybacked
 
     parts = call.seal_data(ip_packet)    # (gre_header_view, ppp_frame) for sock.sendmsg, or None
+    pkt = call.seal_view(ip_packet)      # or: the whole GRE packet in the call's transmit buffer (no allocation
+                                         # but the view): sock.sendto(pkt, addr) before the next seal_view
 """
 
 from __future__ import annotations
@@ -20,11 +22,15 @@ from __future__ import annotations
 from rrasctl.protocols.base import Counters, Event
 from rrasctl.protocols.pptp.gre import GreWindow
 
+GRE_ROOM = 16                 # the largest enhanced GRE header (sequence and ack): the PPP frame starts after it
+PPP_ROOM = 8                  # PPP head (at most 4) + MPPE header (2) + inner protocol (2)
+TX_BUFFER = 2048              # per call; grows for a larger packet (TUN MTU above ~2,000)
+
 
 class PptpCall:
     """A PPTP call carrying one PPP link."""
 
-    __slots__ = ("window", "link", "local_call_id", "peer_call_id", "_pending", "stats", "inbox")
+    __slots__ = ("window", "link", "local_call_id", "peer_call_id", "_pending", "stats", "inbox", "_tx", "_txv")
 
     def __init__(self, window: GreWindow, link) -> None:
         self.window = window
@@ -34,6 +40,8 @@ class PptpCall:
         self._pending: list[bytes] = []
         self.inbox: list[bytes] = []        # IP packets received through the slow path `receive`
         self.stats = Counters()
+        self._tx: bytearray | None = None   # seal_view's transmit buffer, allocated on first use
+        self._txv: memoryview | None = None
 
     # ---- commands -----------------------------------------------------------------------------------------
 
@@ -105,6 +113,21 @@ class PptpCall:
         if frame is None:
             return None
         return self.window.header(len(frame)), frame
+
+    def seal_view(self, ip_packet: bytes | bytearray | memoryview) -> memoryview | None:
+        """The whole GRE packet for ``ip_packet`` (header, PPP, MPPE; `seal_packet`'s bytes), built in this call's
+        preallocated transmit buffer: the IP packet is copied once and encrypted in place. None when the link does
+        not carry data now. Contract: the view aliases that buffer, which the next `seal_view` overwrites; send
+        (or copy) it before sealing again. ``ip_packet`` itself may be reused as soon as this returns."""
+        buf = self._tx
+        if buf is None or len(ip_packet) > len(buf) - GRE_ROOM - PPP_ROOM:
+            buf = self._tx = bytearray(max(TX_BUFFER, GRE_ROOM + PPP_ROOM + len(ip_packet)))
+            self._txv = memoryview(buf)
+        view = self._txv
+        end = self.link.seal_into(ip_packet, buf, view, GRE_ROOM)
+        if end < 0:
+            return None
+        return view[self.window.header_into(buf, GRE_ROOM, end - GRE_ROOM):end]
 
     def seal_packet(self, ip_packet: bytes | bytearray | memoryview) -> bytes | None:
         """The whole GRE packet for `ip_packet` (tests and simple senders)."""

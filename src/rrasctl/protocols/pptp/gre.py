@@ -225,6 +225,22 @@ class GreWindow:
         _HDR12.pack_into(self._hdr, 0, _FLAGS_S, PPP_PROTOCOL_TYPE, payload_length, self.peer_call_id, seq)
         return self._v12
 
+    def header_into(self, buf: bytearray, end: int, payload_length: int) -> int:
+        """`header` written into ``buf`` so that it ends at ``end`` (the payload follows it there): 16 octets with a
+        piggybacked ack, else 12. Returns where the header starts. Same sequence and ack bookkeeping as `header`."""
+        seq = self.tx_seq
+        if ((seq - self.tx_acked - 1) & 0xFFFFFFFF) >= self.peer_recv_window:
+            self.tx_beyond_window += 1
+        self.tx_seq = (seq + 1) & 0xFFFFFFFF
+        self.tx_packets += 1
+        if self.ack_pending:
+            self.ack_pending = False
+            _HDR16.pack_into(buf, end - 16, _FLAGS_SA, PPP_PROTOCOL_TYPE, payload_length, self.peer_call_id, seq,
+                             self.rx_seq)
+            return end - 16
+        _HDR12.pack_into(buf, end - 12, _FLAGS_S, PPP_PROTOCOL_TYPE, payload_length, self.peer_call_id, seq)
+        return end - 12
+
     def seal(self, payload: bytes | bytearray | memoryview) -> bytes:
         """A whole GRE packet carrying `payload` (control frames; the data path uses `header` + scatter send)."""
         return bytes(self.header(len(payload))) + bytes(payload)
