@@ -118,3 +118,33 @@ def test_l2tp_lockout_with_real_links_then_unlock_through_the_state_file(tmp_pat
         await wait_for(lambda: not lns.tunnels)
         await lns.stop(lns_ctx)
     run(main())
+
+
+@pytest.mark.root
+@pytest.mark.skipif(ROOT_REASON is not None, reason=ROOT_REASON or "")
+def test_pptp_lockout_shows_in_users_show_refuses_with_647_and_users_unlock_lets_in(tmp_path):
+    """The engine's lockout.json is what the CLI reads and edits: `users show` says locked, `users unlock` works on
+    a running engine at once."""
+    from pptp_lab import Lab, setup_pair
+
+    lab = Lab(tmp_path / "lab", f"{os.getpid() % 100000}q9")
+    try:
+        (c,) = setup_pair(lab, password="not-the-password")
+        s = lab.server
+        s.cli("auth", "set", "--lockout-max", "1", check=True)
+        s.start()
+        c.start()
+        res = c.cli("demand-dial", "connect", "hq", timeout=90)
+        assert res.returncode != 0 and "691" in res.stderr, res.stderr
+        assert s.json("users", "show", "alice")["locked"] is True
+        c.cli("demand-dial", "set", "hq", "--password-stdin", stdin="Pw-alice-1\n", check=True)
+        res = c.cli("demand-dial", "connect", "hq", timeout=90)
+        assert res.returncode != 0 and "647" in res.stderr, res.stderr
+        assert [(r["reason"], r["windows_error"]) for r in s.json("connections", "refusals")] == [
+            ("authentication failed", 691), ("account locked out", 647)]
+        assert s.cli("users", "unlock", "alice").returncode == 0
+        assert s.json("users", "show", "alice")["locked"] is False
+        assert c.cli("demand-dial", "connect", "hq", timeout=90).returncode == 0
+        assert [r["user"] for r in s.connections()] == ["alice"]
+    finally:
+        lab.close()
