@@ -83,14 +83,15 @@ class PppSessions:
         (the TUN reader counts bytes and packets out)."""
         if self.loss is not None:
             return lambda ip: self._tx(call, ip)
-        seal, hdr, sendto, t = call.link.seal_data, call.data.seal_header, self.sock.sendto, call.tunnel
+        call.data.link = call.link      # seal_view: header + PPP frame built in the session's buffer, no concatenation
+        seal_view, sendto, t = call.data.seal_view, self.sock.sendto, call.tunnel
         dropped = self.ctx.counters.dropped
 
         def tx(ip: memoryview) -> None:
-            frame = seal(ip)
-            if frame is not None:
+            pkt = seal_view(ip)
+            if pkt is not None:
                 try:
-                    sendto(hdr + frame, t.addr)
+                    sendto(pkt, t.addr)
                 except OSError:
                     dropped.count("l2tp: send failed")
         return tx

@@ -317,17 +317,17 @@ class PptpDriver:
         entry.tunnel.calls[entry.local_call_id] = entry
         session.core = call
         session.extra.update({"local_call_id": entry.local_call_id, "peer_call_id": call.peer_call_id})
-        addr, sendmsg = (entry.peer, 0), self._gre.sendmsg
-        seal, header = call.link.seal_data, call.window.header      # the data path: no wrappers in between
+        addr, sendto = (entry.peer, 0), self._gre.sendto
+        seal_view = call.seal_view      # the data path: GRE+PPP+MPPE built in the call's buffer, encrypted in place
         stats = self.stats
 
         def tx(ip: memoryview) -> None:
-            frame = seal(ip)
-            if frame is None:
+            pkt = seal_view(ip)
+            if pkt is None:
                 stats["tx before network up"] += 1
                 return
             try:
-                sendmsg((header(len(frame)), frame), (), 0, addr)
+                sendto(pkt, addr)
             except OSError:
                 stats["gre send failed"] += 1
 

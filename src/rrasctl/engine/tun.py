@@ -178,19 +178,22 @@ class Tun:
 class TunReader:
     """TUN -> session demux by destination address (per packet: one unpack, one dict lookup, one call)."""
 
-    __slots__ = ("tun", "sessions", "counters", "no_session", "not_ipv4", "forwarded")
+    __slots__ = ("tun", "sessions", "counters", "no_session", "not_ipv4", "forwarded", "_exact")
 
     def __init__(self, tun: Tun, sessions: Any, counters: Any = None) -> None:
         self.tun, self.sessions, self.counters = tun, sessions, counters
         self.no_session = 0
         self.not_ipv4 = 0
         self.forwarded = 0
+        by_ip = getattr(sessions, "by_ip", None)     # SessionTable's exact-address map: one dict lookup, no call
+        self._exact = by_ip.get if isinstance(by_ip, dict) else (lambda _dst: None)
 
     def on_packet(self, view: memoryview, n: int, _addr: Any) -> None:
         if n < 20 or view[0] >> 4 != 4:
             self.not_ipv4 += 1
             return
-        session = self.sessions.route(_DST.unpack_from(view, 16)[0])
+        dst = _DST.unpack_from(view, 16)[0]
+        session = self._exact(dst) or self.sessions.route(dst)
         if session is None or session.tx is None:
             self.no_session += 1
             return

@@ -132,3 +132,16 @@ def test_seal_view_grows_for_a_packet_larger_than_its_buffer():
     big = b"\x45" + bytes(4000)
     assert bytes(c2.seal_view(big)) == c1.seal_packet(big)
     assert c2.seal_view(b"\x60" + bytes(39)) is None                              # IPv6 without IPV6CP
+
+
+def test_l2tp_seal_view_matches_header_plus_seal_data():
+    from rrasctl.protocols.l2tp.data import L2tpSession, payload_bounds
+
+    (p1, p2) = twin_links(encryption=("none",))
+    s1, s2 = L2tpSession(1, 2, 3, 4), L2tpSession(1, 2, 3, 4, p2.a)
+    for ip in packets(20):
+        pkt = s2.seal_view(memoryview(ip))
+        assert bytes(pkt) == s1.seal_header + p1.a.seal_data(ip)
+        assert payload_bounds(pkt, len(pkt)) == (4, 6, len(pkt))
+    assert s2.seal_view(b"\x45" + bytes(3000))[6:] == p1.a.seal_data(b"\x45" + bytes(3000))     # grown buffer
+    assert (s2.frames_out, s2.seal_view(b"\x60" + bytes(39))) == (0, None)                    # IPv6 without IPV6CP

@@ -5,7 +5,9 @@ form (flags 0x0002, 6 octets: no L, S, O or P), which the RFC allows unless the 
 we read every form (the ISP capture has O and P set with offset 0).
 
 The per-packet path is straight-line: `payload_offset()` reads the header with `unpack_from` on the receive
-buffer and returns where the PPP frame starts; `L2tpSession.seal_header` is built once per session.
+buffer and returns where the PPP frame starts; `L2tpSession.seal_header` is built once per session, and
+`L2tpSession.seal_view` writes header + PPP frame into a per-session buffer (the IP packet copied once, no
+concatenation).
 """
 
 from __future__ import annotations
@@ -111,7 +113,7 @@ class L2tpSession:
     """
 
     __slots__ = ("local_tunnel_id", "local_session_id", "peer_tunnel_id", "peer_session_id", "link",
-                 "seal_header", "frames_in", "frames_out", "bytes_in", "bytes_out")
+                 "seal_header", "frames_in", "frames_out", "bytes_in", "bytes_out", "_tx", "_txv")
 
     def __init__(self, local_tunnel_id: int, local_session_id: int, peer_tunnel_id: int, peer_session_id: int,
                  link: object = None) -> None:
@@ -122,11 +124,30 @@ class L2tpSession:
         self.link = link
         self.seal_header = _HHH.pack(SHORT_FLAGS, peer_tunnel_id, peer_session_id)
         self.frames_in = self.frames_out = self.bytes_in = self.bytes_out = 0
+        self._tx: bytearray | None = None        # seal_view's buffer (header prebuilt), allocated on first use
+        self._txv: memoryview | None = None
 
     def seal(self, frame: bytes | bytearray | memoryview) -> bytes:
         self.frames_out += 1
         self.bytes_out += len(frame)
         return self.seal_header + frame
+
+    def seal_view(self, ip_packet: bytes | bytearray | memoryview) -> memoryview | None:
+        """The whole data message for ``ip_packet``: the prebuilt short header, then the PPP frame that
+        ``self.link.seal_into`` writes after it (PppLink: None when the link carries no data now). Built in this
+        session's buffer (2 KiB, grown for larger packets), so, like `seal_header` + `link.seal_data`, without
+        counting ``frames_out``. Contract: the view aliases that buffer, which the next call overwrites: send it
+        first. ``ip_packet`` may be reused as soon as this returns."""
+        buf = self._tx
+        if buf is None or len(ip_packet) > len(buf) - 14:
+            buf = self._tx = bytearray(max(2048, len(ip_packet) + 14))
+            buf[:6] = self.seal_header
+            self._txv = memoryview(buf)
+        view = self._txv
+        end = self.link.seal_into(ip_packet, buf, view, 6)  # type: ignore[union-attr]
+        if end < 0:
+            return None
+        return view[:end]
 
 
 __all__ = ["DataHeader", "decode_data", "encode_data", "payload_bounds", "L2tpSession", "FLAG_P", "FLAG_L"]
