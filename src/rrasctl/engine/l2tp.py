@@ -190,13 +190,12 @@ class L2tpDriver(PppSessions):
         return st
 
     async def reload(self, ctx: Any, old: Any, new: Any) -> None:
-        """Sessions that remain allowed stay; an inbound user who is gone, now denied (dial-in or policies, as on
-        PPTP) or who needs encryption plain L2TP cannot give is disconnected."""
+        """Sessions that remain allowed stay; as on PPTP, an inbound user who is gone or now denied (dial-in or
+        policies) and a dial-out whose interface was removed or disabled are disconnected; so is an inbound call
+        once plain L2TP (encryption 'none') is no longer allowed."""
         for t in list(self.tunnels.values()):
             for call in list(t.calls.values()):
-                if call.session.direction is not Direction.INBOUND:
-                    continue
-                if "none" not in new.auth.encryption:
+                if call.session.direction is Direction.INBOUND and "none" not in new.auth.encryption:
                     self._hang_up(call, "encryption 'none' no longer allowed")
                 elif call.glue is not None:
                     cause = call.glue.still_allowed(new)

@@ -355,9 +355,13 @@ class PppSession:
             self.added_address = None
 
     def still_allowed(self, config: Any) -> str | None:
-        """After a reload: None if this inbound session may stay, else the cause to disconnect it with."""
+        """After a reload: None if this session may stay, else the cause to disconnect it with. Inbound: the user
+        must still exist and be granted by the policies; outbound: its demand-dial interface must still be enabled."""
         s = self.session
-        if self.outbound or s.user is None or not self.up:
+        if self.outbound:
+            iface = (config.demand_dial or {}).get(s.interface or "")
+            return "demand-dial interface removed or disabled" if iface is None or not iface.enabled else None
+        if s.user is None or not self.up:
             return None
         user = config.users.get(s.user)
         if user is None or user.dial_in == "deny":

@@ -131,19 +131,14 @@ class PptpDriver:
         self._listening = f"{host}:{port}"
 
     async def reload(self, ctx: EngineContext, old: Any, new: Any) -> None:
-        """SIGHUP / `engine reload`: sessions that remain allowed stay; an inbound user who is gone or now has
-        dial-in deny is disconnected, and so is a dial-out whose interface was removed or disabled."""
+        """SIGHUP / `engine reload`: sessions that remain allowed stay; an inbound user who is gone or now denied
+        (dial-in or policies) is disconnected, and so is a dial-out whose interface was removed or disabled (the
+        shared glue decides, as for L2TP)."""
         ends = []
         for entry in list(self._calls.values()):
-            s = entry.session
-            if entry.outbound:
-                iface = (new.demand_dial or {}).get(s.interface or "")
-                if iface is None or not iface.enabled:
-                    ends.append((entry, "demand-dial interface removed or disabled"))
-            elif entry.glue is not None:
-                cause = entry.glue.still_allowed(new)
-                if cause is not None:
-                    ends.append((entry, cause))
+            cause = entry.glue.still_allowed(new) if entry.glue is not None else None
+            if cause is not None:
+                ends.append((entry, cause))
         for entry, cause in ends:
             await self._disconnect(entry, cause)
 

@@ -301,6 +301,11 @@ def test_outbound_address_routes_with_source_and_dial_failures(tunnel):
     assert ctx.tun.addresses == {"198.51.100.70"}
     assert ("203.0.113.128/25", "198.51.100.70") in ctx.tun.routes and ("198.51.100.1/32", "198.51.100.70") in \
         ctx.tun.routes
+    assert glue.still_allowed(cfg) is None                      # reload: the interface is still there
+    gone = Config(server=cfg.server, ports=cfg.ports, auth=cfg.auth)
+    off = Config(server=cfg.server, ports=cfg.ports, auth=cfg.auth,
+                 demand_dial={"hq": DemandDial("hq", destination="203.0.113.1", user="alice", enabled=False)})
+    assert glue.still_allowed(gone) == glue.still_allowed(off) == "demand-dial interface removed or disabled"
     glue.finish("hung up")
     assert ctx.tun.addresses == set()
     # a failed authentication on the remote server: DialFailed with its E= number
