@@ -54,12 +54,6 @@ WINDOWS_ERRORS = {  # RAS error numbers a Windows client would show
 }
 
 
-def _ppp():
-    """The PPP link module (imported lazily: it pulls in cryptography)."""
-    from rrasctl.protocols.ppp import link
-    return link
-
-
 @dataclass(eq=False)
 class _Tunnel:
     """One control connection (one TCP connection)."""
@@ -362,11 +356,14 @@ class PptpDriver:
 
     def _on_link_event(self, entry: _Call, ev: Any) -> list | None:
         """Authorization, addresses, sessions, refusals: the shared glue; here only what is PPTP's own."""
-        link = _ppp()
+        from rrasctl.protocols.ppp.link import LinkDown, NetworkUp      # lazily: it pulls in cryptography
+
         now = self.ctx.loop.time()
         s = entry.session
         more = entry.glue.handle(ev, now)
-        if isinstance(ev, link.NetworkUp):
+        if entry.outbound:
+            entry.failure = entry.failure or entry.glue.failure      # before _end_call fails the dial with it
+        if isinstance(ev, NetworkUp):
             enc = getattr(entry.call.link, "_encryptor", None)
             if enc is not None:
                 s.extra["mppe"] = "stateless" if getattr(enc, "stateless", False) else "stateful"
@@ -375,10 +372,8 @@ class PptpDriver:
                 s.extra["peer_vendor"], s.extra["peer_host"] = peer.vendor, peer.host_name
             if entry.outbound and entry.glue.up and entry.up is not None and not entry.up.done():
                 entry.up.set_result(s)
-        elif isinstance(ev, link.LinkDown):
+        elif isinstance(ev, LinkDown):
             self._end_call(entry, ev.reason, now)
-        if entry.outbound and entry.failure is None:
-            entry.failure = entry.glue.failure
         return more
 
     # ---- GRE data path ------------------------------------------------------------------------------------
