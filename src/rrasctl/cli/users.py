@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
-
 import click
 
 from rrasctl.cli import _secrets, _types
@@ -13,7 +10,6 @@ from rrasctl.config import model
 from rrasctl.errors import Conflict, NotFound
 
 MASK = "********"
-LOCKOUT_FILE = "lockout.json"
 
 
 @click.group()
@@ -26,18 +22,15 @@ def users() -> None:
     """
 
 
+def _lockout_file(app):
+    from rrasctl.config.state import LockoutFile
+
+    return LockoutFile(app.paths.state_dir)
+
+
 def _lockout(app, config: model.Config):
     """The engine's lockout table from the state dir (empty when absent or unreadable)."""
-    from rrasctl.router.lockout import LockoutTable
-
-    try:
-        with open(os.path.join(app.paths.state_dir, LOCKOUT_FILE), encoding="utf-8") as f:
-            data = json.load(f)
-    except (OSError, ValueError):
-        data = {}
-    lo = config.auth.lockout
-    return LockoutTable.from_dict(data if isinstance(data, dict) else {}, max_failures=lo.max_failures,
-                                  reset_minutes=lo.reset_minutes)
+    return _lockout_file(app).read(config)
 
 
 def user_view(u: model.User, locked: bool) -> dict:
@@ -184,13 +177,7 @@ def unlock(app, name: str) -> None:
 
     config = app.load()
     _get(config, name)
-    table = _lockout(app, config)
-    locked = table.is_locked(name, time.time())
-    if table.unlock(name):
-        from rrasctl.config.store import atomic_write
-
-        os.makedirs(app.paths.state_dir, exist_ok=True)
-        from pathlib import Path
-
-        atomic_write(Path(app.paths.state_dir) / LOCKOUT_FILE, json.dumps(table.to_dict(), indent=2) + "\n")
+    with _lockout_file(app).update(config) as table:  # under the lock the engine takes too
+        locked = table.is_locked(name, time.time())
+        table.unlock(name)
     app.say(f"user {name} unlocked" if locked else f"user {name} was not locked")

@@ -24,74 +24,57 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
-import json
 import logging
 import os
 import time
-from pathlib import Path
 from typing import Any, Callable
 
 from rrasctl.engine.drivers import DialFailed
 from rrasctl.engine.sessions import Direction, Session
+from rrasctl.errors import RrasctlError
 from rrasctl.router import authorize as az
 from rrasctl.router.lockout import LockoutTable
 
 log = logging.getLogger(__name__)
 
 LEVELS = ("none", "basic", "strong", "strongest")
-LOCKOUT_FILE = "lockout.json"
 ERROR_NO_ADDRESS = 733          # "The PPP control protocol for this network protocol is not available" (no IPCP)
 
 
 # ---- lockout state ------------------------------------------------------------------------------------------------
 
 class LockoutStore:
-    """The lockout table in `<state dir>/lockout.json` (the CLI reads it for `users show` and edits it on `users
-    unlock`): read before each decision, written after each change. Without a state dir it lives in memory."""
+    """The engine's failure counting over `config.state.LockoutFile` (`<state dir>/lockout.json`, shared with the
+    CLI's `users show` and `users unlock` under one lock): read before each decision, so an unlock takes effect at
+    once. Without a state dir it lives in memory. A state dir that cannot be written is logged, never raised."""
 
     def __init__(self, state_dir: str | os.PathLike | None, wall: Callable[[], float] = time.time) -> None:
-        self.path = Path(state_dir) / LOCKOUT_FILE if state_dir else None
+        from rrasctl.config.state import LockoutFile
+
+        self.file = LockoutFile(state_dir)
         self.wall = wall
-        self._memory: dict = {}
 
     def load(self, config: Any) -> LockoutTable:
-        data: Any = self._memory
-        if self.path is not None:
-            try:
-                data = json.loads(self.path.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                data = {}
-        lo = config.auth.lockout
-        return LockoutTable.from_dict(data if isinstance(data, dict) else {}, max_failures=lo.max_failures,
-                                      reset_minutes=lo.reset_minutes)
-
-    def save(self, table: LockoutTable) -> None:
-        data = table.to_dict()
-        if self.path is None:
-            self._memory = data
-            return
-        from rrasctl.config.store import atomic_write
-
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write(self.path, json.dumps(data, indent=2) + "\n")
-        except OSError as exc:
-            log.error("cannot write %s: %s", self.path, exc)
+        return self.file.read(config)
 
     def failed(self, config: Any, user: str) -> bool:
         """Count a failed authentication of USER; True when the account is now locked."""
-        table = self.load(config)
-        if table.max_failures <= 0:
+        if config.auth.lockout.max_failures <= 0:
             return False
-        locked = table.record_failure(user, self.wall())
-        self.save(table)
-        return locked
+        try:
+            with self.file.update(config) as table:
+                return table.record_failure(user, self.wall())
+        except (OSError, RrasctlError) as exc:
+            log.error("cannot record the failure in %s: %s", self.file.path, exc)
+            return False
 
     def succeeded(self, config: Any, user: str) -> None:
-        table = self.load(config)
-        if user in table.entries:
-            table.record_success(user)
-            self.save(table)
+        try:
+            with self.file.update(config) as table:
+                if user in table.entries:
+                    table.record_success(user)
+        except (OSError, RrasctlError) as exc:
+            log.error("cannot update %s: %s", self.file.path, exc)
 
 
 def lockout_store(ctx: Any) -> LockoutStore:
