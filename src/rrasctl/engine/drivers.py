@@ -10,7 +10,7 @@ GRE; L2TP: UDP 1701), feeds its sans-I/O cores, and uses the shared parts in the
     ctx.admission   router.admission.Admission: `try_admit(Protocol.PPTP, Use.INBOUND)` -> Admit(port) | Refuse(cause)
     ctx.addrpool    router.addrpool.AddressPool: `allocate(static=user.static_ip)` / `release(ip)`
     ctx.config      the current rrasctl.config.model.Config (replaced on reload: read it when you need it)
-    ctx.tun         Tun: `ctx.tun.write(packet)`; `add_route(cidr)` / `del_route(cidr)`; None if no TUN yet
+    ctx.tun         Tun: `ctx.tun.write(packet)`; `add_route(cidr, metric=None, *, src=None)` / `del_route(cidr)`; None if no TUN yet
     ctx.accounting  Accounting: `start(session)`, `stop(session, cause)`, `refusal(...)`
     ctx.counters    EngineCounters: accepted / refused (by reason) / malformed (by "proto: reason") / dropped
     ctx.open_secret(sealed) -> str   opens a sealed secret from the config (never log the result)
