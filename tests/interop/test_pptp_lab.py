@@ -11,60 +11,17 @@ afterwards. Otherwise the test skips and says why.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
+from interop.vm_lab import CLI_IP, CLI_NS, VM_IP, vm, vmlab  # noqa: E402,F401  (vmlab is a fixture)
 from pptp_lab import Engine, wait_for  # noqa: E402
 
 pytestmark = [pytest.mark.interop, pytest.mark.root]
-
-LAB = Path(os.environ.get("RRASCTL_VMLAB", Path(__file__).resolve().parents[3] / "shared" / "lab" / "vm"))
-STATE = Path(os.environ.get("VMLAB_STATE", "/tmp/vmlab"))
-VM_IP, CLI_NS, CLI_IP = "198.51.100.1", "vmlab-cli", "198.51.100.2"
-
-
-def _why_not() -> str | None:
-    if os.geteuid() != 0:
-        return "the VM lab needs root (network namespaces, qemu, TUN)"
-    if not (LAB / "up.sh").exists():
-        return f"no VM lab at {LAB} (set RRASCTL_VMLAB)"
-    if not all((STATE / f).exists() for f in ("vmlinuz", "initrd.img", "root.img")):
-        return f"the VM lab is not built: run {LAB}/build.sh first (about 70 s)"
-    if shutil.which("qemu-system-x86_64") is None:
-        return "qemu-system-x86_64 is not installed (build.sh installs it)"
-    return None
-
-
-def vm(cmd: str, timeout: int = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([str(LAB / "vmexec.sh"), "-t", str(timeout), cmd], capture_output=True, text=True,
-                          timeout=timeout + 30)
-
-
-@pytest.fixture(scope="module")
-def vmlab():
-    why = _why_not()
-    if why:
-        pytest.skip(why)
-    started = False
-    if vm("true", 10).returncode != 0:
-        up = subprocess.run([str(LAB / "up.sh")], capture_output=True, text=True, timeout=400)
-        if up.returncode != 0:
-            pytest.skip(f"the VM lab did not start: {up.stderr.strip()[-300:]}")
-        started = True
-    try:
-        assert vm("true", 10).returncode == 0
-        yield
-    finally:
-        if started:
-            subprocess.run([str(LAB / "down.sh")], capture_output=True, text=True, timeout=120)
-
 
 @pytest.fixture
 def engine(tmp_path, vmlab):
