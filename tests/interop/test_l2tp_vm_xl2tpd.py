@@ -2,9 +2,13 @@
 
 1. Our LAC (an `l2tp` demand-dial interface) dials xl2tpd's LNS at 198.51.100.1:1701: tunnel, session, PPP with
    MS-CHAP v2 (pppd `require-mschap-v2`, no MPPE), the address pppd hands out through IPCP (203.0.113.70-99), ICMP
-   both ways, then a clean hang-up (CDN + StopCCN) that xl2tpd logs.
-2. xl2tpd as LAC in the VM (the README's recipe: the LNS stopped, `lns = 198.51.100.2`) dials our LNS: user labuser,
-   MS-CHAP v2, plain L2TP; ICMP both ways between ppp20 and our engine; our hang-up; the VM's LNS is restarted.
+   both ways (small and fragmented), `connections` and `demand-dial status`, then a clean hang-up: our CDN and
+   StopCCN, whose result messages xl2tpd logs.
+2. xl2tpd as LAC in the VM (the README's recipe: the LNS stopped, `lns = 198.51.100.2`) dials our LNS: user
+   labuser, MS-CHAP v2, plain L2TP; ICMP both ways between ppp20 and our engine; our hang-up (pppd logs "LCP
+   terminated by peer"); the VM's own LNS is restarted in `finally`.
+Each runs twice: as the lab is (no tunnel authentication), and with tunnel authentication (Challenge / Challenge
+Response, RFC 2661 §5.1.1) and hidden AVPs on both sides, the xl2tpd side from a config made in the VM's /run.
 
 The engine runs in the lab's client namespace `vmlab-cli` (198.51.100.2). The lab must be built
 (`../shared/lab/vm/build.sh`); a stopped VM is booted (~14 s) and stopped again. Otherwise the tests skip and say why.
@@ -24,7 +28,10 @@ from pptp_lab import Engine, wait_for  # noqa: E402
 
 pytestmark = [pytest.mark.interop, pytest.mark.root]
 
-LNS_IP = "203.0.113.65"                   # xl2tpd's `local ip`; the pool is 203.0.113.70-99
+LNS_IP = "203.0.113.65"                   # xl2tpd's `local ip`; its pool is 203.0.113.70-99
+SECRET = "vm-tunnel-s3cret"
+CONTROL = "/run/xl2tpd/l2tp-control-h10"
+PIDFILE = "/run/xl2tpd-h10.pid"
 
 
 def messages_since(mark: int) -> str:
@@ -34,6 +41,28 @@ def messages_since(mark: int) -> str:
 
 def messages_mark() -> int:
     return int(vm("wc -l < /var/log/messages").stdout.strip() or 0)
+
+
+def start_vm_xl2tpd(role: str, tunnel_auth: bool) -> None:
+    """Stop the VM's LNS and start xl2tpd from a config in /run: the LNS with tunnel authentication, or the LAC
+    pointed at us (with or without it)."""
+    src, section = ("/etc/xl2tpd/xl2tpd.conf", "lns default") if role == "lns" else ("/etc/xl2tpd/lac.conf", "lac lab")
+    edits = [f"-e 's/^lns = .*/lns = {CLI_IP}/'"]
+    if tunnel_auth:
+        edits += [r"-e '/^\[global\]/a auth file = /run/l2tp-secrets-h10'",
+                  rf"-e '/^\[{section}\]/a challenge = yes\nhidden bit = yes'"]
+    cmd = (f"lab-stop xl2tpd && printf '* * %s\\n' '{SECRET}' > /run/l2tp-secrets-h10 && "
+           f"chmod 600 /run/l2tp-secrets-h10 && sed {' '.join(edits)} {src} > /run/xl2tpd-h10.conf && "
+           f"mkdir -p /run/xl2tpd && xl2tpd -c /run/xl2tpd-h10.conf -p {PIDFILE} -C {CONTROL} </dev/null")
+    res = vm(cmd, 30)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert wait_for(lambda: vm(f"test -p {CONTROL}").returncode == 0, 10)
+
+
+def restore_vm_lns() -> None:
+    vm(f"p=$(cat {PIDFILE} 2>/dev/null) && kill $p && timeout 10 tail --pid=$p -f /dev/null; "
+       f"rm -f {PIDFILE} {CONTROL} /run/xl2tpd-h10.conf /run/l2tp-secrets-h10; lab-start xl2tpd", 30)
+    assert "/etc/xl2tpd/xl2tpd.conf" in vm("ps -o args= -C xl2tpd").stdout        # the VM's own LNS is back
 
 
 @pytest.fixture
@@ -49,55 +78,70 @@ def engine(tmp_path, vmlab):
         eng.stop()
 
 
-def test_our_lac_dials_xl2tpd_lns_mschapv2(engine):
-    mark = messages_mark()
+def set_tunnel_secret(eng: Engine) -> None:
+    eng.cli("server", "set", "--l2tp-secret-stdin", "--l2tp-hide-avps", stdin=SECRET + "\n", check=True)
+
+
+@pytest.mark.parametrize("tunnel_auth", [False, True], ids=["plain", "tunnel-auth-hidden"])
+def test_our_lac_dials_xl2tpd_lns_mschapv2(engine, tunnel_auth):
+    if tunnel_auth:
+        set_tunnel_secret(engine)
     engine.cli("demand-dial", "add", "lab", "--destination", VM_IP, "--user", "labuser", "--password-stdin",
                "--type", "l2tp", "--encryption", "none", "--on-demand", stdin="labpass\n", check=True)
     engine.start()
-    res = engine.cli("demand-dial", "connect", "lab", timeout=120)
-    assert res.returncode == 0, res.stderr + "".join(engine.log) + messages_since(mark)[-4000:]
-    (row,) = engine.connections()
-    assert (row["protocol"], row["interface"], row["peer"], row["ip"], row["auth"], row["encryption"]) == (
-        "l2tp", "lab", f"{VM_IP}:1701", LNS_IP, "ms-chap-v2", "none"), row
-    ours = engine.json("demand-dial", "status", "lab")["ip"]
-    assert re.fullmatch(r"203\.0\.113\.([7-9]\d)", ours), ours          # xl2tpd's ip range 203.0.113.70-99
-    out = engine.ping(LNS_IP, 3)
-    assert out.stdout.strip() == "sent 3 received 3", out.stdout + out.stderr
-    back = vm(f"ping -c 3 -W 2 {ours}")
-    assert back.returncode == 0 and " 0% packet loss" in back.stdout, back.stdout + back.stderr
-    assert engine.cli("demand-dial", "disconnect", "lab").returncode == 0
-    assert engine.connections() == []
-    assert wait_for(lambda: engine.json("engine", "status")["drivers"]["l2tp"]["tunnels"] == 0, 20)
-    assert wait_for(lambda: "(no sessions left)" in messages_since(mark), 20), messages_since(mark)[-3000:]
-    log = messages_since(mark)
-    print("--- xl2tpd/pppd (VM syslog) for this run ---\n" + log[-5000:])
+    mark = messages_mark()
+    try:
+        if tunnel_auth:
+            start_vm_xl2tpd("lns", True)
+        res = engine.cli("demand-dial", "connect", "lab", timeout=120)
+        assert res.returncode == 0, res.stderr + "".join(engine.log) + messages_since(mark)[-4000:]
+        (row,) = engine.connections()
+        assert (row["protocol"], row["interface"], row["user"], row["peer"], row["ip"], row["auth"],
+                row["encryption"]) == ("l2tp", "lab", "labuser", f"{VM_IP}:1701", LNS_IP, "ms-chap-v2", "none"), row
+        status = engine.json("demand-dial", "status", "lab")
+        ours = status["ip"]
+        assert re.fullmatch(r"203\.0\.113\.([7-9]\d)", ours), status        # xl2tpd's ip range 203.0.113.70-99
+        out = engine.ping(LNS_IP, 3)
+        assert out.stdout.strip() == "sent 3 received 3", out.stdout + out.stderr
+        back = vm(f"ping -c 3 -W 2 {ours}")
+        assert back.returncode == 0 and " 0% packet loss" in back.stdout, back.stdout + back.stderr
+        big = vm(f"ping -c 2 -W 2 -s 3000 {ours}")                          # fragments inside the tunnel
+        assert big.returncode == 0 and " 0% packet loss" in big.stdout, big.stdout + big.stderr
+        assert engine.cli("demand-dial", "disconnect", "lab").returncode == 0
+        assert engine.connections() == []
+        assert wait_for(lambda: engine.json("engine", "status")["drivers"]["l2tp"]["tunnels"] == 0, 20)
+        assert wait_for(lambda: "(no sessions left)" in messages_since(mark), 20), messages_since(mark)[-3000:]
+        assert wait_for(lambda: not re.search(r"^ppp\d", vm("ip -br link").stdout, re.M), 20)   # pppd hung up
+        log = messages_since(mark)
+        print("--- xl2tpd/pppd (VM syslog) for this run ---\n" + log[-6000:])
+    finally:
+        if tunnel_auth:
+            restore_vm_lns()
     assert f"Connection established to {CLI_IP}, 1701" in log
     assert f"Call established with {CLI_IP}" in log
-    assert 'name = "labuser"]' in log and "sent [CHAP Success" in log and "<auth chap MS-v2>" in log
+    assert "<auth chap MS-v2>" in log and 'name = "labuser"]' in log and "sent [CHAP Success" in log
     assert f"remote IP address {ours}" in log
-    assert f"Connection closed to {CLI_IP}, serial 1 (" in log                  # our CDN
-    assert f"Connection closed to {CLI_IP}, port 1701 (no sessions left)" in log  # our StopCCN
-    assert wait_for(lambda: not re.search(r"^ppp\d", vm("ip -br link").stdout, re.M), 20)   # pppd hung up
+    # xl2tpd logs the result message of the CDN, then of the StopCCN, that we sent
+    assert f"Connection closed to {CLI_IP}, serial 1 (disconnected by the administrator)" in log
+    assert f"Connection closed to {CLI_IP}, port 1701 (no sessions left)" in log
+    assert "Invalid" not in log and "Not authorized" not in log and "retransmissions" not in "".join(engine.log)
 
 
-LAC_START = ("lab-stop xl2tpd; sed 's/^lns = .*/lns = {ip}/' /etc/xl2tpd/lac.conf > /run/lac-host.conf; "
-             "mkdir -p /run/xl2tpd; xl2tpd -c /run/lac-host.conf -p /run/xl2tpd-lac.pid "
-             "-C /run/xl2tpd/l2tp-control-lac")
-
-
-def test_xl2tpd_lac_dials_our_lns_mschapv2(engine):
+@pytest.mark.parametrize("tunnel_auth", [False, True], ids=["plain", "tunnel-auth-hidden"])
+def test_xl2tpd_lac_dials_our_lns_mschapv2(engine, tunnel_auth):
+    if tunnel_auth:
+        set_tunnel_secret(engine)
     engine.cli("users", "add", "labuser", "--password-stdin", "--dial-in", "allow", stdin="labpass\n", check=True)
     engine.start()
     mark = messages_mark()
     try:
-        assert vm(LAC_START.format(ip=CLI_IP), 30).returncode == 0
-        assert wait_for(lambda: vm("test -p /run/xl2tpd/l2tp-control-lac").returncode == 0, 10)
-        assert vm('echo "c lab" > /run/xl2tpd/l2tp-control-lac', 10).returncode == 0
+        start_vm_xl2tpd("lac", tunnel_auth)
+        assert vm(f'echo "c lab" > {CONTROL}', 10).returncode == 0
         rows = wait_for(lambda: [r for r in engine.connections() if r["ip"]], 60)
         assert rows, "".join(engine.log) + messages_since(mark)[-4000:]
         (row,) = rows
-        assert (row["protocol"], row["user"], row["auth"], row["encryption"], row["peer"]) == (
-            "l2tp", "labuser", "ms-chap-v2", "none", f"{VM_IP}:1701"), row
+        assert (row["protocol"], row["user"], row["auth"], row["encryption"], row["peer"], row["port"]) == (
+            "l2tp", "labuser", "ms-chap-v2", "none", f"{VM_IP}:1701", "L2TP-0"), row
         theirs = row["ip"]
         assert wait_for(lambda: f"inet {theirs} peer" in vm("ip -4 addr show ppp20").stdout, 20), vm(
             "ip -4 addr").stdout
@@ -110,13 +154,13 @@ def test_xl2tpd_lac_dials_our_lns_mschapv2(engine):
         assert wait_for(lambda: vm("ip link show ppp20").returncode != 0, 30)          # pppd hung up
         assert engine.connections() == []
         log = messages_since(mark)
-        print("--- xl2tpd LAC/pppd (VM syslog) for this run ---\n" + log[-5000:])
-        assert f"Connection established to {CLI_IP}, 1701" in log
-        assert f"Call established with {CLI_IP}" in log
-        assert "CHAP authentication succeeded" in log
-        assert f"local  IP address {theirs}" in log
-        assert "LCP terminated by peer" in log
+        print("--- xl2tpd LAC/pppd (VM syslog) for this run ---\n" + log[-6000:])
     finally:
-        vm("p=$(cat /run/xl2tpd-lac.pid 2>/dev/null) && kill $p && timeout 10 tail --pid=$p -f /dev/null; "
-           "rm -f /run/xl2tpd-lac.pid /run/lac-host.conf; lab-start xl2tpd", 30)
-        assert "/etc/xl2tpd/xl2tpd.conf" in vm("ps -o args= -C xl2tpd").stdout      # the VM's LNS is back
+        restore_vm_lns()
+    assert f"Connection established to {CLI_IP}, 1701" in log
+    assert f"Call established with {CLI_IP}" in log
+    assert 'rcvd [CHAP Challenge' in log and "CHAP authentication succeeded" in log
+    assert f"local  IP address {theirs}" in log and f"remote IP address {ours}" in log
+    assert f"Connection closed to {CLI_IP}, serial 1 (disconnected by the administrator)" in log   # our CDN
+    assert "LCP terminated by peer" in log
+    assert "Invalid" not in log and "Not authorized" not in log and "retransmissions" not in "".join(engine.log)
