@@ -9,10 +9,16 @@ server written the way the engine reads packets (add_reader + drain into a preal
 answering a client that keeps 32 datagrams in flight on loopback: its CPU µs per datagram. Both run on this machine in
 the same invocation, so the ratio is what to compare (research/performance.md: absolute figures are noisy).
 
-    sudo .venv/bin/python bench/pptp_forward.py [--packets 100000] [--rate 20000] [--modes stateful,stateless]
+    sudo .venv/bin/python bench/pptp_forward.py [--packets 100000] [--rate 20000] [--runs 5]
+                                                [--modes stateful,stateless] [--floor]
 
 Targets (issue 5): <= 1.3 for MPPE-128 stateful, <= 2.8 for stateless; loss at the offered rate is reported.
 The MPPE mode is chosen with the engine's RRASCTL_PPTP_MPPE=stateful|stateless (docs/decisions/0062).
+Each mode dials once, then measures `--runs` times; every run is followed by its own echo reference run, and the
+figures printed are medians over the runs (of µs, of ratios: each run's engine µs / the reference just after it).
+`--floor` adds the syscall floor of this topology: a minimal forwarder pair (bench/dp_floor.py: TUN readv ->
+enhanced GRE sendto -> recv_into -> TUN write, no engine, optionally RC4 in place), measured the same way
+(docs/decisions/0065).
 """
 
 from __future__ import annotations
@@ -142,7 +148,49 @@ def echo_reference(n: int) -> float:
     return float(cpu) / int(count) * 1e6
 
 
-def forward(mode: str, packets: int, rate: float, tmp: Path) -> dict[str, float]:
+def median(xs: list[float]) -> float:
+    xs = sorted(xs)
+    mid = len(xs) // 2
+    return xs[mid] if len(xs) % 2 else (xs[mid - 1] + xs[mid]) / 2
+
+
+def measure_runs(pids: dict[str, int], send_ns: str, sink_ns: str, dst: str, packets: int, rate: float,
+                 runs: int) -> list[dict[str, float]]:
+    """`runs` measurements of the processes in `pids` forwarding `packets` datagrams offered at `rate` from
+    `send_ns` to the sink on `dst` in `sink_ns`; each followed by an echo reference run ("ref")."""
+    out = []
+    for i in range(runs + 1):                     # run 0 warms up (ARP, caches) and is not counted
+        n = 2000 if i == 0 else packets
+        sink = subprocess.Popen(["ip", "netns", "exec", sink_ns, sys.executable, "-c", SINK, dst, "1.0"],
+                                stdout=subprocess.PIPE, text=True)
+        assert sink.stdout.readline().strip() == "ready"
+        before = {k: cpu_s(p) for k, p in pids.items()}
+        subprocess.run(["ip", "netns", "exec", send_ns, sys.executable, "-c", SENDER, dst, str(n), str(rate)],
+                       check=True, capture_output=True, timeout=3600)
+        received = int(sink.stdout.readline())
+        sink.wait(10)
+        after = {k: cpu_s(p) for k, p in pids.items()}
+        if i == 0:
+            continue
+        fwd = max(received, 1)
+        row = {k: (after[k] - before[k]) / fwd * 1e6 for k in pids}
+        row.update(received=received, loss=1 - received / n, ref=echo_reference(max(packets, 100_000)))
+        out.append(row)
+    return out
+
+
+def summary(rows: list[dict[str, float]], keys: tuple[str, ...]) -> dict[str, float]:
+    """Medians over the runs: µs per key, ratio per key (each run against its own reference), loss, reference."""
+    res = {"ref": median([r["ref"] for r in rows]), "loss": median([r["loss"] for r in rows]),
+           "received": sum(r["received"] for r in rows)}
+    for k in keys:
+        res[k] = median([r[k] for r in rows])
+        res[k + "_x"] = median([r[k] / r["ref"] for r in rows])
+        res[k + "_spread"] = max(r[k] / r["ref"] for r in rows) - min(r[k] / r["ref"] for r in rows)
+    return res
+
+
+def forward(mode: str, packets: int, rate: float, runs: int, tmp: Path) -> dict[str, float]:
     lab = Lab(tmp / mode, f"b{os.getpid() % 100000}{mode[:3]}")
     try:
         (c,) = setup_pair(lab)
@@ -155,52 +203,46 @@ def forward(mode: str, packets: int, rate: float, tmp: Path) -> dict[str, float]
         row = lab.server.connections()[0]
         details = lab.server.json("connections", "show", str(row["id"])).get("details", {})
         enc = f"{row['encryption']} {details.get('mppe', '?')}"
-        sink = subprocess.Popen(["ip", "netns", "exec", lab.server_ns, sys.executable, "-c", SINK, "10.87.0.1",
-                                 "1.0"], stdout=subprocess.PIPE, text=True)
-        assert sink.stdout.readline().strip() == "ready"
-        # warm up (ARP-free TUN, caches), then measure
-        subprocess.run(["ip", "netns", "exec", c.ns, sys.executable, "-c", SENDER, "10.87.0.1", "2000",
-                        str(rate)], check=True, capture_output=True)
-        pids = {"client": c.proc.pid, "server": lab.server.proc.pid}
-        before = {k: cpu_s(p) for k, p in pids.items()}
-        subprocess.run(["ip", "netns", "exec", c.ns, sys.executable, "-c", SENDER, "10.87.0.1", str(packets),
-                        str(rate)], check=True, capture_output=True, timeout=3600)
-        received = int(sink.stdout.readline()) - 2000
-        sink.wait(10)
-        after = {k: cpu_s(p) for k, p in pids.items()}
-        fwd = max(received, 1)
-        return {"encryption": enc, "received": received,
-                "loss": 1 - received / packets,
-                "client_us": (after["client"] - before["client"]) / fwd * 1e6,
-                "server_us": (after["server"] - before["server"]) / fwd * 1e6}
+        rows = measure_runs({"client": c.proc.pid, "server": lab.server.proc.pid}, c.ns, lab.server_ns,
+                            "10.87.0.1", packets, rate, runs)
+        return dict(summary(rows, ("client", "server")), encryption=enc)
     finally:
         lab.close()
+
+
+def report(label: str, r: dict[str, float], packets: int, runs: int, rate: float, names: dict[str, str],
+           target: float | None) -> None:
+    worst = max(r[k + "_x"] for k in names)
+    verdict = "" if target is None else f" (target <= {target:.1f}x: {'met' if worst <= target else 'NOT met'})"
+    parts = [f"{name} {r[k]:.2f} us/pkt = {r[k + '_x']:.2f}x (spread {r[k + '_spread']:.2f})"
+             for k, name in names.items()]
+    print(f"{label}: {runs} x {packets} offered at {rate:.0f}/s, forwarded {r['received']} (median loss "
+          f"{r['loss'] * 100:.2f} %); reference {r['ref']:.2f} us; " + "; ".join(parts) + verdict, flush=True)
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--packets", type=int, default=100_000)
     ap.add_argument("--rate", type=float, default=20_000.0, help="offered datagrams per second")
+    ap.add_argument("--runs", type=int, default=5, help="measured runs per mode (medians are reported)")
     ap.add_argument("--modes", default="stateful,stateless")
+    ap.add_argument("--floor", action="store_true", help="also measure the minimal forwarder floor")
     args = ap.parse_args()
     if os.geteuid() != 0:
         print("needs root (network namespaces, TUN, raw GRE)", file=sys.stderr)
         return 1
-    refs = [echo_reference(max(args.packets, 100_000))]
-    print(f"reference: UDP echo (add_reader + drain), {SIZE}-byte datagrams: {refs[0]:.2f} CPU us/datagram")
     targets = {"stateful": 1.3, "stateless": 2.8}
+    names = {"client": "sender engine (TUN->GRE)", "server": "receiver engine (GRE->TUN)"}
     with tempfile.TemporaryDirectory(prefix="rrasctl-bench-") as tmp:
         for mode in args.modes.split(","):
-            r = forward(mode, args.packets, args.rate, Path(tmp))
-            refs.append(echo_reference(max(args.packets, 100_000)))     # the machine is shared: re-measure
-            ref = sum(refs[-2:]) / 2
-            worst = max(r["client_us"], r["server_us"]) / ref
-            print(f"{mode:9s} {r['encryption']}: offered {args.packets} at {args.rate:.0f}/s, "
-                  f"forwarded {r['received']} (loss {r['loss'] * 100:.2f} %); "
-                  f"sender engine {r['client_us']:.2f} us/pkt = {r['client_us'] / ref:.2f}x, "
-                  f"receiver engine {r['server_us']:.2f} us/pkt = {r['server_us'] / ref:.2f}x "
-                  f"(target <= {targets.get(mode, 0):.1f}x: {'met' if worst <= targets.get(mode, 0) else 'NOT met'})")
-    print(f"reference runs: {', '.join(f'{x:.2f}' for x in refs)} us (each ratio uses the two around its run)")
+            r = forward(mode, args.packets, args.rate, args.runs, Path(tmp))
+            report(f"{mode:9s} {r['encryption']}", r, args.packets, args.runs, args.rate, names, targets.get(mode))
+    if args.floor:
+        from dp_floor import floor
+        for crypto in ("none", "rc4"):
+            r = floor(crypto, args.packets, args.rate, args.runs)
+            report(f"floor ({'RC4 in place' if crypto == 'rc4' else 'no cipher'}, no engine)", r, args.packets,
+                   args.runs, args.rate, {"tx": "TUN->GRE forwarder", "rx": "GRE->TUN forwarder"}, None)
     return 0
 
 
