@@ -164,3 +164,30 @@ def test_xl2tpd_lac_dials_our_lns_mschapv2(engine, tunnel_auth):
     assert f"Connection closed to {CLI_IP}, serial 1 (disconnected by the administrator)" in log   # our CDN
     assert "LCP terminated by peer" in log
     assert "Invalid" not in log and "Not authorized" not in log and "retransmissions" not in "".join(engine.log)
+
+
+@pytest.mark.parametrize("role", ["our-lac", "our-lns"])
+def test_wrong_tunnel_secret_is_refused_both_ways(engine, role):
+    """The secrets differ: each side's check of the other's Challenge Response is what ends the tunnel."""
+    engine.cli("server", "set", "--l2tp-secret-stdin", stdin="not-" + SECRET + "\n", check=True)
+    engine.cli("users", "add", "labuser", "--password-stdin", "--dial-in", "allow", stdin="labpass\n", check=True)
+    engine.cli("demand-dial", "add", "lab", "--destination", VM_IP, "--user", "labuser", "--password-stdin",
+               "--type", "l2tp", "--encryption", "none", "--on-demand", stdin="labpass\n", check=True)
+    engine.start()
+    mark = messages_mark()
+    try:
+        start_vm_xl2tpd("lns" if role == "our-lac" else "lac", True)
+        if role == "our-lac":            # we check xl2tpd's response in its SCCRP and send StopCCN
+            res = engine.cli("demand-dial", "connect", "lab", timeout=120)
+            assert res.returncode != 0 and "tunnel authentication failed (error 691)" in res.stderr, res.stderr
+            want = f"Connection closed to {CLI_IP}, port 1701 (tunnel authentication failed)"
+        else:                            # xl2tpd checks our response in our SCCRP and sends StopCCN
+            assert vm(f'echo "c lab" > {CONTROL}', 10).returncode == 0
+            assert wait_for(lambda: "(Invalid challenge authentication)" in "".join(engine.log), 30), engine.log
+            want = f"closed to {CLI_IP}, port 1701 (Invalid challenge authentication)"
+        assert wait_for(lambda: want in messages_since(mark), 20), messages_since(mark)[-3000:]
+        assert wait_for(lambda: engine.json("engine", "status")["drivers"]["l2tp"]["tunnels"] == 0, 20)
+        assert engine.connections() == []
+        assert "Call established" not in messages_since(mark)
+    finally:
+        restore_vm_lns()
