@@ -82,8 +82,9 @@ def set_tunnel_secret(eng: Engine) -> None:
     eng.cli("server", "set", "--l2tp-secret-stdin", "--l2tp-hide-avps", stdin=SECRET + "\n", check=True)
 
 
-@pytest.mark.parametrize("tunnel_auth", [False, True], ids=["plain", "tunnel-auth-hidden"])
-def test_our_lac_dials_xl2tpd_lns_mschapv2(engine, tunnel_auth):
+@pytest.mark.parametrize("tunnel_auth,hang_up", [(False, "ours"), (True, "theirs")],
+                         ids=["plain-we-hang-up", "tunnel-auth-hidden-pppd-hangs-up"])
+def test_our_lac_dials_xl2tpd_lns_mschapv2(engine, tunnel_auth, hang_up):
     if tunnel_auth:
         set_tunnel_secret(engine)
     engine.cli("demand-dial", "add", "lab", "--destination", VM_IP, "--user", "labuser", "--password-stdin",
@@ -107,9 +108,15 @@ def test_our_lac_dials_xl2tpd_lns_mschapv2(engine, tunnel_auth):
         assert back.returncode == 0 and " 0% packet loss" in back.stdout, back.stdout + back.stderr
         big = vm(f"ping -c 2 -W 2 -s 3000 {ours}")                          # fragments inside the tunnel
         assert big.returncode == 0 and " 0% packet loss" in big.stdout, big.stdout + big.stderr
-        assert engine.cli("demand-dial", "disconnect", "lab").returncode == 0
-        assert engine.connections() == []
+        if hang_up == "ours":
+            assert engine.cli("demand-dial", "disconnect", "lab").returncode == 0
+            assert engine.connections() == []
+        else:                                   # pppd ends: xl2tpd sends CDN; our tunnel has no call left
+            assert vm("pkill -x pppd", 10).returncode == 0
+            assert wait_for(lambda: engine.connections() == [], 20), "".join(engine.log)
+            assert "labuser 198.51.100.1:1701] down: peer sent CDN: result 1 error 0" in "".join(engine.log)
         assert wait_for(lambda: engine.json("engine", "status")["drivers"]["l2tp"]["tunnels"] == 0, 20)
+        assert engine.json("demand-dial", "status", "lab")["ip"] in ("", None)
         assert wait_for(lambda: "(no sessions left)" in messages_since(mark), 20), messages_since(mark)[-3000:]
         assert wait_for(lambda: not re.search(r"^ppp\d", vm("ip -br link").stdout, re.M), 20)   # pppd hung up
         log = messages_since(mark)
@@ -121,14 +128,18 @@ def test_our_lac_dials_xl2tpd_lns_mschapv2(engine, tunnel_auth):
     assert f"Call established with {CLI_IP}" in log
     assert "<auth chap MS-v2>" in log and 'name = "labuser"]' in log and "sent [CHAP Success" in log
     assert f"remote IP address {ours}" in log
-    # xl2tpd logs the result message of the CDN, then of the StopCCN, that we sent
-    assert f"Connection closed to {CLI_IP}, serial 1 (disconnected by the administrator)" in log
+    # xl2tpd logs the result message of the CDN (when we hang up), then of the StopCCN, that we sent
+    if hang_up == "ours":
+        assert f"Connection closed to {CLI_IP}, serial 1 (disconnected by the administrator)" in log
+    else:
+        assert f"to {CLI_IP} disconnected" in log                        # xl2tpd's call_close: its CDN
     assert f"Connection closed to {CLI_IP}, port 1701 (no sessions left)" in log
     assert "Invalid" not in log and "Not authorized" not in log and "retransmissions" not in "".join(engine.log)
 
 
-@pytest.mark.parametrize("tunnel_auth", [False, True], ids=["plain", "tunnel-auth-hidden"])
-def test_xl2tpd_lac_dials_our_lns_mschapv2(engine, tunnel_auth):
+@pytest.mark.parametrize("tunnel_auth,hang_up", [(False, "ours"), (True, "theirs")],
+                         ids=["plain-we-hang-up", "tunnel-auth-hidden-xl2tpd-hangs-up"])
+def test_xl2tpd_lac_dials_our_lns_mschapv2(engine, tunnel_auth, hang_up):
     if tunnel_auth:
         set_tunnel_secret(engine)
     engine.cli("users", "add", "labuser", "--password-stdin", "--dial-in", "allow", stdin="labpass\n", check=True)
@@ -137,7 +148,8 @@ def test_xl2tpd_lac_dials_our_lns_mschapv2(engine, tunnel_auth):
     try:
         start_vm_xl2tpd("lac", tunnel_auth)
         assert vm(f'echo "c lab" > {CONTROL}', 10).returncode == 0
-        rows = wait_for(lambda: [r for r in engine.connections() if r["ip"]], 60)
+        # the pool address is taken at authentication, the encryption is known once IPCP is up: wait for both
+        rows = wait_for(lambda: [r for r in engine.connections() if r["ip"] and r["encryption"]], 60)
         assert rows, "".join(engine.log) + messages_since(mark)[-4000:]
         (row,) = rows
         assert (row["protocol"], row["user"], row["auth"], row["encryption"], row["peer"], row["port"]) == (
@@ -150,9 +162,17 @@ def test_xl2tpd_lac_dials_our_lns_mschapv2(engine, tunnel_auth):
         assert there.returncode == 0 and " 0% packet loss" in there.stdout, there.stdout + there.stderr
         out = engine.ping(theirs, 3)
         assert out.stdout.strip() == "sent 3 received 3", out.stdout + out.stderr
-        assert engine.cli("connections", "disconnect", str(row["id"])).returncode == 0
+        if hang_up == "ours":
+            assert engine.cli("connections", "disconnect", str(row["id"])).returncode == 0
+            assert engine.connections() == []
+            # as LNS we keep the LAC's tunnel: it is the LAC's to close
+            assert engine.json("engine", "status")["drivers"]["l2tp"]["tunnels"] == 1
+        else:                                   # "d lab": xl2tpd sends StopCCN, which clears the call too
+            assert vm(f'echo "d lab" > {CONTROL}', 10).returncode == 0
+            assert wait_for(lambda: engine.connections() == [], 20), "".join(engine.log)
+            assert "down: peer sent StopCCN: result 1 error 0 (Goodbye!)" in "".join(engine.log)
+            assert wait_for(lambda: engine.json("engine", "status")["drivers"]["l2tp"]["tunnels"] == 0, 20)
         assert wait_for(lambda: vm("ip link show ppp20").returncode != 0, 30)          # pppd hung up
-        assert engine.connections() == []
         log = messages_since(mark)
         print("--- xl2tpd LAC/pppd (VM syslog) for this run ---\n" + log[-6000:])
     finally:
@@ -161,8 +181,13 @@ def test_xl2tpd_lac_dials_our_lns_mschapv2(engine, tunnel_auth):
     assert f"Call established with {CLI_IP}" in log
     assert 'rcvd [CHAP Challenge' in log and "CHAP authentication succeeded" in log
     assert f"local  IP address {theirs}" in log and f"remote IP address {ours}" in log
-    assert f"Connection closed to {CLI_IP}, serial 1 (disconnected by the administrator)" in log   # our CDN
-    assert "LCP terminated by peer" in log
+    if hang_up == "ours":
+        assert f"Connection closed to {CLI_IP}, serial 1 (disconnected by the administrator)" in log   # our CDN
+        assert "LCP terminated by peer" in log
+        # xl2tpd's exit (in restore_vm_lns) sends StopCCN for the tunnel it kept: we close it
+        assert wait_for(lambda: engine.json("engine", "status")["drivers"]["l2tp"]["tunnels"] == 0, 20)
+    else:
+        assert f"Disconnecting from {CLI_IP}" in log and f"closed to {CLI_IP}, port 1701 (Goodbye!)" in log
     assert "Invalid" not in log and "Not authorized" not in log and "retransmissions" not in "".join(engine.log)
 
 

@@ -1,14 +1,21 @@
 """The VM lab (../shared/lab/vm) for interop tests: why it cannot run, `vm(cmd)` through its agent, and a module
 fixture `vmlab` that boots the VM when it is built but stopped (and stops it again afterwards).
 
+The VM and the namespace vmlab-cli are one shared resource: the fixture holds an exclusive flock on
+$VMLAB_STATE/interop.lock while a module uses them, so two test runs at once take turns instead of colliding (a
+second engine in vmlab-cli cannot even create its TUN device). It waits up to RRASCTL_VMLAB_WAIT seconds (200).
+
 Used by test_pptp_lab.py and test_l2tp_vm_xl2tpd.py; the engines themselves come from tests/integration/pptp_lab.py.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
+import select
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -36,11 +43,37 @@ def vm(cmd: str, timeout: int = 60) -> subprocess.CompletedProcess:
                           timeout=timeout + 30)
 
 
+def _lock(timeout: float):
+    """An exclusive flock on the lab, or None after `timeout` s; waits in select(), never sleeps."""
+    f = open(STATE / "interop.lock", "a")
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return f
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                f.close()
+                return None
+            select.select([], [], [], 0.5)
+
+
 @pytest.fixture(scope="module")
 def vmlab():
     why = why_not()
     if why:
         pytest.skip(why)
+    wait = float(os.environ.get("RRASCTL_VMLAB_WAIT", "200"))
+    lock = _lock(wait)
+    if lock is None:
+        pytest.skip(f"the VM lab stayed busy (another test run holds {STATE / 'interop.lock'}) for {wait:.0f} s")
+    try:
+        yield from _booted()
+    finally:
+        lock.close()
+
+
+def _booted():
     started = False
     if vm("true", 10).returncode != 0:
         up = subprocess.run([str(LAB / "up.sh")], capture_output=True, text=True, timeout=400)
