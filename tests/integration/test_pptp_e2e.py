@@ -330,3 +330,31 @@ def test_static_ip_and_router_caller_routes(lab):
     routes = subprocess.run(["ip", "-n", s.ns, "route", "show", "dev", "rras0"], capture_output=True, text=True)
     assert "192.0.2.0/24" in routes.stdout, routes.stdout
     assert s.json("demand-dial", "status", "branch")["state"] == "connected"
+
+
+def test_canary_password_appears_nowhere_in_plain_text(lab, monkeypatch):
+    """DESIGN §9 canary: a unique password carried through a whole connection, with both engines logging at debug
+    level, is found in no file under either engine's config and state dirs, no log line, no control reply and no
+    command output; only its sealed form is on disk."""
+    canary = "Canary-7f3e9a-pw"
+    monkeypatch.setenv("H6_LOG", "debug")
+    (c,) = setup_pair(lab, password=canary, server_password=canary)
+    lab.server.start()
+    c.start()
+    outputs = [_connect(c)]
+    assert outputs[0].returncode == 0, outputs[0].stderr
+    assert c.ping("10.87.0.1", 2).returncode == 0
+    for engine, args in ((lab.server, ("connections", "list")), (lab.server, ("engine", "status")),
+                         (lab.server, ("connections", "refusals")), (lab.server, ("users", "show", "alice")),
+                         (c, ("demand-dial", "status", "hq")), (c, ("demand-dial", "show", "hq")),
+                         (c, ("connections", "list")), (c, ("engine", "status"))):
+        outputs += [engine.cli(*args), engine.cli(*args, "-o", "json")]
+    outputs += [e.cli(*args) for e in (lab.server, c) for args in (("dump",), ("config", "export"))]
+    assert c.cli("demand-dial", "disconnect", "hq").returncode == 0
+    assert wait_for(lambda: lab.server.connections() == [], 10)
+    text = "".join(lab.server.log + c.log) + "".join(o.stdout + o.stderr for o in outputs)
+    assert canary not in text, [line for line in text.splitlines() if canary in line][:3]
+    files = [p for e in (lab.server, c) for p in e.home.rglob("*") if p.is_file()]
+    assert [str(p) for p in files if canary.encode() in p.read_bytes()] == []
+    sealed = [p for p in files if p.name == "rrasctl.toml" and b"enc:v1:" in p.read_bytes()]
+    assert len(sealed) == 2  # the search above looked at the files that do hold the secret, sealed
