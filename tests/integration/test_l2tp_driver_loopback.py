@@ -175,7 +175,7 @@ def test_encryption_required_refuses_plain_l2tp_tunnel(tmp_path, port):
             await lac.dial(lac_ctx, "hq", lac_ctx.config.demand_dial["hq"], lambda _: None)
         assert "StopCCN" in str(ei.value) and "result 4" in str(ei.value)
         rec = lns_ctx.accounting.refusal_rows()[-1]
-        assert rec["wire"] == "StopCCN result 4 (not authorized)" and rec["windows_error"] == 741
+        assert rec["wire_code"] == "StopCCN result 4 (not authorized)" and rec["windows_error"] == 741
         await lac.stop(lac_ctx)
         await lns.stop(lns_ctx)
     run(main())

@@ -99,7 +99,7 @@ def test_admission_refusals_cdn_and_stopccn(tmp_path):
         assert p.returncode != 0 and "unreachable" in p.stderr
         (ref,) = lab.a.json("connections", "refusals")
         assert ref["protocol"] == "l2tp" and ref["reason"] == "protocol disabled (0 ports)"
-        assert "StopCCN result 2 error 4" in ref["wire"]
+        assert "StopCCN result 2 error 4" in ref["wire_code"]
         assert "refused l2tp call from 203.0.113.2" in lab.a.drain_log()
         # one port, taken by the first call: the second call on the same tunnel gets CDN 4
         lab.a.cli("ports", "set", "l2tp", "--count", "1")

@@ -58,9 +58,9 @@ class Accounting:
                 interface: str | None = None) -> dict[str, Any]:
         """Record a refused attempt. `cause` is the server-side explanation (one line), `reason` its stable key
         (admission.Reason value, or e.g. "authentication failed"), `wire` the answer sent, e.g. "OCRP result 4
-        (busy)" (the record's `wire_code`, also under `wire` for the drivers' tests; `wire_result` is its number)."""
+        (busy)" (the record's `wire_code`; `wire_result` is its number)."""
         rec = {"time": iso_utc(time.time()), "peer": peer, "user": user, "protocol": protocol,
-               "reason": reason or cause, "cause": cause, "wire_code": wire, "wire": wire, "wire_result": wire_result,
+               "reason": reason or cause, "cause": cause, "wire_code": wire, "wire_result": wire_result,
                "windows_error": windows_error}
         if interface is not None:
             rec["interface"] = interface
