@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """The syscall floor of the PPTP forwarding benchmark's topology: what a minimal Python forwarder costs there.
 
-Two namespaces laid out as bench/pptp_forward.py's lab (a client namespace joined by a veth to a bridge in the server
-namespace), each with a TUN and a forwarder process that does only the per-packet minimum, with add_reader + drain
+Two namespaces laid out as bench/pptp_forward.py's lab (by default joined by one veth pair, the issue's topology;
+`--topology bridge`: the client's veth on a bridge in the server namespace, as the integration tests' lab), each with a TUN and a forwarder process that does only the per-packet minimum, with add_reader + drain
 as the engine: `os.readv` from the TUN into a preallocated buffer, an enhanced GRE + PPP + MPPE header written with
 `pack_into`, one `sendto` on a raw GRE socket; on the other side `recv_into`, skip the headers, one `os.write` to
 the TUN. With `rc4`, each side also runs one persistent RC4 context in place over the payload (stateful MPPE's
@@ -10,7 +10,7 @@ cipher work, no key changes; into a scratch buffer, so the wire carries plaintex
 the two streams). No sequence checks, no sessions, no acks: a lower bound for any Python engine here,
 reported as the same ratio to the UDP echo reference (docs/decisions/0065).
 
-    sudo .venv/bin/python bench/dp_floor.py [--packets 100000] [--rate 20000] [--runs 5]
+    sudo .venv/bin/python bench/dp_floor.py [--packets 100000] [--rate 20000] [--runs 5] [--topology direct|bridge]
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ def _ip(*args: str) -> None:
     subprocess.run(["ip", *args], check=True, capture_output=True)
 
 
-def floor(crypto: str, packets: int, rate: float, runs: int) -> dict[str, float]:
+def floor(crypto: str, packets: int, rate: float, runs: int, topology: str = "direct") -> dict[str, float]:
     """Medians over `runs` (summary() of pptp_forward) for the forwarder pair, keys "tx" and "rx"."""
     tag = f"fl{os.getpid() % 10000}"
     a, b = f"rr{tag}a", f"rr{tag}b"
@@ -101,11 +101,14 @@ def floor(crypto: str, packets: int, rate: float, runs: int) -> dict[str, float]
             _ip("netns", "add", ns)
             made.append(ns)
             _ip("-n", ns, "link", "set", "lo", "up")
-        _ip("-n", b, "link", "add", "rrbr", "type", "bridge")
-        _ip("-n", b, "addr", "add", "203.0.113.1/24", "dev", "rrbr")
-        _ip("-n", b, "link", "set", "rrbr", "up")
         _ip("link", "add", "rrv", "netns", a, "type", "veth", "peer", "name", "rrb0", "netns", b)
-        _ip("-n", b, "link", "set", "rrb0", "master", "rrbr")
+        if topology == "bridge":
+            _ip("-n", b, "link", "add", "rrbr", "type", "bridge")
+            _ip("-n", b, "addr", "add", "203.0.113.1/24", "dev", "rrbr")
+            _ip("-n", b, "link", "set", "rrbr", "up")
+            _ip("-n", b, "link", "set", "rrb0", "master", "rrbr")
+        else:
+            _ip("-n", b, "addr", "add", "203.0.113.1/24", "dev", "rrb0")
         _ip("-n", b, "link", "set", "rrb0", "up")
         _ip("-n", a, "addr", "add", "203.0.113.10/24", "dev", "rrv")
         _ip("-n", a, "link", "set", "rrv", "up")
@@ -130,13 +133,15 @@ def main() -> int:
     ap.add_argument("--packets", type=int, default=100_000)
     ap.add_argument("--rate", type=float, default=20_000.0)
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--topology", choices=("direct", "bridge"), default="direct",
+                    help="one veth pair between the namespaces (default), or the veth on a bridge")
     args = ap.parse_args()
     if os.geteuid() != 0:
         print("needs root (network namespaces, TUN, raw GRE)", file=sys.stderr)
         return 1
     for crypto in ("none", "rc4"):
-        r = floor(crypto, args.packets, args.rate, args.runs)
-        report(f"floor ({'RC4 in place' if crypto == 'rc4' else 'no cipher'}, no engine)", r, args.packets,
+        r = floor(crypto, args.packets, args.rate, args.runs, args.topology)
+        report(f"floor ({'RC4 in place' if crypto == 'rc4' else 'no cipher'}, no engine, {args.topology})", r, args.packets,
                args.runs, args.rate, {"tx": "TUN->GRE forwarder", "rx": "GRE->TUN forwarder"}, None)
     return 0
 

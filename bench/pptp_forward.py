@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """PPTP forwarding cost, as a ratio to a UDP echo reference measured in the same run (issue 5, acceptance 6).
 
-Two `rrasctl engine run` processes in two network namespaces (root): the client dials the server over PPTP
+Two `rrasctl engine run` processes in two network namespaces (root) joined by one veth pair (the issue's topology;
+`--topology bridge` puts the client's veth on a bridge in the server namespace, as the integration tests do): the client dials the server over PPTP
 (MS-CHAP v2, MPPE-128), then a sender in the client namespace offers 1,400-byte UDP datagrams at a fixed rate to the
 server's tunnel address, one way; a sink in the server namespace counts what arrives. Each engine's CPU time (user +
 system, from /proc/PID/stat) divided by the packets forwarded gives its µs per packet. The reference is a UDP echo
@@ -11,6 +12,7 @@ the same invocation, so the ratio is what to compare (research/performance.md: a
 
     sudo .venv/bin/python bench/pptp_forward.py [--packets 100000] [--rate 20000] [--runs 5]
                                                 [--modes stateful,stateless] [--floor]
+                                                [--topology direct|bridge]
 
 Targets (issue 5): <= 1.3 for MPPE-128 stateful, <= 2.8 for stateless; loss at the offered rate is reported.
 The MPPE mode is chosen with the engine's RRASCTL_PPTP_MPPE=stateful|stateless (docs/decisions/0062).
@@ -190,8 +192,9 @@ def summary(rows: list[dict[str, float]], keys: tuple[str, ...]) -> dict[str, fl
     return res
 
 
-def forward(mode: str, packets: int, rate: float, runs: int, tmp: Path) -> dict[str, float]:
-    lab = Lab(tmp / mode, f"b{os.getpid() % 100000}{mode[:3]}")
+def forward(mode: str, packets: int, rate: float, runs: int, tmp: Path, topology: str = "direct"
+            ) -> dict[str, float]:
+    lab = Lab(tmp / mode, f"b{os.getpid() % 100000}{mode[:3]}", direct=topology == "direct")
     try:
         (c,) = setup_pair(lab)
         env = {"RRASCTL_PPTP_MPPE": mode}
@@ -227,6 +230,8 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=5, help="measured runs per mode (medians are reported)")
     ap.add_argument("--modes", default="stateful,stateless")
     ap.add_argument("--floor", action="store_true", help="also measure the minimal forwarder floor")
+    ap.add_argument("--topology", choices=("direct", "bridge"), default="direct",
+                    help="one veth pair between the namespaces (default), or the client's veth on a bridge")
     args = ap.parse_args()
     if os.geteuid() != 0:
         print("needs root (network namespaces, TUN, raw GRE)", file=sys.stderr)
@@ -235,13 +240,13 @@ def main() -> int:
     names = {"client": "sender engine (TUN->GRE)", "server": "receiver engine (GRE->TUN)"}
     with tempfile.TemporaryDirectory(prefix="rrasctl-bench-") as tmp:
         for mode in args.modes.split(","):
-            r = forward(mode, args.packets, args.rate, args.runs, Path(tmp))
-            report(f"{mode:9s} {r['encryption']}", r, args.packets, args.runs, args.rate, names, targets.get(mode))
+            r = forward(mode, args.packets, args.rate, args.runs, Path(tmp), args.topology)
+            report(f"{mode:9s} {r['encryption']} ({args.topology})", r, args.packets, args.runs, args.rate, names, targets.get(mode))
     if args.floor:
         from dp_floor import floor
         for crypto in ("none", "rc4"):
-            r = floor(crypto, args.packets, args.rate, args.runs)
-            report(f"floor ({'RC4 in place' if crypto == 'rc4' else 'no cipher'}, no engine)", r, args.packets,
+            r = floor(crypto, args.packets, args.rate, args.runs, args.topology)
+            report(f"floor ({'RC4 in place' if crypto == 'rc4' else 'no cipher'}, no engine, {args.topology})", r, args.packets,
                    args.runs, args.rate, {"tx": "TUN->GRE forwarder", "rx": "GRE->TUN forwarder"}, None)
     return 0
 

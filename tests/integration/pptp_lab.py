@@ -1,7 +1,8 @@
 """Two (or more) rrasctl engines in network namespaces for the PPTP integration tests (test helper).
 
 Topology: a server namespace with a bridge (203.0.113.1/24) and one namespace per client, each joined to the bridge
-by a veth (203.0.113.(10+n)/24). Every engine runs `python -m rrasctl engine run` with its own scratch config, state
+by a veth (203.0.113.(10+n)/24). `Lab(..., direct=True)` instead joins one client namespace to the server namespace by
+a plain veth pair (203.0.113.1 on the server's end, no bridge, so no br_netfilter): the benchmarks' topology. Every engine runs `python -m rrasctl engine run` with its own scratch config, state
 dir and control socket (RRASCTL_CONFIG / RRASCTL_STATE_DIR / RRASCTL_SOCKET). Waits poll a condition with a
 deadline, blocking in select() or on a threading.Event between tries; nothing sleeps.
 """
@@ -113,16 +114,17 @@ class Engine:
 class Lab:
     """Namespaces, veths and engines; everything is removed by `close()` (call it in `finally`)."""
 
-    def __init__(self, tmp: Path, tag: str) -> None:
-        self.tmp, self.tag = tmp, tag
+    def __init__(self, tmp: Path, tag: str, *, direct: bool = False) -> None:
+        self.tmp, self.tag, self.direct = tmp, tag, direct
         self.namespaces: list[str] = []
         self.engines: list[Engine] = []
         self.server_ns = f"rr{tag}s"
         self._add_ns(self.server_ns)
         run("ip", "-n", self.server_ns, "link", "set", "lo", "up")
-        run("ip", "-n", self.server_ns, "link", "add", "rrbr", "type", "bridge")
-        run("ip", "-n", self.server_ns, "addr", "add", f"{SERVER_IP}/24", "dev", "rrbr")
-        run("ip", "-n", self.server_ns, "link", "set", "rrbr", "up")
+        if not direct:
+            run("ip", "-n", self.server_ns, "link", "add", "rrbr", "type", "bridge")
+            run("ip", "-n", self.server_ns, "addr", "add", f"{SERVER_IP}/24", "dev", "rrbr")
+            run("ip", "-n", self.server_ns, "link", "set", "rrbr", "up")
         self.server = Engine(self.server_ns, tmp / "server", "server")
         self.engines.append(self.server)
         self.clients: list[Engine] = []
@@ -134,13 +136,18 @@ class Lab:
 
     def add_client(self) -> Engine:
         n = len(self.clients)
+        if self.direct and n:
+            raise ValueError("a direct lab (one veth pair, no bridge) has room for one client")
         ns = f"rr{self.tag}c{n}"
         self._add_ns(ns)
         run("ip", "-n", ns, "link", "set", "lo", "up")
         # created straight inside the namespaces: nothing appears in the host's own namespace
         run("ip", "link", "add", "rrv", "netns", ns, "type", "veth", "peer", "name", f"rrb{n}", "netns",
             self.server_ns)
-        run("ip", "-n", self.server_ns, "link", "set", f"rrb{n}", "master", "rrbr")
+        if self.direct:
+            run("ip", "-n", self.server_ns, "addr", "add", f"{SERVER_IP}/24", "dev", f"rrb{n}")
+        else:
+            run("ip", "-n", self.server_ns, "link", "set", f"rrb{n}", "master", "rrbr")
         run("ip", "-n", self.server_ns, "link", "set", f"rrb{n}", "up")
         run("ip", "-n", ns, "addr", "add", f"203.0.113.{10 + n}/24", "dev", "rrv")
         run("ip", "-n", ns, "link", "set", "rrv", "up")

@@ -20,20 +20,35 @@ from rrasctl.router.admission import Admission, Pool, Protocol, Use
 class FakeLoop:
     def __init__(self) -> None:
         self.soon = []
+        self.now = 100.0
 
     def time(self) -> float:
-        return 100.0
+        return self.now
 
     def call_soon(self, fn, *args):
         self.soon.append(fn)
 
 
 class FakeTimers:
+    def __init__(self) -> None:
+        self.armed = {}
+
     def arm(self, key, deadline, fire):
-        pass
+        if deadline is None:
+            self.armed.pop(key, None)
+        else:
+            self.armed[key] = (deadline, fire)
 
     def cancel(self, key):
-        pass
+        self.armed.pop(key, None)
+
+
+class FakeGre:
+    def __init__(self) -> None:
+        self.sent = []
+
+    def sendto(self, data, addr):
+        self.sent.append((bytes(data), addr))
 
 
 @dataclass
@@ -120,7 +135,69 @@ def test_gre_demux_counts_short_unknown_and_spoofed_packets():
     d._on_gre(memoryview(good), len(good), ("198.51.100.7", 0))
     assert entry.call.window.rx_packets == 1
     assert entry.call.link.calls == [("frame", b"\xff\x03\xc0\x21")]  # the LCP frame reached the link
-    assert ctx.loop.soon == [d._send_acks]                               # one ack flush per batch
+    assert ctx.loop.soon == []                       # acks are settled by the drain after its batch, not call_soon
+
+
+def _drain_with(d, packets):
+    """Feed `packets` (raw IP+GRE) to the driver's GRE drain through a UDP socket pair on loopback: one batch."""
+    import socket
+    from rrasctl.engine.pptp import _GreDrain
+
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        rx.bind(("127.0.0.1", 0))
+        rx.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        for raw in packets:
+            tx.sendto(raw, rx.getsockname())
+        drain = _GreDrain(rx, d)
+        drain.on_readable()
+        return drain
+    finally:
+        rx.close()
+        tx.close()
+
+
+def test_gre_drain_acks_once_half_the_window_is_unacknowledged():
+    """Decision 0066: 40 packets in one batch -> one ack-only packet (for the last), no timer, no call_soon."""
+    ctx = FakeCtx(config())
+    d, entry = driver_with_call(ctx, peer="127.0.0.1")
+    d._gre = FakeGre()
+    drain = _drain_with(d, [ip_gre(1234, seq=s) for s in range(1, 41)])
+    assert drain.packets == 40 and entry.call.window.rx_packets == 40
+    assert d._gre.sent == [(GreHeader(99, 0, ack=40).encode(), ("127.0.0.1", 0))]
+    assert ctx.timers.armed == {} and ctx.loop.soon == [] and entry.call.window.unacked == 0
+
+
+def test_gre_drain_delays_the_ack_of_a_short_batch_until_the_deadline():
+    ctx = FakeCtx(config())
+    d, entry = driver_with_call(ctx, peer="127.0.0.1")
+    d._gre = FakeGre()
+    _drain_with(d, [ip_gre(1234, seq=s) for s in range(1, 6)])
+    assert d._gre.sent == []                                             # 5 < 32: no ack yet
+    key = ("pptp-ack", 1234, id(entry))
+    deadline, fire = ctx.timers.armed[key]
+    assert deadline == 100.02 and entry.ack_armed
+    _drain_with(d, [ip_gre(1234, seq=6)])                                # a second batch: same deadline, no re-arm
+    assert ctx.timers.armed[key][0] == 100.02 and d._gre.sent == []
+    ctx.loop.now = 100.02
+    del ctx.timers.armed[key]                                            # the queue drops the entry it fires
+    fire()
+    assert d._gre.sent == [(GreHeader(99, 0, ack=6).encode(), ("127.0.0.1", 0))]
+    assert ctx.timers.armed == {} and not entry.ack_armed
+
+
+def test_delayed_ack_not_sent_when_the_ack_went_out_piggybacked():
+    ctx = FakeCtx(config())
+    d, entry = driver_with_call(ctx, peer="127.0.0.1")
+    d._gre = FakeGre()
+    _drain_with(d, [ip_gre(1234, seq=1)])
+    (deadline, fire), = ctx.timers.armed.values()
+    entry.call.window.header(10)                                         # our next data packet carries the ack
+    ctx.loop.now = deadline
+    ctx.timers.armed.clear()
+    fire()
+    assert d._gre.sent == [] and ctx.timers.armed == {}
 
 
 def test_authentication_against_local_users():

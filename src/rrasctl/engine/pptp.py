@@ -12,10 +12,12 @@ Outgoing-Call-Request, PPP as the authenticated peer; progress stages as SPEC §
 an RRAS-style reason and Windows error number (691 bad credentials, 800/678 no answer, 676 busy ...). The
 interface's routes go up through the TUN (source: the address the server gave us) and down when the call ends.
 
-Data path: `GreReader` reads the raw socket with add_reader + drain (engine/io.py, one preallocated buffer),
-demultiplexes by the GRE call id (and checks the sender's address), hands data to `PptpCall.open_data` and writes
-the IP packet to the TUN; acks owed are sent once per batch (one `call_soon`). TUN -> peer: `session.tx` seals and
-sends header + frame with one `sendmsg` (no copy).
+Data path: `_GreDrain` reads the raw socket with add_reader + drain (engine/io.py's loop, one preallocated buffer),
+`_on_gre` demultiplexes by the GRE call id (and checks the sender's address), hands data to `PptpCall.open_data` and
+writes the IP packet to the TUN. Acks (decision 0066): piggybacked on our next packet; after each drain batch, in the
+same callback, an ack-only packet goes to each call with half our window unacknowledged, and a call with fewer arms
+one delayed-ack deadline (`ACK_DELAY_S` after, in the shared TimerQueue) that sends the ack unless one went out
+before. TUN -> peer: `session.tx` seals the GRE packet in the call's buffer and sends it with one `sendto`.
 """
 
 from __future__ import annotations
@@ -82,6 +84,7 @@ class _Call:
     cleared: bool = False                     # the control connection already knows the call is gone
     ended: bool = False
     glue: PppSession | None = None            # the PPP session glue (engine/ppp_session.py)
+    ack_armed: bool = False                   # a delayed-ack deadline is armed in ctx.timers
 
 
 class PptpDriver:
@@ -98,8 +101,6 @@ class PptpDriver:
         self._gre: socket.socket | None = None
         self._drain: SocketDrain | None = None
         self._server: asyncio.AbstractServer | None = None
-        self._ack_due: set[_Call] = set()
-        self._ack_scheduled = False
         self._listening = ""
         self._stateless = os.environ.get("RRASCTL_PPTP_MPPE", "stateless") != "stateful"
         self._stopping = False
@@ -112,7 +113,7 @@ class PptpDriver:
         gre.setblocking(False)
         _big_buffers(gre)
         self._gre = gre
-        self._drain = SocketDrain(gre, self._on_gre, with_addr=True)
+        self._drain = _GreDrain(gre, self)
         self._drain.attach(ctx.loop)
         host = ctx.config.server.listen_address or "0.0.0.0"
         port = int(os.environ.get("RRASCTL_PPTP_PORT", m.PPTP_PORT))
@@ -378,24 +379,24 @@ class PptpDriver:
 
     # ---- GRE data path ------------------------------------------------------------------------------------
 
-    def _on_gre(self, view: memoryview, n: int, addr: Any) -> None:
-        """One raw GRE datagram (IP header included). Straight-line: demux, window, link, TUN."""
+    def _on_gre(self, view: memoryview, n: int, addr: Any) -> _Call | None:
+        """One raw GRE datagram (IP header included). Straight-line: demux, window, link, TUN. Returns the call it
+        went to (the drain settles that call's acks after the batch: `_settle_acks`), None when dropped here."""
         if n < 28:
             self._malformed("short GRE packet")
-            return
+            return None
         ihl = (view[0] & 0x0F) << 2
         if n < ihl + 8:
             self._malformed("short GRE packet")
-            return
+            return None
         entry = self._calls.get((view[ihl + 6] << 8) | view[ihl + 7])
         if entry is None:
             self._malformed("unknown GRE call id")
-            return
+            return None
         if addr[0] != entry.peer:
             self._malformed("GRE from the wrong address")
-            return
+            return None
         call = entry.call
-        window = call.window
         ip = call.open_data(view[ihl:n])
         if ip is not None:
             s = entry.session
@@ -403,15 +404,12 @@ class PptpDriver:
             s.packets_in += 1
             self._tun_write(ip)
         else:
+            window = call.window
             if window.stats:
                 self._fold(window.stats)
             if call.pending:
                 self._pump_call(entry, call.receive_pending(self.ctx.loop.time()))
-        if window.ack_pending and entry not in self._ack_due:
-            self._ack_due.add(entry)
-            if not self._ack_scheduled:
-                self._ack_scheduled = True
-                self.ctx.loop.call_soon(self._send_acks)
+        return entry
 
     def _tun_write(self, ip: Any) -> None:
         tun = self.ctx.tun
@@ -435,19 +433,31 @@ class PptpDriver:
                 counters.malformed.count("pptp: " + reason, n)
         stats.clear()
 
-    def _send_acks(self) -> None:
-        self._ack_scheduled = False
-        due, self._ack_due = self._ack_due, set()
-        gre = self._gre
-        if gre is None:
+    def _settle_acks(self, entry: _Call, now: float) -> None:
+        """After a drain batch that reached `entry` (and when its delayed-ack deadline fires): send the ack-only
+        packet the window says is due, else make sure a deadline is armed for the packets still unacknowledged."""
+        if entry.ended:
             return
-        for entry in due:
-            ack = entry.call.take_ack()
-            if ack is not None and not entry.ended:
+        window = entry.call.window
+        if not window.unacked:
+            return
+        ack = window.poll_ack(now)
+        if ack is not None:
+            gre = self._gre
+            if gre is not None:
                 try:
                     gre.sendto(ack, (entry.peer, 0))
                 except OSError:
                     self.stats["gre send failed"] += 1
+            return
+        at = window.ack_deadline(now)
+        if not entry.ack_armed:
+            entry.ack_armed = True
+            self.ctx.timers.arm(("pptp-ack", entry.local_call_id, id(entry)), at, lambda: self._ack_due(entry))
+
+    def _ack_due(self, entry: _Call) -> None:
+        entry.ack_armed = False
+        self._settle_acks(entry, self.ctx.loop.time())
 
     # ---- ending calls -------------------------------------------------------------------------------------
 
@@ -458,8 +468,9 @@ class PptpDriver:
         ctx = self.ctx
         if self._calls.get(entry.local_call_id) is entry:
             del self._calls[entry.local_call_id]
-        self._ack_due.discard(entry)
         ctx.timers.cancel(("pptp", entry.local_call_id, id(entry)))
+        ctx.timers.cancel(("pptp-ack", entry.local_call_id, id(entry)))
+        entry.ack_armed = False
         t = entry.tunnel
         t.calls.pop(entry.local_call_id, None)
         was_up = entry.session.state is SessionState.UP
@@ -578,6 +589,55 @@ class PptpDriver:
             t.core.stop(now)
             self._flush_tunnel(t)
             self.ctx.timers.arm(("pptp-ctl", id(t)), t.core.next_timer(), lambda: self._fire_tunnel(t))
+
+
+class _GreDrain(SocketDrain):
+    """The raw GRE socket's drain: engine/io.py's read loop, then each call the batch reached settles its acks in the
+    same callback (no `call_soon`, so no extra loop iteration per wake-up)."""
+
+    __slots__ = ("driver",)
+
+    def __init__(self, sock: socket.socket, driver: PptpDriver) -> None:
+        super().__init__(sock, driver._on_gre, with_addr=True)
+        self.driver = driver
+
+    def on_readable(self) -> None:
+        buf, view, on_gre = self.buf, self.view, self.handle
+        recv = self.sock.recvfrom_into
+        last = None
+        more: list[_Call] | None = None
+        count = 0
+        for _ in range(self.batch):
+            try:
+                n, addr = recv(buf)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as exc:
+                self._failed(exc)
+                break
+            count += 1
+            try:
+                entry = on_gre(view, n, addr)
+            except Exception as exc:
+                self._failed(exc)
+                continue
+            if entry is not last and entry is not None:
+                if last is not None:
+                    if more is None:
+                        more = [last]
+                    elif last not in more:
+                        more.append(last)
+                last = entry
+        self.packets += count
+        if last is None:
+            return
+        driver = self.driver
+        now = driver.ctx.loop.time()
+        if more is not None:
+            for entry in more:
+                if entry is not last:
+                    driver._settle_acks(entry, now)
+        driver._settle_acks(last, now)
 
 
 _DROPS = frozenset({"late or duplicate", "answer to a withdrawn call request", "echo timeout", "old ack",

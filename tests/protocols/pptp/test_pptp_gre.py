@@ -148,3 +148,70 @@ def test_header_view_is_reused():
     assert h1 == bytes.fromhex("3001880b00640002" "00000000")
     w.open(_pkt(1, 7))
     assert bytes(w.header(5)) == bytes.fromhex("3081880b00050002" "00000001" "00000007")
+
+
+# ---- delayed acknowledgements (decision 0066) ---------------------------------------------------------------------
+
+def test_ack_only_when_half_the_announced_window_waits():
+    w = GreWindow(local_call_id=1, peer_call_id=2, recv_window=8)
+    assert w.ack_threshold == 4
+    for seq in range(3):
+        assert w.open(_pkt(1, seq)) is not None
+        assert w.poll_ack(0.0) is None                    # 1, 2, 3 unacknowledged: below half of 8
+    assert w.unacked == 3
+    w.open(_pkt(1, 3))
+    assert w.poll_ack(0.0) == _pkt(2, None, 3)           # the 4th: one ack-only packet for all four
+    assert (w.unacked, w.ack_at, w.acks_sent) == (0, None, 1)
+    assert w.poll_ack(1e9) is None and w.take_ack() is None
+    assert GreWindow(1, 2, recv_window=64).ack_threshold == 32
+    assert GreWindow(1, 2, recv_window=1).ack_threshold == 1
+    assert GreWindow(1, 2, recv_window=0).ack_threshold == 1
+
+
+def test_delayed_ack_deadline_is_fixed_by_the_first_ask_and_fires():
+    w = GreWindow(local_call_id=1, peer_call_id=2)
+    assert w.ack_deadline(10.0) is None                   # nothing owed: no deadline
+    w.open(_pkt(1, 7))
+    assert w.ack_deadline(10.0) == pytest.approx(10.02)
+    w.open(_pkt(1, 8))
+    assert w.ack_deadline(10.015) == pytest.approx(10.02)    # later packets do not push it back
+    assert w.poll_ack(10.0199) is None
+    assert w.poll_ack(10.02) == _pkt(2, None, 8)
+    assert w.ack_deadline(10.03) is None and w.unacked == 0
+    custom = GreWindow(1, 2, ack_delay=0.5)
+    custom.open(_pkt(1, 0))
+    assert custom.ack_deadline(1.0) == 1.5
+
+
+def test_piggybacked_ack_clears_the_count_and_the_deadline():
+    w = GreWindow(local_call_id=1, peer_call_id=2, recv_window=8)
+    for seq in (4, 5, 6):
+        w.open(_pkt(1, seq))
+    assert w.ack_deadline(0.0) == pytest.approx(0.02)
+    buf = bytearray(32)
+    start = w.header_into(buf, 16, 1)
+    assert (start, bytes(buf[:16])) == (0, bytes.fromhex("3081880b00010002" "00000000" "00000006"))
+    assert (w.unacked, w.ack_at) == (0, None)
+    assert w.poll_ack(5.0) is None and w.take_ack() is None and w.acks_sent == 0
+    w.open(_pkt(1, 7))
+    assert bytes(w.header(0)) == bytes.fromhex("3081880b00000002" "00000001" "00000007")   # header() too
+    assert w.unacked == 0 and w.ack_deadline(9.0) is None
+
+
+def test_only_accepted_data_packets_count_towards_an_ack():
+    w = GreWindow(local_call_id=1, peer_call_id=2, recv_window=4)
+    w.open(_pkt(1, 5))
+    for late_or_not_data in (_pkt(1, 5), _pkt(1, 4), _pkt(1, None, None), _pkt(2, 6), _pkt(1, 6)[:10]):
+        assert w.open(late_or_not_data) is None
+    assert w.unacked == 1 and w.poll_ack(0.0) is None
+
+
+def test_ack_count_is_unaffected_by_the_32_bit_wrap():
+    w = GreWindow(local_call_id=1, peer_call_id=2, recv_window=8)
+    for seq in (0xFFFFFFFE, 0xFFFFFFFF, 0):
+        w.open(_pkt(1, seq))
+        assert w.poll_ack(0.0) is None
+    assert w.open(_pkt(1, 0xFFFFFFFF)) is None            # late across the wrap: not counted
+    assert w.unacked == 3
+    w.open(_pkt(1, 1))
+    assert w.poll_ack(0.0) == _pkt(2, None, 1)

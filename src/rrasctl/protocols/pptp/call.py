@@ -10,7 +10,9 @@ Data path (DESIGN.md §5), no events and no avoidable allocation:
     if ip is None and call.pending:      # a PPP control frame (or a data frame the link dropped) arrived
         events = call.receive_pending(now)
     ...after a batch...
-    ack = call.take_ack()                # at most one ack-only packet per batch when nothing was piggybacked
+    ack = call.poll_ack(now)             # an ack-only packet when half our window waits for its ack, or the
+    if ack is None:                      # delayed-ack deadline passed (decision 0066); else arm a timer for
+        at = call.ack_deadline(now)      # `at` (None: nothing owed) and poll again when it fires
 
     parts = call.seal_data(ip_packet)    # (gre_header_view, ppp_frame) for sock.sendmsg, or None
     pkt = call.seal_view(ip_packet)      # or: the whole GRE packet in the call's transmit buffer (no allocation
@@ -101,7 +103,16 @@ class PptpCall:
         return [seal(frame) for frame in self.link.take_output()]
 
     def take_ack(self) -> bytes | None:
+        """The ack-only packet owed now, whatever the delayed-ack policy (None when nothing is owed)."""
         return self.window.take_ack()
+
+    def poll_ack(self, now: float) -> bytes | None:
+        """The ack-only packet due at `now` under the delayed-ack policy (GreWindow.poll_ack), or None."""
+        return self.window.poll_ack(now)
+
+    def ack_deadline(self, now: float) -> float | None:
+        """When the delayed ack is due (GreWindow.ack_deadline), or None when nothing is owed."""
+        return self.window.ack_deadline(now)
 
     def next_timer(self) -> float | None:
         return self.link.next_timer()

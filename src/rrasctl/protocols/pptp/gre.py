@@ -13,8 +13,13 @@ payload (an ack-only packet). Sequence and acknowledgement numbers are 32-bit an
 
 `GreWindow` is the data path (DESIGN.md §5): `open()` parses with one `unpack_from`, drops late and duplicate
 packets, takes the peer's ack, and returns the payload view; `header()` writes our header into a preallocated buffer.
-Ack policy: an ack is piggybacked on the next packet we send; when none is sent, the owner asks `take_ack()` after a
-batch of received packets and sends the ack-only packet it returns (at most one per batch).
+Ack policy (delayed acknowledgements, RFC 2637 §4.4; docs/decisions/0066-pptp-delayed-acks.md): an ack is
+piggybacked on the next packet we send. Otherwise the window counts the data packets received and not yet acknowledged
+(`unacked`), and an ack-only packet is owed when that count reaches half the receive window we announced
+(`ack_threshold`, so a sender that honours our window never waits for credit), or when the delayed-ack deadline
+passes (`ack_delay`, 20 ms after the owner first asked `ack_deadline(now)` about an unacknowledged packet). The owner
+asks `poll_ack(now)` after each batch of received packets and when the deadline it armed fires, and sends what it
+returns; a piggybacked ack clears the count and the deadline.
 The peer's receive window (from its OCRQ/OCRP) is tracked: packets beyond it are counted, not dropped, because
 peers that never send ack-only packets (the Linux kernel's pptp) would otherwise stall a one-way flow
 (docs/decisions/0061-gre-window-counted-not-enforced.md).
@@ -48,6 +53,7 @@ _FLAGS_S = _FIXED_VALUE | FLAG_S
 _FLAGS_SA = _FIXED_VALUE | FLAG_S | FLAG_A
 MOD = 1 << 32
 HALF = 1 << 31
+ACK_DELAY_S = 0.02      # the longest an accepted packet waits for its ack (decision 0066)
 
 
 def newer(a: int, b: int) -> bool:
@@ -119,11 +125,11 @@ class GreWindow:
     """One call's GRE sequence state, both directions. `local_call_id` is ours, `peer_call_id` the peer's."""
 
     __slots__ = ("local_call_id", "peer_call_id", "peer_recv_window", "recv_window", "tx_seq", "tx_acked",
-                 "rx_seq", "ack_pending", "stats", "_hdr", "_hdr_view", "rx_packets", "tx_packets",
-                 "rx_lost", "tx_beyond_window", "_v12", "_v16")
+                 "rx_seq", "unacked", "ack_threshold", "ack_delay", "ack_at", "acks_sent", "stats", "_hdr",
+                 "_hdr_view", "rx_packets", "tx_packets", "rx_lost", "tx_beyond_window", "_v12", "_v16")
 
     def __init__(self, local_call_id: int, peer_call_id: int, peer_recv_window: int = 64,
-                 recv_window: int = 64) -> None:
+                 recv_window: int = 64, *, ack_delay: float = ACK_DELAY_S) -> None:
         self.local_call_id = local_call_id
         self.peer_call_id = peer_call_id
         self.peer_recv_window = peer_recv_window if peer_recv_window > 0 else 64
@@ -131,7 +137,11 @@ class GreWindow:
         self.tx_seq = 0              # the next sequence number we send
         self.tx_acked = MOD - 1      # the highest of ours the peer acked (-1: none yet)
         self.rx_seq: int | None = None   # the highest sequence number we accepted
-        self.ack_pending = False
+        self.unacked = 0             # data packets accepted since our last ack (piggybacked or ack-only)
+        self.ack_threshold = max(1, recv_window // 2)
+        self.ack_delay = ack_delay
+        self.ack_at: float | None = None   # when the delayed ack is due (set by ack_deadline)
+        self.acks_sent = 0           # ack-only packets built
         self.stats = Counters()
         self.rx_packets = self.tx_packets = self.rx_lost = self.tx_beyond_window = 0
         self._hdr = bytearray(16)
@@ -192,11 +202,36 @@ class GreWindow:
             if gap > 1:
                 self.rx_lost += gap - 1
         self.rx_seq = seq
-        self.ack_pending = True
+        self.unacked += 1
         self.rx_packets += 1
         if isinstance(data, memoryview):
             return data[off:off + length]
         return memoryview(data)[off:off + length]
+
+    @property
+    def ack_pending(self) -> bool:
+        """An accepted packet has not been acknowledged yet."""
+        return self.unacked > 0
+
+    def ack_deadline(self, now: float) -> float | None:
+        """When the delayed ack for the unacknowledged packets is due: fixed at `now + ack_delay` by the first call
+        after one arrived, kept until an ack goes out. None when nothing is owed."""
+        if not self.unacked:
+            return None
+        at = self.ack_at
+        if at is None:
+            at = self.ack_at = now + self.ack_delay
+        return at
+
+    def poll_ack(self, now: float) -> bytes | None:
+        """The ack-only packet due at `now`: when `ack_threshold` packets wait for their ack, or the deadline set by
+        `ack_deadline` has passed. None otherwise (the ack may still go out piggybacked, or later)."""
+        u = self.unacked
+        if not u:
+            return None
+        if u >= self.ack_threshold or (self.ack_at is not None and now >= self.ack_at):
+            return self.take_ack()
+        return None
 
     def _take_ack(self, ack: int) -> None:
         d = (ack - self.tx_acked) & 0xFFFFFFFF
@@ -217,8 +252,9 @@ class GreWindow:
             self.tx_beyond_window += 1
         self.tx_seq = (seq + 1) & 0xFFFFFFFF
         self.tx_packets += 1
-        if self.ack_pending:
-            self.ack_pending = False
+        if self.unacked:
+            self.unacked = 0
+            self.ack_at = None
             _HDR16.pack_into(self._hdr, 0, _FLAGS_SA, PPP_PROTOCOL_TYPE, payload_length, self.peer_call_id, seq,
                              self.rx_seq)
             return self._v16
@@ -233,8 +269,9 @@ class GreWindow:
             self.tx_beyond_window += 1
         self.tx_seq = (seq + 1) & 0xFFFFFFFF
         self.tx_packets += 1
-        if self.ack_pending:
-            self.ack_pending = False
+        if self.unacked:
+            self.unacked = 0
+            self.ack_at = None
             _HDR16.pack_into(buf, end - 16, _FLAGS_SA, PPP_PROTOCOL_TYPE, payload_length, self.peer_call_id, seq,
                              self.rx_seq)
             return end - 16
@@ -246,8 +283,11 @@ class GreWindow:
         return bytes(self.header(len(payload))) + bytes(payload)
 
     def take_ack(self) -> bytes | None:
-        """The ack-only packet owed to the peer, or None when every accepted packet was acked already."""
-        if not self.ack_pending or self.rx_seq is None:
+        """The ack-only packet owed to the peer now, whatever the policy, or None when every accepted packet was acked
+        already. Clears the count and the deadline."""
+        if not self.unacked or self.rx_seq is None:
             return None
-        self.ack_pending = False
+        self.unacked = 0
+        self.ack_at = None
+        self.acks_sent += 1
         return BASE.pack(_FIXED_VALUE | FLAG_A, PPP_PROTOCOL_TYPE, 0, self.peer_call_id) + U32.pack(self.rx_seq)
