@@ -27,7 +27,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any
 
-from rrasctl.engine.io import SocketDrain
+from rrasctl.engine.io import GroSocketDrain, SocketDrain, UdpSendBatch, big_buffers, enable_gro
 from rrasctl.engine.l2tp_ppp import WINDOWS_ENCRYPTION_REQUIRED, PppSessions
 from rrasctl.engine.ppp_session import windows_error
 from rrasctl.engine.sessions import Direction, Session
@@ -101,6 +101,8 @@ class L2tpDriver(PppSessions):
         self.ctx: Any = None
         self.sock: socket.socket | None = None
         self.drain: SocketDrain | None = None
+        self.batch: UdpSendBatch | None = None     # UDP GSO for the TUN -> peer path (decision 0067)
+        self.offload = ""
         self.tunnels: dict[int, _Tunnel] = {}
         self.sccrq_index: dict[tuple[str, int, int], _Tunnel] = {}   # (peer ip, peer port, peer tunnel id)
         self.malformed = 0
@@ -124,14 +126,20 @@ class L2tpDriver(PppSessions):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((addr, self.port))
         sock.setblocking(False)
+        big_buffers(sock)                 # one socket carries every tunnel; GSO batches arrive 46 datagrams at once
         self.sock = sock
         self.listen = f"{addr}:{self.port}/udp"
         spec = os.environ.get("RRASCTL_L2TP_TEST_LOSS")
         if spec:
             self.loss = _LossShim(spec)
             log.warning("L2TP test loss shim active: dropping %.0f %% of datagrams each way", self.loss.p * 100)
-        self.drain = SocketDrain(sock, self._on_datagram, with_addr=True)
+        offload = os.environ.get("RRASCTL_L2TP_OFFLOAD", "gso,gro")     # "" or "none": one datagram per syscall
+        gro = "gro" in offload and enable_gro(sock)
+        self.drain = (GroSocketDrain(sock, self._on_datagram) if gro
+                      else SocketDrain(sock, self._on_datagram, with_addr=True))
         self.drain.attach(ctx.loop)
+        self.batch = UdpSendBatch(sock, enabled="gso" in offload)
+        self.offload = ",".join(x for x, on in (("gso", self.batch.enabled), ("gro", gro)) if on) or "none"
         if PLAIN_NOTE not in ctx.notes:
             ctx.notes.append(PLAIN_NOTE)
         log.warning("%s", PLAIN_NOTE)
@@ -166,6 +174,11 @@ class L2tpDriver(PppSessions):
             self._forget_tunnel(t)
         if self.drain is not None:
             self.drain.detach(ctx.loop)
+        if self.batch is not None:
+            self.batch.flush()
+            unhook = getattr(ctx.tun, "remove_batch_end", None)
+            if unhook is not None:
+                unhook(self.batch.flush)
         if self.sock is not None:
             self.sock.close()
             self.sock = None
@@ -185,6 +198,11 @@ class L2tpDriver(PppSessions):
             "unknown_session": self.unknown_session,
             "control_drops": dict(sorted(malformed.items())),
         }
+        b = self.batch
+        if b is not None:
+            st["offload"] = {"mode": self.offload, "gso_sends": b.sends, "gso_packets": b.packets,
+                             "gso_dropped": b.dropped, "gso_fallbacks": b.fallbacks,
+                             "gro_glued_reads": getattr(self.drain, "glued", 0)}
         if self.loss is not None:
             st["test_loss_dropped"] = self.loss.dropped
         return st

@@ -86,6 +86,15 @@ class PppSessions:
         call.data.link = call.link      # seal_view: header + PPP frame built in the session's buffer, no concatenation
         seal_view, sendto, t = call.data.seal_view, self.sock.sendto, call.tunnel
         dropped = self.ctx.counters.dropped
+        batch, hook = self.batch, getattr(self.ctx.tun, "add_batch_end", None)
+        if batch is not None and batch.enabled and hook is not None and hook(batch.flush):
+            add, addr = batch.add, t.addr
+
+            def tx_batched(ip: memoryview) -> None:   # queued; sent at the end of this TUN batch (UDP GSO)
+                pkt = seal_view(ip)
+                if pkt is not None:
+                    add(pkt, addr)
+            return tx_batched
 
         def tx(ip: memoryview) -> None:
             pkt = seal_view(ip)

@@ -50,6 +50,7 @@ class Tun:
         self.write_drops = 0
         self.netlink_errors = 0
         self._drain: FdDrain | None = None
+        self._batch_end: list[Any] = []
 
     # --- device ------------------------------------------------------------------------------------------------
     def open(self) -> None:
@@ -166,8 +167,36 @@ class Tun:
     def attach_reader(self, loop: Any, sessions: Any, counters: Any = None) -> "TunReader":
         reader = TunReader(self, sessions, counters)
         self._drain = FdDrain(self.fd, reader.on_packet)  # type: ignore[arg-type]
+        self._set_after()
         self._drain.attach(loop)
         return reader
+
+    def add_batch_end(self, fn: Any) -> bool:
+        """Call `fn()` at the end of every batch of packets read from the device (a driver's UdpSendBatch.flush:
+        what the batch queued goes out before the engine sleeps). False if there is no reader to hang it on."""
+        if fn not in self._batch_end:
+            self._batch_end.append(fn)
+        self._set_after()
+        return self._drain is not None
+
+    def remove_batch_end(self, fn: Any) -> None:
+        if fn in self._batch_end:
+            self._batch_end.remove(fn)
+        self._set_after()
+
+    def _set_after(self) -> None:
+        if self._drain is None:
+            return
+        fns = tuple(self._batch_end)
+        if not fns:
+            self._drain.after = None
+        elif len(fns) == 1:
+            self._drain.after = fns[0]
+        else:
+            def after() -> None:
+                for fn in fns:
+                    fn()
+            self._drain.after = after
 
     def detach_reader(self, loop: Any) -> None:
         if self._drain is not None:

@@ -7,7 +7,7 @@ import os
 import socket
 
 from rrasctl.engine.accounting import Accounting
-from rrasctl.engine.io import BATCH, FdDrain, SocketDrain
+from rrasctl.engine.io import BATCH, FdDrain, GroSocketDrain, SocketDrain, UdpSendBatch, enable_gro
 from rrasctl.engine.sessions import Session
 
 
@@ -104,3 +104,132 @@ def test_accounting_write_failure_is_counted_not_raised(tmp_path):
     acc = Accounting(tmp_path / "missing" / "dir")
     acc.refusal(peer="p", protocol="pptp", cause="c", wire="w", windows_error=None)
     assert acc.write_errors == 1 and len(acc.refusal_rows()) == 1
+
+
+# ---- UDP GSO / GRO (decision 0067) ------------------------------------------------------------------------------
+
+def _pair(gro: bool):
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rx.bind(("127.0.0.1", 0))
+    rx.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 21)
+    if gro:
+        assert enable_gro(rx)
+    tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    return rx, tx, rx.getsockname()
+
+
+def _recv_all(rx) -> list[bytes]:
+    rx.setblocking(False)
+    out = []
+    while True:
+        try:
+            out.append(rx.recv(65535))
+        except BlockingIOError:
+            return out
+
+
+def _packets(count: int, size: int, tag: int = 0) -> list[bytes]:
+    return [bytes([tag, i]) + os.urandom(size - 2) for i in range(count)]
+
+
+def test_send_batch_one_sendmsg_for_same_size_packets_received_one_by_one():
+    rx, tx, addr = _pair(gro=False)
+    batch = UdpSendBatch(tx)
+    sent = _packets(10, 1300)
+    for p in sent:
+        batch.add(memoryview(p), addr)
+    assert _recv_all(rx) == []                   # queued, not sent, until the flush
+    batch.flush()
+    assert _recv_all(rx) == sent                 # the kernel split it: ten datagrams, as queued, in order
+    assert (batch.sends, batch.packets, batch.dropped, batch.fallbacks) == (1, 10, 0, 0)
+    batch.flush()                                # nothing queued: nothing sent
+    assert batch.sends == 1
+
+
+def test_send_batch_rules_shorter_ends_longer_or_other_address_flushes_first():
+    rx, tx, addr = _pair(gro=False)
+    rx2, _, addr2 = _pair(gro=False)
+    batch = UdpSendBatch(tx)
+    a, b = _packets(3, 1000, 1), _packets(2, 1000, 2)
+    short, long_ = b"\x03" * 500, b"\x04" * 1200
+    for p in a:
+        batch.add(p, addr)
+    batch.add(short, addr)                       # the kernel's rule: only the last segment may be short
+    assert batch.sends == 1 and _recv_all(rx) == a + [short]
+    batch.add(b[0], addr)
+    batch.add(long_, addr)                       # longer than the segment size: the queue goes first
+    batch.add(b[1], addr2)                       # another address: the same
+    batch.flush()
+    assert _recv_all(rx) == [b[0], long_] and _recv_all(rx2) == [b[1]]
+    assert batch.sends == 4 and batch.packets == 7
+
+
+def test_send_batch_caps_segments_and_bytes():
+    rx, tx, addr = _pair(gro=False)
+    batch = UdpSendBatch(tx)
+    sent = _packets(130, 200)
+    for p in sent:
+        batch.add(p, addr)
+    batch.flush()
+    assert _recv_all(rx) == sent and batch.sends == 3          # 64 + 64 + 2
+    big = _packets(60, 1400, 9)
+    for p in big:
+        batch.add(p, addr)
+    batch.flush()
+    assert _recv_all(rx) == big and batch.sends == 5           # 46 packets of 1,400 bytes fit under 64 KiB, then 14
+
+
+class _RefusingSock:
+    """sendmsg fails as the kernel does without checksum offload (EIO) or with a segment over the path MTU (EINVAL)."""
+
+    def __init__(self, err: int):
+        self.err, self.sent = err, []
+
+    def sendmsg(self, bufs, cmsg, flags, addr):
+        raise OSError(self.err, os.strerror(self.err))
+
+    def sendto(self, data, addr):
+        self.sent.append(bytes(data))
+
+
+def test_send_batch_falls_back_to_one_datagram_per_packet():
+    import errno
+
+    for err, stays_on in ((errno.EIO, False), (errno.EINVAL, True)):
+        sock = _RefusingSock(err)
+        batch = UdpSendBatch(sock)
+        sent = _packets(4, 900)
+        for p in sent:
+            batch.add(p, ("192.0.2.1", 1701))
+        batch.flush()
+        assert sock.sent == sent and batch.fallbacks == 1 and batch.enabled is stays_on and batch.dropped == 0
+
+
+def test_gro_drain_splits_glued_datagrams_exactly_as_sent():
+    rx, tx, addr = _pair(gro=True)
+    got = []
+
+    def handle(view, n, src):
+        got.append(bytes(view[:n]))
+
+    drain = GroSocketDrain(rx, handle)
+    batch = UdpSendBatch(tx)
+    sent = _packets(7, 1200) + [b"tail"]
+    for p in sent:
+        batch.add(p, addr)
+    batch.flush()                                   # one GSO datagram on loopback, delivered glued to a GRO socket
+    tx.sendto(b"alone", addr)                       # and one plain datagram
+    drain.on_readable()
+    assert got == sent + [b"alone"]
+    assert drain.glued == 1 and drain.packets == 9
+
+
+def test_fd_drain_after_runs_once_per_batch_that_read_something():
+    r, w = os.pipe()
+    calls = []
+    drain = FdDrain(r, lambda view, n, _a: calls.append(("pkt", n)), after=lambda: calls.append("after"))
+    os.write(w, b"x" * 10)
+    drain.on_readable()
+    assert calls == [("pkt", 10), "after"]
+    os.close(w)
+    os.close(r)
