@@ -8,7 +8,8 @@ server's tunnel address, one way; a sink in the server namespace counts what arr
 system, from /proc/PID/stat) divided by the packets forwarded gives its µs per packet. The reference is a UDP echo
 server written the way the engine reads packets (add_reader + drain into a preallocated buffer, asyncio default loop)
 answering a client that keeps 32 datagrams in flight on loopback: its CPU µs per datagram. Both run on this machine in
-the same invocation, so the ratio is what to compare (research/performance.md: absolute figures are noisy).
+the same invocation, so the ratio is what to compare (research/performance.md: absolute figures are noisy). Each
+process's packets per wake-up (forwarded packets / voluntary context switches of its main thread) is printed too.
 
     sudo .venv/bin/python bench/pptp_forward.py [--packets 100000] [--rate 20000] [--runs 5]
                                                 [--modes stateful,stateless] [--floor]
@@ -140,6 +141,15 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
+def wakeups(pid: int) -> int:
+    """Voluntary context switches of the process's main thread: each is one sleep in the event loop's epoll_wait,
+    so the difference over a run counts its wake-ups."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("voluntary_ctxt_switches:"):
+            return int(line.split(":")[1])
+    return 0
+
+
 def echo_reference(n: int) -> float:
     """CPU µs per datagram of the add_reader + drain UDP echo server."""
     srv = subprocess.Popen([sys.executable, "-c", ECHO_SERVER, str(n)], stdout=subprocess.PIPE, text=True)
@@ -167,15 +177,18 @@ def measure_runs(pids: dict[str, int], send_ns: str, sink_ns: str, dst: str, pac
                                 stdout=subprocess.PIPE, text=True)
         assert sink.stdout.readline().strip() == "ready"
         before = {k: cpu_s(p) for k, p in pids.items()}
+        woke = {k: wakeups(p) for k, p in pids.items()}
         subprocess.run(["ip", "netns", "exec", send_ns, sys.executable, "-c", SENDER, dst, str(n), str(rate)],
                        check=True, capture_output=True, timeout=3600)
         received = int(sink.stdout.readline())
         sink.wait(10)
         after = {k: cpu_s(p) for k, p in pids.items()}
+        woke = {k: wakeups(p) - woke[k] for k, p in pids.items()}
         if i == 0:
             continue
         fwd = max(received, 1)
         row = {k: (after[k] - before[k]) / fwd * 1e6 for k in pids}
+        row.update({k + "_wake": fwd / max(woke[k], 1) for k in pids})
         row.update(received=received, loss=1 - received / n, ref=echo_reference(max(packets, 100_000)))
         out.append(row)
     return out
@@ -189,6 +202,7 @@ def summary(rows: list[dict[str, float]], keys: tuple[str, ...]) -> dict[str, fl
         res[k] = median([r[k] for r in rows])
         res[k + "_x"] = median([r[k] / r["ref"] for r in rows])
         res[k + "_spread"] = max(r[k] / r["ref"] for r in rows) - min(r[k] / r["ref"] for r in rows)
+        res[k + "_wake"] = median([r[k + "_wake"] for r in rows])
     return res
 
 
@@ -217,8 +231,8 @@ def report(label: str, r: dict[str, float], packets: int, runs: int, rate: float
            target: float | None) -> None:
     worst = max(r[k + "_x"] for k in names)
     verdict = "" if target is None else f" (target <= {target:.1f}x: {'met' if worst <= target else 'NOT met'})"
-    parts = [f"{name} {r[k]:.2f} us/pkt = {r[k + '_x']:.2f}x (spread {r[k + '_spread']:.2f})"
-             for k, name in names.items()]
+    parts = [f"{name} {r[k]:.2f} us/pkt = {r[k + '_x']:.2f}x (spread {r[k + '_spread']:.2f}, "
+             f"{r[k + '_wake']:.1f} pkts/wake-up)" for k, name in names.items()]
     print(f"{label}: {runs} x {packets} offered at {rate:.0f}/s, forwarded {r['received']} (median loss "
           f"{r['loss'] * 100:.2f} %); reference {r['ref']:.2f} us; " + "; ".join(parts) + verdict, flush=True)
 

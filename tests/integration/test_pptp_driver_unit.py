@@ -3,6 +3,7 @@ refusals. The two-engine tests (test_pptp_e2e.py) run the same code on the wire.
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
@@ -118,21 +119,22 @@ def driver_with_call(ctx, link=None, peer="198.51.100.7", local=1234):
     return d, entry
 
 
-def ip_gre(call_id: int, payload: bytes = b"\xff\x03\xc0\x21", seq: int = 1) -> bytes:
-    return bytes([0x45]) + bytes(19) + GreHeader(call_id, len(payload), seq=seq).encode(payload)
+def ip_gre(call_id: int, payload: bytes = b"\xff\x03\xc0\x21", seq: int = 1, src: str = "198.51.100.7") -> bytes:
+    """A raw socket's view of a GRE packet: an IPv4 header (the source is what the driver checks) + GRE."""
+    return (bytes([0x45]) + bytes(11) + socket.inet_aton(src) + bytes(4)
+            + GreHeader(call_id, len(payload), seq=seq).encode(payload))
 
 
 def test_gre_demux_counts_short_unknown_and_spoofed_packets():
     ctx = FakeCtx(config())
     d, entry = driver_with_call(ctx)
-    for raw, addr in ((b"\x45" + bytes(10), "198.51.100.7"), (ip_gre(4321), "198.51.100.7"),
-                      (ip_gre(1234), "203.0.113.66")):
-        d._on_gre(memoryview(raw), len(raw), (addr, 0))
+    for raw in (b"\x45" + bytes(10), ip_gre(4321), ip_gre(1234, src="203.0.113.66")):
+        d._on_gre(memoryview(raw), len(raw))
     assert ctx.counters.malformed.as_dict() == {"pptp: GRE from the wrong address": 1,
                                                 "pptp: short GRE packet": 1, "pptp: unknown GRE call id": 1}
     assert entry.call.window.rx_packets == 0
     good = ip_gre(1234)
-    d._on_gre(memoryview(good), len(good), ("198.51.100.7", 0))
+    d._on_gre(memoryview(good), len(good))
     assert entry.call.window.rx_packets == 1
     assert entry.call.link.calls == [("frame", b"\xff\x03\xc0\x21")]  # the LCP frame reached the link
     assert ctx.loop.soon == []                       # acks are settled by the drain after its batch, not call_soon
@@ -163,7 +165,7 @@ def test_gre_drain_acks_once_half_the_window_is_unacknowledged():
     ctx = FakeCtx(config())
     d, entry = driver_with_call(ctx, peer="127.0.0.1")
     d._gre = FakeGre()
-    drain = _drain_with(d, [ip_gre(1234, seq=s) for s in range(1, 41)])
+    drain = _drain_with(d, [ip_gre(1234, seq=s, src="127.0.0.1") for s in range(1, 41)])
     assert drain.packets == 40 and entry.call.window.rx_packets == 40
     assert d._gre.sent == [(GreHeader(99, 0, ack=40).encode(), ("127.0.0.1", 0))]
     assert ctx.timers.armed == {} and ctx.loop.soon == [] and entry.call.window.unacked == 0
@@ -173,12 +175,12 @@ def test_gre_drain_delays_the_ack_of_a_short_batch_until_the_deadline():
     ctx = FakeCtx(config())
     d, entry = driver_with_call(ctx, peer="127.0.0.1")
     d._gre = FakeGre()
-    _drain_with(d, [ip_gre(1234, seq=s) for s in range(1, 6)])
+    _drain_with(d, [ip_gre(1234, seq=s, src="127.0.0.1") for s in range(1, 6)])
     assert d._gre.sent == []                                             # 5 < 32: no ack yet
     key = ("pptp-ack", 1234, id(entry))
     deadline, fire = ctx.timers.armed[key]
     assert deadline == 100.02 and entry.ack_armed
-    _drain_with(d, [ip_gre(1234, seq=6)])                                # a second batch: same deadline, no re-arm
+    _drain_with(d, [ip_gre(1234, seq=6, src="127.0.0.1")])                                # a second batch: same deadline, no re-arm
     assert ctx.timers.armed[key][0] == 100.02 and d._gre.sent == []
     ctx.loop.now = 100.02
     del ctx.timers.armed[key]                                            # the queue drops the entry it fires
@@ -191,7 +193,7 @@ def test_delayed_ack_not_sent_when_the_ack_went_out_piggybacked():
     ctx = FakeCtx(config())
     d, entry = driver_with_call(ctx, peer="127.0.0.1")
     d._gre = FakeGre()
-    _drain_with(d, [ip_gre(1234, seq=1)])
+    _drain_with(d, [ip_gre(1234, seq=1, src="127.0.0.1")])
     (deadline, fire), = ctx.timers.armed.values()
     entry.call.window.header(10)                                         # our next data packet carries the ack
     ctx.loop.now = deadline

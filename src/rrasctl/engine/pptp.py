@@ -26,6 +26,7 @@ import asyncio
 import logging
 import os
 import socket
+import struct
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,6 +86,10 @@ class _Call:
     ended: bool = False
     glue: PppSession | None = None            # the PPP session glue (engine/ppp_session.py)
     ack_armed: bool = False                   # a delayed-ack deadline is armed in ctx.timers
+    peer_u32: int = -1                        # `peer` as the 32-bit number in a received IP header's source
+
+    def __post_init__(self) -> None:
+        self.peer_u32 = _u32_address(self.peer)
 
 
 class PptpDriver:
@@ -379,9 +384,10 @@ class PptpDriver:
 
     # ---- GRE data path ------------------------------------------------------------------------------------
 
-    def _on_gre(self, view: memoryview, n: int, addr: Any) -> _Call | None:
+    def _on_gre(self, view: memoryview, n: int, addr: Any = None) -> _Call | None:
         """One raw GRE datagram (IP header included). Straight-line: demux, window, link, TUN. Returns the call it
-        went to (the drain settles that call's acks after the batch: `_settle_acks`), None when dropped here."""
+        went to (the drain settles that call's acks after the batch: `_settle_acks`), None when dropped here.
+        The sender is the IP header's source (what recvfrom would report, without building the address string)."""
         if n < 28:
             self._malformed("short GRE packet")
             return None
@@ -393,7 +399,7 @@ class PptpDriver:
         if entry is None:
             self._malformed("unknown GRE call id")
             return None
-        if addr[0] != entry.peer:
+        if _U32.unpack_from(view, 12)[0] != entry.peer_u32:
             self._malformed("GRE from the wrong address")
             return None
         call = entry.call
@@ -603,13 +609,13 @@ class _GreDrain(SocketDrain):
 
     def on_readable(self) -> None:
         buf, view, on_gre = self.buf, self.view, self.handle
-        recv = self.sock.recvfrom_into
+        recv = self.sock.recv_into          # the source address is in the IP header (raw socket)
         last = None
         more: list[_Call] | None = None
         count = 0
         for _ in range(self.batch):
             try:
-                n, addr = recv(buf)
+                n = recv(buf)
             except (BlockingIOError, InterruptedError):
                 break
             except OSError as exc:
@@ -617,7 +623,7 @@ class _GreDrain(SocketDrain):
                 break
             count += 1
             try:
-                entry = on_gre(view, n, addr)
+                entry = on_gre(view, n)
             except Exception as exc:
                 self._failed(exc)
                 continue
@@ -638,6 +644,17 @@ class _GreDrain(SocketDrain):
                 if entry is not last:
                     driver._settle_acks(entry, now)
         driver._settle_acks(last, now)
+
+
+_U32 = struct.Struct("!I")
+
+
+def _u32_address(address: str) -> int:
+    """A dotted-quad IPv4 address as the number an IP header carries (-1, matching nothing, if it is not one)."""
+    try:
+        return _U32.unpack(socket.inet_aton(address))[0]
+    except (OSError, TypeError):
+        return -1
 
 
 _DROPS = frozenset({"late or duplicate", "answer to a withdrawn call request", "echo timeout", "old ack",

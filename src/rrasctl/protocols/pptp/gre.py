@@ -152,8 +152,37 @@ class GreWindow:
 
     def open(self, data: bytes | bytearray | memoryview) -> memoryview | None:
         """A received GRE packet (no IP header) -> the PPP payload, or None (ack-only, late, duplicate or bad;
-        counted). Takes the peer's acknowledgement either way."""
+        counted). Takes the peer's acknowledgement either way.
+
+        The common case (a data packet of ours, S or S+A, in order) takes one `unpack_from` and no call; anything
+        else goes through `_open_checked`, which decides and counts exactly as before."""
         n = len(data)
+        if n < 16:
+            return self._open_checked(data, n)
+        flags, proto, length, call_id, seq, ack = _HDR16.unpack_from(data, 0)
+        if proto != PPP_PROTOCOL_TYPE or call_id != self.local_call_id:
+            return self._open_checked(data, n)
+        if flags == _FLAGS_SA:
+            off = 16
+            if ack != self.tx_acked:
+                self._take_ack(ack)
+        elif flags == _FLAGS_S:
+            off = 12
+        else:
+            return self._open_checked(data, n)
+        end = off + length
+        last = self.rx_seq
+        if end > n or last is None or ((seq - last) & 0xFFFFFFFF) != 1:
+            return self._open_checked(data, n)
+        self.rx_seq = seq
+        self.unacked += 1
+        self.rx_packets += 1
+        if type(data) is memoryview:
+            return data[off:end]
+        return memoryview(data)[off:end]
+
+    def _open_checked(self, data: bytes | bytearray | memoryview, n: int) -> memoryview | None:
+        """`open` for every packet the fast path does not take (its ack is taken again: that is idempotent)."""
         if n < 8:
             self.stats.count("short GRE header")
             return None
