@@ -220,7 +220,25 @@ class UdpSendBatch:
         off = self.off
         if not self.count:
             self.addr, self.seg = addr, n
-        self.buf[off:off + n] = packet
+        self.view[off:off + n] = packet          # memoryview assignment: a plain memcpy, cheaper than bytearray's
+        self.off = off + n
+        self.count += 1
+        if n < self.seg or self.count >= GSO_MAX_SEGMENTS:
+            self.flush()
+
+    def add_parts(self, head: bytes, payload: Any, addr: Any) -> None:
+        """`add(head + payload, addr)` without building the concatenation: both are copied into the batch."""
+        h = len(head)
+        n = h + len(payload)
+        if self.count:
+            if n > self.seg or self.off + n > GSO_MAX_BYTES or (addr is not self.addr and addr != self.addr):
+                self.flush()
+        off = self.off
+        if not self.count:
+            self.addr, self.seg = addr, n
+        view = self.view
+        view[off:off + h] = head
+        view[off + h:off + n] = payload
         self.off = off + n
         self.count += 1
         if n < self.seg or self.count >= GSO_MAX_SEGMENTS:

@@ -88,9 +88,19 @@ class PppSessions:
         dropped = self.ctx.counters.dropped
         batch, hook = self.batch, getattr(self.ctx.tun, "add_batch_end", None)
         if batch is not None and batch.enabled and hook is not None and hook(batch.flush):
-            add, addr = batch.add, t.addr
+            add, add_parts, addr = batch.add, batch.add_parts, t.addr
+            clear_head, l2tp_head = call.link.clear_ipv4_head, call.data.seal_header
+            prefixes: dict[bytes, bytes] = {}
 
             def tx_batched(ip: memoryview) -> None:   # queued; sent at the end of this TUN batch (UDP GSO)
+                if ip[0] >> 4 == 4:                   # clear IPv4 (the TUN reader passes IPv4 only, >= 20 bytes)
+                    head = clear_head(len(ip))
+                    if head is not None:              # L2TP header + PPP head, then the packet: one copy
+                        prefix = prefixes.get(head)
+                        if prefix is None:
+                            prefix = prefixes[head] = l2tp_head + head
+                        add_parts(prefix, ip, addr)
+                        return
                 pkt = seal_view(ip)
                 if pkt is not None:
                     add(pkt, addr)

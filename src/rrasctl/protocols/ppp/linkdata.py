@@ -154,6 +154,16 @@ class DataPath:
         self.bytes_out += len(ip_packet)
         return frame
 
+    def clear_ipv4_head(self, n: int) -> bytes | None:
+        """For a sender that builds frames itself (a batched send path): the PPP head to put before an ``n``-byte
+        IPv4 packet sent now, counted as sent, or None where it cannot go out clear (MPPE on, clear data
+        forbidden, network not up): then use `seal_into`. The head changes when LCP renegotiates ACFC/PFC."""
+        if self.network_up and self._encryptor is None and self.clear_allowed:
+            self.packets_out += 1
+            self.bytes_out += n
+            return self._ip_head
+        return None
+
     _seal_cache: tuple = (None, b"", b"")
 
     def seal_into(self, ip_packet: bytes | bytearray | memoryview, buf: bytearray, view: memoryview,
@@ -176,15 +186,15 @@ class DataPath:
                 cache = self._seal_cache = (head, head + b"\0\0\x00\x21", head + b"\0\0\x00\x57")
             p = start + len(head)
             end = p + 4 + n
-            buf[start:p + 4] = cache[2] if ipv6 else cache[1]
-            buf[p + 4:end] = ip_packet
+            view[start:p + 4] = cache[2] if ipv6 else cache[1]      # memoryview assignment: a plain memcpy
+            view[p + 4:end] = ip_packet
             encryptor.encrypt_into(buf, view, p, end)
         elif self.clear_allowed:
             head = self._ipv6_head if ipv6 else self._ip_head
             p = start + len(head)
             end = p + n
-            buf[start:p] = head
-            buf[p:end] = ip_packet
+            view[start:p] = head
+            view[p:end] = ip_packet
         else:
             return -1
         self.packets_out += 1
