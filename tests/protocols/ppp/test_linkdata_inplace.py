@@ -145,3 +145,14 @@ def test_l2tp_seal_view_matches_header_plus_seal_data():
         assert payload_bounds(pkt, len(pkt)) == (4, 6, len(pkt))
     assert s2.seal_view(b"\x45" + bytes(3000))[6:] == p1.a.seal_data(b"\x45" + bytes(3000))     # grown buffer
     assert (s2.frames_out, s2.seal_view(b"\x60" + bytes(39))) == (0, None)                    # IPv6 without IPV6CP
+
+
+def test_clear_ipv4_head_is_seal_data_s_head_counted_and_refused_where_seal_data_encrypts_or_refuses():
+    (p1, p2) = twin_links(encryption=("none",))
+    ip = b"\x45" + bytes(range(1, 60))
+    head = p2.a.clear_ipv4_head(len(ip))
+    assert head + ip == p1.a.seal_data(ip)                                   # the same frame, built by the caller
+    assert (p2.a.packets_out, p2.a.bytes_out) == (p1.a.packets_out, p1.a.bytes_out) == (1, 60)
+    mppe = connect(server(), client())                                       # MPPE on: never clear
+    assert mppe.a.clear_ipv4_head(60) is None and mppe.a.packets_out == 0
+    assert server(encryption=("none",)).clear_ipv4_head(60) is None          # network not up

@@ -233,3 +233,15 @@ def test_fd_drain_after_runs_once_per_batch_that_read_something():
     assert calls == [("pkt", 10), "after"]
     os.close(w)
     os.close(r)
+
+
+def test_send_batch_add_parts_is_add_of_the_concatenation():
+    rx, tx, addr = _pair(gro=False)
+    batch = UdpSendBatch(tx)
+    heads = [b"\x00\x02\x12\x34\x56\x78\xff\x03\x00\x21"] * 5
+    bodies = _packets(5, 1000)
+    for h, body in zip(heads, bodies):
+        batch.add_parts(h, memoryview(body), addr)
+    batch.add_parts(heads[0], b"short", addr)            # shorter: ends the batch, as in add()
+    assert _recv_all(rx) == [h + body for h, body in zip(heads, bodies)] + [heads[0] + b"short"]
+    assert (batch.sends, batch.packets) == (1, 6)
