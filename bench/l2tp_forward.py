@@ -13,7 +13,10 @@ asyncio default loop; shared code, imported from there): its CPU µs per datagra
 Target (issue 6): <= 1.2 x the reference; loss at the offered rate is reported. The LAC dials once, then `--runs`
 measurements, each followed by its own echo reference run; the figures are medians over the runs (of µs, and of
 each run's ratio to the reference measured just after it), as bench/pptp_forward.py. bench/dp_floor.py gives the
-floor of this kind of hop (TUN readv + one send per packet) on the same machine.
+floor of this kind of hop (TUN readv + one send per packet) on the same machine. As there, each side runs on its
+own CPU (LAC + traffic sender on one, LNS + sink on the other, the echo reference's client and server likewise);
+RRASCTL_BENCH_PIN=0 leaves placement to the scheduler (docs/decisions/0067). RRASCTL_L2TP_OFFLOAD=none in the
+environment turns the engines' UDP GSO/GRO off, for the before/after figure.
 """
 
 from __future__ import annotations

@@ -19,6 +19,8 @@ Targets (issue 5): <= 1.3 for MPPE-128 stateful, <= 2.8 for stateless; loss at t
 The MPPE mode is chosen with the engine's RRASCTL_PPTP_MPPE=stateful|stateless (docs/decisions/0062).
 Each mode dials once, then measures `--runs` times; every run is followed by its own echo reference run, and the
 figures printed are medians over the runs (of µs, of ratios: each run's engine µs / the reference just after it).
+Each side is pinned to its own CPU (sending engine + traffic sender on one, receiving engine + sink on the other;
+the echo reference's client and server the same way); RRASCTL_BENCH_PIN=0 leaves placement to the scheduler.
 `--floor` adds the syscall floor of this topology: a minimal forwarder pair (bench/dp_floor.py: TUN readv ->
 enhanced GRE sendto -> recv_into -> TUN write, no engine, optionally RC4 in place), measured the same way
 (docs/decisions/0065).
@@ -150,11 +152,28 @@ def wakeups(pid: int) -> int:
     return 0
 
 
-def echo_reference(n: int) -> float:
-    """CPU µs per datagram of the add_reader + drain UDP echo server."""
-    srv = subprocess.Popen([sys.executable, "-c", ECHO_SERVER, str(n)], stdout=subprocess.PIPE, text=True)
+def cpu_layout(pin: bool) -> tuple[int, int] | None:
+    """Two CPUs for the two sides of every measurement, or None (no pinning: the scheduler places everything).
+    Pinned, each side is one "machine": the sending engine and the traffic sender share CPU A, the receiving engine
+    and the sink CPU B; the echo reference the same way: its client on A, the echo server on B
+    (docs/decisions/0067). Unpinned, the scheduler's placement changes from one invocation to the next, and with
+    it the wake-ups and the figures (1.0x to 1.6x for the same engine)."""
+    cpus = sorted(os.sched_getaffinity(0))
+    return (cpus[0], cpus[1]) if pin and len(cpus) >= 2 else None
+
+
+def _on(cpu: int | None):
+    """preexec_fn pinning a child to `cpu` (None: leave it to the scheduler)."""
+    return None if cpu is None else (lambda: os.sched_setaffinity(0, {cpu}))
+
+
+def echo_reference(n: int, layout: tuple[int, int] | None = None) -> float:
+    """CPU µs per datagram of the add_reader + drain UDP echo server (client on CPU A, server on B if pinned)."""
+    a, b = layout or (None, None)
+    srv = subprocess.Popen([sys.executable, "-c", ECHO_SERVER, str(n)], stdout=subprocess.PIPE, text=True,
+                           preexec_fn=_on(b))
     port = srv.stdout.readline().strip()
-    subprocess.run([sys.executable, "-c", ECHO_CLIENT, port, str(n)], check=True, timeout=600)
+    subprocess.run([sys.executable, "-c", ECHO_CLIENT, port, str(n)], check=True, timeout=600, preexec_fn=_on(a))
     count, cpu = srv.stdout.readline().split()
     srv.wait(30)
     return float(cpu) / int(count) * 1e6
@@ -167,19 +186,25 @@ def median(xs: list[float]) -> float:
 
 
 def measure_runs(pids: dict[str, int], send_ns: str, sink_ns: str, dst: str, packets: int, rate: float,
-                 runs: int) -> list[dict[str, float]]:
+                 runs: int, pin: bool | None = None) -> list[dict[str, float]]:
     """`runs` measurements of the processes in `pids` forwarding `packets` datagrams offered at `rate` from
-    `send_ns` to the sink on `dst` in `sink_ns`; each followed by an echo reference run ("ref")."""
+    `send_ns` to the sink on `dst` in `sink_ns`; each followed by an echo reference run ("ref"). The first process
+    in `pids` is the sending side, the second the receiving side (`cpu_layout`)."""
+    layout = cpu_layout(os.environ.get("RRASCTL_BENCH_PIN", "1") != "0" if pin is None else pin)
+    a, b = layout or (None, None)
+    if layout is not None:
+        for pid, cpu in zip(pids.values(), layout):
+            os.sched_setaffinity(pid, {cpu})
     out = []
     for i in range(runs + 1):                     # run 0 warms up (ARP, caches) and is not counted
         n = 2000 if i == 0 else packets
         sink = subprocess.Popen(["ip", "netns", "exec", sink_ns, sys.executable, "-c", SINK, dst, "1.0"],
-                                stdout=subprocess.PIPE, text=True)
+                                stdout=subprocess.PIPE, text=True, preexec_fn=_on(b))
         assert sink.stdout.readline().strip() == "ready"
         before = {k: cpu_s(p) for k, p in pids.items()}
         woke = {k: wakeups(p) for k, p in pids.items()}
         subprocess.run(["ip", "netns", "exec", send_ns, sys.executable, "-c", SENDER, dst, str(n), str(rate)],
-                       check=True, capture_output=True, timeout=3600)
+                       check=True, capture_output=True, timeout=3600, preexec_fn=_on(a))
         received = int(sink.stdout.readline())
         sink.wait(10)
         after = {k: cpu_s(p) for k, p in pids.items()}
@@ -189,7 +214,7 @@ def measure_runs(pids: dict[str, int], send_ns: str, sink_ns: str, dst: str, pac
         fwd = max(received, 1)
         row = {k: (after[k] - before[k]) / fwd * 1e6 for k in pids}
         row.update({k + "_wake": fwd / max(woke[k], 1) for k in pids})
-        row.update(received=received, loss=1 - received / n, ref=echo_reference(max(packets, 100_000)))
+        row.update(received=received, loss=1 - received / n, ref=echo_reference(max(packets, 100_000), layout))
         out.append(row)
     return out
 
