@@ -37,14 +37,19 @@ def softether():
         pytest.skip(f"the SoftEther lab is not at {LAB}")
     if shutil.which("ping") is None:
         pytest.skip("needs ping")
+    ours = "selab" not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split()
     p = subprocess.run([str(LAB / "up.sh")], cwd=LAB, capture_output=True, text=True, timeout=300)
     if p.returncode == 3:     # a hung server from an earlier run: restart it, as the README says
         subprocess.run([str(LAB / "down.sh")], cwd=LAB, capture_output=True, timeout=120)
         p = subprocess.run([str(LAB / "up.sh")], cwd=LAB, capture_output=True, text=True, timeout=300)
     if p.returncode != 0:
         pytest.skip(f"the SoftEther lab did not start (up.sh exit {p.returncode}): {p.stderr.strip()[-300:]}")
-    yield
-    # leave the lab running for the next user; up.sh is safe to run again
+    try:
+        yield
+    finally:
+        # a lab somebody else started stays up; one this module started goes (namespaces and server; state kept)
+        if ours:
+            subprocess.run([str(LAB / "down.sh")], cwd=LAB, capture_output=True, timeout=120)
 
 
 def server_log_since(offset: int) -> str:
