@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 import pptp_captures as cap
 from rrasctl.protocols.base import Malformed
@@ -215,3 +216,32 @@ def test_ack_count_is_unaffected_by_the_32_bit_wrap():
     assert w.unacked == 3
     w.open(_pkt(1, 1))
     assert w.poll_ack(0.0) == _pkt(2, None, 1)
+
+
+def _checked_open(w: GreWindow, data):
+    return w._open_checked(data, len(data))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([0x3001, 0x3081, 0x2081, 0x2001, 0x3000, 0xB001, 0x3181]),
+                          st.sampled_from([0x880B, 0x0800]), st.sampled_from([1, 2, 7]),
+                          st.integers(0, 6), st.integers(0, 0xFFFFFFFF), st.integers(0, 0xFFFFFFFF),
+                          st.booleans(), st.integers(0, 20)), max_size=40),
+       st.integers(0, 0xFFFFFFFF))
+def test_fast_path_decides_and_counts_exactly_as_the_checked_path(packets, start):
+    """`open`'s fast path (in-order data) against `_open_checked` on the same packets: same payloads, sequence and
+    ack state, unacked count and drop counters."""
+    fast, slow = GreWindow(1, 2), GreWindow(1, 2)
+    for w in (fast, slow):
+        w.tx_seq = 50
+    for flags, proto, call_id, length, seq, ack, near, cut in packets:
+        if near and fast.rx_seq is not None:
+            seq = (fast.rx_seq + 1 + length % 2) & 0xFFFFFFFF   # mostly in order, sometimes one lost
+        ack = ack % 60 if near else ack
+        raw = gre.BASE.pack(flags, proto, length, call_id) + gre.U32.pack(seq) + gre.U32.pack(ack) + bytes(range(length))
+        raw = raw[:len(raw) - cut % 5] if cut > 15 else raw
+        a, b = fast.open(memoryview(bytearray(raw))), _checked_open(slow, memoryview(bytearray(raw)))
+        assert (None if a is None else bytes(a)) == (None if b is None else bytes(b))
+        assert (fast.rx_seq, fast.unacked, fast.rx_lost, fast.tx_acked, fast.rx_packets) == \
+               (slow.rx_seq, slow.unacked, slow.rx_lost, slow.tx_acked, slow.rx_packets)
+        assert fast.stats == slow.stats

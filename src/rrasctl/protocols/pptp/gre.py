@@ -164,8 +164,6 @@ class GreWindow:
             return self._open_checked(data, n)
         if flags == _FLAGS_SA:
             off = 16
-            if ack != self.tx_acked:
-                self._take_ack(ack)
         elif flags == _FLAGS_S:
             off = 12
         else:
@@ -174,6 +172,8 @@ class GreWindow:
         last = self.rx_seq
         if end > n or last is None or ((seq - last) & 0xFFFFFFFF) != 1:
             return self._open_checked(data, n)
+        if off == 16 and ack != self.tx_acked:
+            self._take_ack(ack)
         self.rx_seq = seq
         self.unacked += 1
         self.rx_packets += 1
@@ -182,7 +182,7 @@ class GreWindow:
         return memoryview(data)[off:end]
 
     def _open_checked(self, data: bytes | bytearray | memoryview, n: int) -> memoryview | None:
-        """`open` for every packet the fast path does not take (its ack is taken again: that is idempotent)."""
+        """`open` for every packet the fast path does not take (the fast path has not touched the window then)."""
         if n < 8:
             self.stats.count("short GRE header")
             return None
