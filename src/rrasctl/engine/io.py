@@ -150,16 +150,12 @@ class GroSocketDrain(SocketDrain):
     """A UDP socket with UDP_GRO on (`enable_gro`): `recvmsg_into`, and a glued read is split at the segment size the
     kernel reports, so `handle` sees each datagram as it was sent (`view` is then a slice starting at it)."""
 
-    __slots__ = ("_bufs", "glued", "handle_glued")
+    __slots__ = ("_bufs", "glued")
 
-    def __init__(self, sock: socket.socket, handle: Handler, *, bufsize: int = 65535, batch: int = BATCH,
-                 handle_glued: Callable[[memoryview, int, int, Any], None] | None = None) -> None:
+    def __init__(self, sock: socket.socket, handle: Handler, *, bufsize: int = 65535, batch: int = BATCH) -> None:
         super().__init__(sock, handle, bufsize=bufsize, batch=batch, with_addr=True)
         self._bufs = [self.buf]
         self.glued = 0             # reads that carried more than one datagram
-        # handle_glued(view, n, seg, addr), when given, takes a whole glued read (datagrams of `seg` bytes, the last
-        # one shorter or equal) and must treat each datagram exactly as `handle` would: one call per read
-        self.handle_glued = handle_glued
 
     def on_readable(self) -> None:
         bufs, view, handle = self._bufs, self.view, self.handle
@@ -178,14 +174,6 @@ class GroSocketDrain(SocketDrain):
                     seg = (_SEG_I if len(data) >= 4 else _SEG).unpack_from(data)[0]
             if 0 < seg < n:
                 self.glued += 1
-                glued = self.handle_glued
-                if glued is not None:
-                    self.packets += (n + seg - 1) // seg
-                    try:
-                        glued(view, n, seg, addr)
-                    except Exception as exc:
-                        self._failed(exc)
-                    continue
                 for off in range(0, n, seg):
                     size = n - off if n - off < seg else seg
                     self.packets += 1

@@ -135,7 +135,7 @@ class L2tpDriver(PppSessions):
             log.warning("L2TP test loss shim active: dropping %.0f %% of datagrams each way", self.loss.p * 100)
         offload = os.environ.get("RRASCTL_L2TP_OFFLOAD", "gso,gro")     # "" or "none": one datagram per syscall
         gro = "gro" in offload and enable_gro(sock)
-        self.drain = (GroSocketDrain(sock, self._on_datagram, handle_glued=self._on_glued) if gro
+        self.drain = (GroSocketDrain(sock, self._on_datagram) if gro
                       else SocketDrain(sock, self._on_datagram, with_addr=True))
         self.drain.attach(ctx.loop)
         self.batch = UdpSendBatch(sock, enabled="gso" in offload)
@@ -252,36 +252,6 @@ class L2tpDriver(PppSessions):
             self.ctx.counters.dropped.count(f"l2tp: send failed ({exc.strerror or exc})")
 
     # ------------------------------------------------------------------------------------------------ input
-    def _on_glued(self, view: memoryview, n: int, seg: int, addr: Any) -> None:
-        """Datagrams of one peer glued by UDP GRO (a LAC's GSO batch): the data fast path of `_on_datagram` in one
-        loop, the session looked up once per run of segments; anything else goes to `_on_datagram` as it came."""
-        on_datagram = self._on_datagram
-        if self.loss is not None:
-            for off in range(0, n, seg):
-                end = off + seg if off + seg < n else n
-                on_datagram(view[off:end], end - off, addr)
-            return
-        fast_get, unpack, peer = self._fast.get, _HHH.unpack_from, addr[0]
-        last, entry = -1, None
-        for off in range(0, n, seg):
-            end = off + seg if off + seg < n else n
-            if end - off > 6:
-                flags, tid, sid = unpack(view, off)
-                if flags == 0x0002:
-                    key = tid << 16 | sid
-                    if key != last:
-                        last, entry = key, fast_get(key)
-                    if entry is not None and peer == entry[0]:
-                        ip = entry[1](view[off + 6:end])
-                        if ip is not None:
-                            entry[2](ip)
-                            s = entry[3]
-                            s.bytes_in += len(ip)
-                            s.packets_in += 1
-                            continue
-            on_datagram(view[off:end], end - off, addr)
-            last = -1                      # that one may have ended a session: look the next one up afresh
-
     def _on_datagram(self, view: memoryview, n: int, addr: Any) -> None:
         # fast path: a short-header data message of a session whose network layer is up (DESIGN.md §5)
         if n > 6 and self.loss is None:

@@ -245,18 +245,3 @@ def test_send_batch_add_parts_is_add_of_the_concatenation():
     batch.add_parts(heads[0], b"short", addr)            # shorter: ends the batch, as in add()
     assert _recv_all(rx) == [h + body for h, body in zip(heads, bodies)] + [heads[0] + b"short"]
     assert (batch.sends, batch.packets) == (1, 6)
-
-
-def test_gro_drain_hands_a_glued_read_whole_to_handle_glued():
-    rx, tx, addr = _pair(gro=True)
-    single, glued = [], []
-    drain = GroSocketDrain(rx, lambda view, n, src: single.append(bytes(view[:n])),
-                           handle_glued=lambda view, n, seg, src: glued.append((bytes(view[:n]), seg)))
-    batch = UdpSendBatch(tx)
-    sent = _packets(5, 1000)
-    for p in sent:
-        batch.add(p, addr)
-    batch.flush()
-    tx.sendto(b"alone", addr)
-    drain.on_readable()
-    assert glued == [(b"".join(sent), 1000)] and single == [b"alone"] and drain.packets == 6
