@@ -213,18 +213,8 @@ class UdpSendBatch:
         self._cmsg: list = []
 
     def add(self, packet: Any, addr: Any) -> None:
-        n = len(packet)
-        if self.count:
-            if n > self.seg or self.off + n > GSO_MAX_BYTES or (addr is not self.addr and addr != self.addr):
-                self.flush()
-        off = self.off
-        if not self.count:
-            self.addr, self.seg = addr, n
-        self.view[off:off + n] = packet          # memoryview assignment: a plain memcpy, cheaper than bytearray's
-        self.off = off + n
-        self.count += 1
-        if n < self.seg or self.count >= GSO_MAX_SEGMENTS:
-            self.flush()
+        """Queue one datagram for `addr` (copied: `packet` may be reused at once)."""
+        self.add_parts(b"", packet, addr)
 
     def add_parts(self, head: bytes, payload: Any, addr: Any) -> None:
         """`add(head + payload, addr)` without building the concatenation: both are copied into the batch."""
