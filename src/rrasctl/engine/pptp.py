@@ -46,7 +46,7 @@ from rrasctl.router.admission import Protocol, Refuse, Use
 
 log = logging.getLogger(__name__)
 
-RECV_WINDOW = 64
+RECV_WINDOW = 1024          # our Packet Recv Window Size (decision 0066; Windows RRAS announces 16384)
 CONNECT_TIMEOUT_S = 15.0
 SETUP_TIMEOUT_S = 30.0
 DIAL_TIMEOUT_S = 60.0

@@ -172,6 +172,17 @@ def test_ack_only_when_half_the_announced_window_waits():
     assert GreWindow(1, 2, recv_window=0).ack_threshold == 1
 
 
+def test_ack_threshold_is_half_the_smaller_window():
+    """Ours bounds what the peer may send; the peer's own is the best guess at its send-window cap."""
+    assert GreWindow(1, 2, peer_recv_window=64, recv_window=1024).ack_threshold == 32       # Windows, PoPToP
+    assert GreWindow(1, 2, peer_recv_window=3, recv_window=1024).ack_threshold == 1         # pptp-linux
+    assert GreWindow(1, 2, peer_recv_window=16384, recv_window=1024).ack_threshold == 512   # RRAS, our engine
+    assert GreWindow(1, 2, peer_recv_window=0, recv_window=1024).ack_threshold == 32        # none: taken as 64
+    w = GreWindow(1, 2, peer_recv_window=3, recv_window=1024)
+    w.open(_pkt(1, 0))
+    assert w.poll_ack(0.0) == _pkt(2, None, 0)            # every batch acked for a peer announcing 3
+
+
 def test_delayed_ack_deadline_is_fixed_by_the_first_ask_and_fires():
     w = GreWindow(local_call_id=1, peer_call_id=2)
     assert w.ack_deadline(10.0) is None                   # nothing owed: no deadline

@@ -15,8 +15,9 @@ payload (an ack-only packet). Sequence and acknowledgement numbers are 32-bit an
 packets, takes the peer's ack, and returns the payload view; `header()` writes our header into a preallocated buffer.
 Ack policy (delayed acknowledgements, RFC 2637 §4.4; docs/decisions/0066-pptp-delayed-acks.md): an ack is
 piggybacked on the next packet we send. Otherwise the window counts the data packets received and not yet acknowledged
-(`unacked`), and an ack-only packet is owed when that count reaches half the receive window we announced
-(`ack_threshold`, so a sender that honours our window never waits for credit), or when the delayed-ack deadline
+(`unacked`), and an ack-only packet is owed when that count reaches half the smaller of the receive window we
+announced and the peer's own (`ack_threshold`: a sender that honours our window never waits for credit, nor one
+whose send window is no larger than the window it announces for itself), or when the delayed-ack deadline
 passes (`ack_delay`, 20 ms after the owner first asked `ack_deadline(now)` about an unacknowledged packet). The owner
 asks `poll_ack(now)` after each batch of received packets and when the deadline it armed fires, and sends what it
 returns; a piggybacked ack clears the count and the deadline.
@@ -138,7 +139,8 @@ class GreWindow:
         self.tx_acked = MOD - 1      # the highest of ours the peer acked (-1: none yet)
         self.rx_seq: int | None = None   # the highest sequence number we accepted
         self.unacked = 0             # data packets accepted since our last ack (piggybacked or ack-only)
-        self.ack_threshold = max(1, recv_window // 2)
+        # half the smaller window: ours (what the peer may send) and the peer's own (its likely send-window cap)
+        self.ack_threshold = max(1, min(recv_window, self.peer_recv_window) // 2)
         self.ack_delay = ack_delay
         self.ack_at: float | None = None   # when the delayed ack is due (set by ack_deadline)
         self.acks_sent = 0           # ack-only packets built
