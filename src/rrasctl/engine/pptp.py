@@ -15,9 +15,9 @@ interface's routes go up through the TUN (source: the address the server gave us
 Data path: `_GreDrain` reads the raw socket with add_reader + drain (engine/io.py's loop, one preallocated buffer),
 `_on_gre` demultiplexes by the GRE call id (and checks the sender's address), hands data to `PptpCall.open_data` and
 writes the IP packet to the TUN. Acks (decision 0066): piggybacked on our next packet; after each drain batch, in the
-same callback, an ack-only packet goes to each call with half our window unacknowledged, and a call with fewer arms
-one delayed-ack deadline (`ACK_DELAY_S` after, in the shared TimerQueue) that sends the ack unless one went out
-before. TUN -> peer: `session.tx` seals the GRE packet in the call's buffer and sends it with one `sendto`.
+same callback, an ack-only packet goes to each call with `ack_threshold` packets unacknowledged (half the smaller of
+our window and the peer's), and a call with fewer arms one delayed-ack deadline (`ACK_DELAY_S` after, in the shared
+TimerQueue) that sends the ack unless one went out before. TUN -> peer: `session.tx` seals the GRE packet in the call's buffer and sends it with one `sendto`.
 """
 
 from __future__ import annotations
