@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rrasctl.engine.drivers import DialFailed, EngineContext, Progress
-from rrasctl.engine.io import SocketDrain
+from rrasctl.engine.io import SocketDrain, big_buffers
 from rrasctl.engine.ppp_session import PppSession
 from rrasctl.engine.sessions import Direction, Session, SessionState
 from rrasctl.protocols.base import Counters
@@ -116,7 +116,7 @@ class PptpDriver:
         self.ctx = ctx
         gre = socket.socket(socket.AF_INET, socket.SOCK_RAW, GRE_PROTOCOL)
         gre.setblocking(False)
-        _big_buffers(gre)
+        big_buffers(gre)        # one raw socket carries every call: bursts wait here, not in drops
         self._gre = gre
         self._drain = _GreDrain(gre, self)
         self._drain.attach(ctx.loop)
@@ -659,16 +659,3 @@ def _u32_address(address: str) -> int:
 
 _DROPS = frozenset({"late or duplicate", "answer to a withdrawn call request", "echo timeout", "old ack",
                     "bytes after close", "wan error notify", "too many pending calls"})
-GRE_BUFFER_BYTES = 4 << 20   # ~2,800 full-size packets: bursts from many calls wait here, not in drops
-
-
-def _big_buffers(sock: socket.socket) -> None:
-    """One raw socket carries every call: give it room (FORCE variants need CAP_NET_ADMIN, which the engine has)."""
-    for force, plain in ((33, socket.SO_RCVBUF), (32, socket.SO_SNDBUF)):   # SO_RCVBUFFORCE, SO_SNDBUFFORCE
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, force, GRE_BUFFER_BYTES)
-        except OSError:
-            try:
-                sock.setsockopt(socket.SOL_SOCKET, plain, GRE_BUFFER_BYTES)
-            except OSError:
-                pass
