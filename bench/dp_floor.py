@@ -139,11 +139,16 @@ def main() -> int:
     if os.geteuid() != 0:
         print("needs root (network namespaces, TUN, raw GRE)", file=sys.stderr)
         return 1
-    for crypto in ("none", "rc4"):
-        r = floor(crypto, args.packets, args.rate, args.runs, args.topology)
-        report(f"floor ({'RC4 in place' if crypto == 'rc4' else 'no cipher'}, no engine, {args.topology})", r, args.packets,
-               args.runs, args.rate, {"tx": "TUN->GRE forwarder", "rx": "GRE->TUN forwarder"}, None)
+    report_floors(args.packets, args.rate, args.runs, args.topology)
     return 0
+
+
+def report_floors(packets: int, rate: float, runs: int, topology: str) -> None:
+    """Measure and print both floors (no cipher, RC4 in place); also `pptp_forward.py --floor`."""
+    for crypto in ("none", "rc4"):
+        r = floor(crypto, packets, rate, runs, topology)
+        report(f"floor ({'RC4 in place' if crypto == 'rc4' else 'no cipher'}, no engine, {topology})", r, packets,
+               runs, rate, {"tx": "TUN->GRE forwarder", "rx": "GRE->TUN forwarder"}, None)
 
 
 if __name__ == "__main__":

@@ -282,11 +282,8 @@ def main() -> int:
             r = forward(mode, args.packets, args.rate, args.runs, Path(tmp), args.topology)
             report(f"{mode:9s} {r['encryption']} ({args.topology})", r, args.packets, args.runs, args.rate, names, targets.get(mode))
     if args.floor:
-        from dp_floor import floor
-        for crypto in ("none", "rc4"):
-            r = floor(crypto, args.packets, args.rate, args.runs, args.topology)
-            report(f"floor ({'RC4 in place' if crypto == 'rc4' else 'no cipher'}, no engine, {args.topology})", r, args.packets,
-                   args.runs, args.rate, {"tx": "TUN->GRE forwarder", "rx": "GRE->TUN forwarder"}, None)
+        from dp_floor import report_floors
+        report_floors(args.packets, args.rate, args.runs, args.topology)
     return 0
 
 

@@ -148,7 +148,7 @@ class GreWindow:
         self.rx_packets = self.tx_packets = self.rx_lost = self.tx_beyond_window = 0
         self._hdr = bytearray(16)
         self._hdr_view = memoryview(self._hdr)
-        self._v12, self._v16 = self._hdr_view[:12], self._hdr_view[:16]
+        self._v12, self._v16 = self._hdr_view[4:16], self._hdr_view[:16]     # as header_into(self._hdr, 16) writes them
 
     # ---- receive ------------------------------------------------------------------------------------------
 
@@ -278,19 +278,7 @@ class GreWindow:
     def header(self, payload_length: int) -> memoryview:
         """Our header for a payload of `payload_length` octets, with the next sequence number and a piggybacked
         ack when one is due. The view is into a buffer reused by the next call: send it first."""
-        seq = self.tx_seq
-        if ((seq - self.tx_acked - 1) & 0xFFFFFFFF) >= self.peer_recv_window:
-            self.tx_beyond_window += 1
-        self.tx_seq = (seq + 1) & 0xFFFFFFFF
-        self.tx_packets += 1
-        if self.unacked:
-            self.unacked = 0
-            self.ack_at = None
-            _HDR16.pack_into(self._hdr, 0, _FLAGS_SA, PPP_PROTOCOL_TYPE, payload_length, self.peer_call_id, seq,
-                             self.rx_seq)
-            return self._v16
-        _HDR12.pack_into(self._hdr, 0, _FLAGS_S, PPP_PROTOCOL_TYPE, payload_length, self.peer_call_id, seq)
-        return self._v12
+        return self._v16 if self.header_into(self._hdr, 16, payload_length) == 0 else self._v12
 
     def header_into(self, buf: bytearray, end: int, payload_length: int) -> int:
         """`header` written into ``buf`` so that it ends at ``end`` (the payload follows it there): 16 octets with a
