@@ -15,14 +15,13 @@ reported as the same ratio to the UDP echo reference (docs/decisions/0065).
 
 from __future__ import annotations
 
-import argparse
 import os
 import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from pptp_forward import measure_runs, report, summary  # noqa: E402
+from pptp_forward import bench_parser, measure_runs, not_root, report, summary  # noqa: E402
 
 FORWARDER = r'''
 import asyncio, fcntl, os, socket, struct, sys
@@ -129,15 +128,8 @@ def floor(crypto: str, packets: int, rate: float, runs: int, topology: str = "di
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--packets", type=int, default=100_000)
-    ap.add_argument("--rate", type=float, default=20_000.0)
-    ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--topology", choices=("direct", "bridge"), default="direct",
-                    help="one veth pair between the namespaces (default), or the veth on a bridge")
-    args = ap.parse_args()
-    if os.geteuid() != 0:
-        print("needs root (network namespaces, TUN, raw GRE)", file=sys.stderr)
+    args = bench_parser(__doc__, topology=True).parse_args()
+    if not_root("TUN, raw GRE"):
         return 1
     report_floors(args.packets, args.rate, args.runs, args.topology)
     return 0

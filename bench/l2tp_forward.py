@@ -21,7 +21,6 @@ environment turns the engines' UDP GSO/GRO off, for the before/after figure.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import tempfile
@@ -32,7 +31,7 @@ sys.path.insert(0, str(ROOT / "tests" / "integration"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from l2tp_netns import Lab  # noqa: E402
-from pptp_forward import measure_runs, report, summary  # noqa: E402
+from pptp_forward import bench_parser, measure_runs, not_root, report, summary  # noqa: E402
 
 TARGET = 1.2
 
@@ -51,13 +50,8 @@ def forward(packets: int, rate: float, runs: int, tmp: Path) -> dict[str, float]
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--packets", type=int, default=100_000)
-    ap.add_argument("--rate", type=float, default=20_000.0, help="offered datagrams per second")
-    ap.add_argument("--runs", type=int, default=5, help="measured runs (medians are reported)")
-    args = ap.parse_args()
-    if os.geteuid() != 0:
-        print("needs root (network namespaces, TUN)", file=sys.stderr)
+    args = bench_parser(__doc__).parse_args()
+    if not_root("TUN"):
         return 1
     with tempfile.TemporaryDirectory(prefix="rrasctl-bench-") as tmp:
         r = forward(args.packets, args.rate, args.runs, Path(tmp))

@@ -262,18 +262,32 @@ def report(label: str, r: dict[str, float], packets: int, runs: int, rate: float
           f"{r['loss'] * 100:.2f} %); reference {r['ref']:.2f} us; " + "; ".join(parts) + verdict, flush=True)
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--packets", type=int, default=100_000)
+def bench_parser(doc: str, *, topology: bool = False) -> argparse.ArgumentParser:
+    """The options every forwarding bench takes (bench/pptp_forward.py, l2tp_forward.py, dp_floor.py)."""
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    ap.add_argument("--packets", type=int, default=100_000, help="datagrams offered per run")
     ap.add_argument("--rate", type=float, default=20_000.0, help="offered datagrams per second")
-    ap.add_argument("--runs", type=int, default=5, help="measured runs per mode (medians are reported)")
+    ap.add_argument("--runs", type=int, default=5, help="measured runs (medians are reported)")
+    if topology:
+        ap.add_argument("--topology", choices=("direct", "bridge"), default="direct",
+                        help="one veth pair between the namespaces (default), or the client's veth on a bridge")
+    return ap
+
+
+def not_root(what: str) -> bool:
+    """True (after saying so) when not root: the benches need namespaces and `what`."""
+    if os.geteuid() == 0:
+        return False
+    print(f"needs root (network namespaces, {what})", file=sys.stderr)
+    return True
+
+
+def main() -> int:
+    ap = bench_parser(__doc__, topology=True)
     ap.add_argument("--modes", default="stateful,stateless")
     ap.add_argument("--floor", action="store_true", help="also measure the minimal forwarder floor")
-    ap.add_argument("--topology", choices=("direct", "bridge"), default="direct",
-                    help="one veth pair between the namespaces (default), or the client's veth on a bridge")
     args = ap.parse_args()
-    if os.geteuid() != 0:
-        print("needs root (network namespaces, TUN, raw GRE)", file=sys.stderr)
+    if not_root("TUN, raw GRE"):
         return 1
     targets = {"stateful": 1.3, "stateless": 2.8}
     names = {"client": "sender engine (TUN->GRE)", "server": "receiver engine (GRE->TUN)"}
