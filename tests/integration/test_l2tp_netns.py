@@ -1,6 +1,6 @@
 """Two engines in two namespaces (root): LAC dials LNS over plain L2TP, pings both ways, counters and
 `connections list -o json`, for PAP, CHAP and MS-CHAP v2, with tunnel authentication + hidden AVPs on and off;
-20 % loss each way; admission refusals; 10,000 fuzzed datagrams on the wire beside a healthy tunnel."""
+20 % loss each way (nftables); admission refusals; 10,000 fuzzed datagrams on the wire beside a healthy tunnel."""
 
 from __future__ import annotations
 
@@ -67,17 +67,31 @@ def test_lac_dials_lns_and_pings_both_ways(tmp_path, method, auth):
         lab.b.cli("demand-dial", "disconnect", "hq")
         poll(lambda: lab.a.json("connections", "list") == [], 20, "LNS session gone")
         assert lab.a.stop() == 0 and lab.b.stop() == 0
-        assert "down: peer sent CDN" in lab.a.log.decode()
+        assert "down: the remote computer hung up" in lab.a.log.decode()
         acct = [json.loads(x) for x in (lab.a.home / "state" / "accounting.jsonl").read_text().splitlines()]
         assert [r["event"] for r in acct] == ["start", "stop"]
         assert (acct[-1]["protocol"], acct[-1]["user"], acct[-1]["port"]) == ("l2tp", "alice", "L2TP-0")
-        assert acct[-1]["bytes_in"] >= 6 * 84 and "disconnected by the administrator" in acct[-1]["cause"]
+        assert acct[-1]["bytes_in"] >= 6 * 84 and acct[-1]["cause"] == "peer_disconnected"
+
+
+LOSS_RULES = """
+table inet rrasctl_loss {
+  chain in { type filter hook input priority 0; udp dport 1701 numgen random mod 100 < 20 drop; }
+  chain out { type filter hook output priority 0; udp sport 1701 numgen random mod 100 < 20 drop; }
+}
+"""
 
 
 def test_twenty_percent_loss_bring_up_and_a_thousand_pings(tmp_path):
+    """The kernel drops 20 % of the LNS's L2TP datagrams each way (nftables in its namespace: this host has no
+    netem; the engine carries no loss shim)."""
+    import subprocess
+
     with Lab(tmp_path, "loss") as lab:
         lab.configure("ms-chap-v2")
-        lab.a.start({"RRASCTL_L2TP_TEST_LOSS": "0.2:3"})       # the LNS drops 20 % in and 20 % out
+        subprocess.run(["ip", "netns", "exec", lab.a.name, "nft", "-f", "-"], input=LOSS_RULES, text=True,
+                       check=True, capture_output=True)
+        lab.a.start()
         lab.b.start()
         connect(lab)
         # the LAC is up; the LNS's own IPCP may still be retransmitting under loss: wait for it (bounded)
@@ -85,7 +99,7 @@ def test_twenty_percent_loss_bring_up_and_a_thousand_pings(tmp_path):
         sent, got = ping(lab.b, "198.51.100.1", count=1000, interval="0.005", wait="1")
         assert sent == 1000 and 500 <= got <= 780, got               # 0.8 x 0.8 = 64 % expected
         st = lab.a.json("engine", "status")["drivers"]["l2tp"]
-        assert st["test_loss_dropped"] > 100 and st["sessions"] == 1
+        assert st["sessions"] == 1
         (row,) = lab.a.json("connections", "list")
         assert row["user"] == "alice"
 
@@ -98,7 +112,7 @@ def test_admission_refusals_cdn_and_stopccn(tmp_path):
         p = lab.b.cli("demand-dial", "connect", "hq", check=False, timeout=120)
         assert p.returncode != 0 and "unreachable" in p.stderr
         (ref,) = lab.a.json("connections", "refusals")
-        assert ref["protocol"] == "l2tp" and ref["reason"] == "protocol disabled (0 ports)"
+        assert ref["protocol"] == "l2tp" and ref["reason"] == "protocol_disabled"
         assert "StopCCN result 2 error 4" in ref["wire_code"]
         assert "refused l2tp call from 203.0.113.2" in lab.a.drain_log()
         # one port, taken by the first call: the second call on the same tunnel gets CDN 4
@@ -111,14 +125,14 @@ def test_admission_refusals_cdn_and_stopccn(tmp_path):
         p = lab.b.cli("demand-dial", "connect", "hq2", check=False, timeout=120)
         assert p.returncode != 0 and "CDN" in p.stderr and "result 4" in p.stderr
         refs = lab.a.json("connections", "refusals")
-        assert refs[-1]["reason"] == "no free port" and refs[-1]["wire_result"] == 4
+        assert refs[-1]["reason"] == "no_free_port" and refs[-1]["wire_result"] == 4
         assert len(lab.a.json("connections", "list")) == 1
         assert ping(lab.b, "198.51.100.1") == (3, 3)                 # the first connection is untouched
         # SIGTERM on the LAC with the session up: CDN + StopCCN on the wire, exit 0
         assert lab.b.stop() == 0
         poll(lambda: lab.a.json("connections", "list") == [], 20, "LNS session gone")
         log = lab.a.wait_log("peer sent StopCCN: result 6")
-        assert "down: peer sent CDN: result 3 error 0 (engine stopped)" in log
+        assert "down: the remote computer hung up" in log
 
 
 FUZZ = r'''
@@ -167,7 +181,7 @@ def test_ten_thousand_fuzzed_datagrams_beside_a_healthy_tunnel(tmp_path):
         lab.a.cli("connections", "disconnect", str(row["id"]))
         poll(lambda: lab.b.json("connections", "list") == [], 20, "LAC session gone")
         assert lab.a.json("connections", "list") == []
-        assert "down: peer sent CDN" in lab.b.drain_log()
+        assert "down: the remote computer hung up" in lab.b.drain_log()
 
 
 BURST_SINK = r'''

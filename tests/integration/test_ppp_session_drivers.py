@@ -1,6 +1,7 @@
 """PPTP and L2TP give a `policy` user the same answer, through the shared PPP-session glue (engine/ppp_session.py):
 the default deny-all policy refuses them with Windows error 649 (recorded once, port freed), a granting policy admits
-them. L2TP: two drivers in one process over loopback UDP (no root). PPTP: two engines in network namespaces (root)."""
+them. L2TP: two in-memory engines on a virtual clock (tests/memengine.py). PPTP: two engines in network namespaces
+(root)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ import shutil
 
 import pytest
 
+from memengine import BRANCH_IP, HQ_IP, branch_config, hq_config, mem_engine, run_virtual, stop_all, until
 from rrasctl.config.model import Policy, User
 from rrasctl.engine.drivers import DialFailed
-from test_l2tp_driver_loopback import _pair, lac_config, lns_config, port, run, wait_for  # noqa: F401  (fixture)
+from rrasctl.engine.memnet import MemoryNetwork
+from rrasctl.protocols.causes import Cause
 
 
 def _with_carol(cfg, policies):
@@ -20,31 +23,38 @@ def _with_carol(cfg, policies):
     return dataclasses.replace(cfg, users=users, policies=tuple(policies))
 
 
-def test_l2tp_default_policy_refuses_a_policy_user_with_649_and_a_granting_policy_admits(tmp_path, port):
+async def _l2tp_pair(lns_cfg, lac_cfg):
+    import asyncio
+
+    net = MemoryNetwork(asyncio.get_running_loop())
+    return await mem_engine(net, HQ_IP, lns_cfg), await mem_engine(net, BRANCH_IP, lac_cfg)
+
+
+def _dial(br):
+    return br.ctx.runner.dial(br.ctx.drivers["l2tp"], "hq", br.ctx.config.demand_dial["hq"], lambda _s: None)
+
+
+def test_l2tp_default_policy_refuses_a_policy_user_with_649_and_a_granting_policy_admits():
     async def main():
-        lns_cfg = _with_carol(lns_config(), [Policy("default")])
-        lac_cfg = lac_config(user="carol", password="Pw-carol-1")
-        lns, lns_ctx, lac, lac_ctx = await _pair(tmp_path, lns_cfg, lac_cfg)
-        iface = lac_ctx.config.demand_dial["hq"]
+        hq, br = await _l2tp_pair(_with_carol(hq_config(l2tp=True), [Policy("default")]),
+                                  branch_config("l2tp", user="carol", password="Pw-carol-1"))
         with pytest.raises(DialFailed) as ei:
-            await lac.dial(lac_ctx, "hq", iface, lambda _: None)
+            await _dial(br)
         assert (ei.value.windows_error, ei.value.unreachable) == (649, "AUTHENTICATION_FAILURE")
-        await wait_for(lambda: not lns_ctx.sessions.rows() and lns_ctx.accounting.refusal_rows())
-        (ref,) = lns_ctx.accounting.refusal_rows()
+        await until(lambda: not hq.sessions() and hq.ctx.accounting.refusal_rows())
+        (ref,) = hq.ctx.accounting.refusal_rows()
         assert (ref["protocol"], ref["user"], ref["reason"], ref["windows_error"]) == (
-            "l2tp", "carol", "access denied by policy", 649)
-        assert lns_ctx.admission.in_use("l2tp") == 0
+            "l2tp", "carol", "policy_denied", 649)
+        assert hq.ctx.admission.in_use("l2tp") == 0
         # `policy add staff --permission grant --users carol` (what a reload hands the driver)
-        lns_ctx.config = _with_carol(lns_config(), [Policy("staff", permission="grant", users=("carol",)),
-                                                    Policy("default")])
-        s = await lac.dial(lac_ctx, "hq", iface, lambda _: None)
+        hq.ctx.config = _with_carol(hq_config(l2tp=True), [Policy("staff", permission="grant", users=("carol",)),
+                                                           Policy("default")])
+        s = await _dial(br)
         assert s.state.value == "up"
-        (row,) = lns_ctx.sessions.rows()
+        (row,) = hq.sessions()
         assert (row["user"], row["protocol"]) == ("carol", "l2tp")
-        await lac.stop(lac_ctx)
-        await wait_for(lambda: not lns.tunnels)
-        await lns.stop(lns_ctx)
-    run(main())
+        await stop_all(br, hq)
+    run_virtual(main())
 
 
 ROOT_REASON = None
@@ -73,7 +83,7 @@ def test_pptp_default_policy_refuses_a_policy_user_with_649_and_a_granting_polic
         assert (status["state"], status["windows_error"]) == ("unreachable", 649)
         refs = wait_until(lambda: s.json("connections", "refusals"), 10)
         assert [(r["protocol"], r["user"], r["reason"], r["windows_error"]) for r in refs] == [
-            ("pptp", "alice", "access denied by policy", 649)]
+            ("pptp", "alice", "policy_denied", 649)]
         assert s.connections() == []
         s.cli("policy", "add", "staff", "--permission", "grant", "--users", "alice", check=True)
         assert c.cli("demand-dial", "connect", "hq", timeout=90).returncode == 0
@@ -84,67 +94,30 @@ def test_pptp_default_policy_refuses_a_policy_user_with_649_and_a_granting_polic
         lab.close()
 
 
-def test_l2tp_lockout_with_real_links_then_unlock_through_the_state_file(tmp_path, port):
-    """MS-CHAP v2 end to end: two wrong passwords lock alice (max 2); the right one is then refused with 647;
-    removing her entry from lockout.json (what `rrasctl users unlock` does) lets her in at once."""
-    import json
-
+def test_l2tp_lockout_with_real_links_then_unlock():
+    """MS-CHAP v2 end to end: two wrong passwords lock the user (max 2); the right one is then refused with 647;
+    `rrasctl users unlock` (the engine's users.unlock op) lets it in at once."""
     from rrasctl.config.model import Lockout
-    from rrasctl.engine.ppp_session import LockoutStore
 
     async def main():
-        base = lns_config()
+        base = hq_config(l2tp=True)
         lns_cfg = dataclasses.replace(base, auth=dataclasses.replace(base.auth, lockout=Lockout(2, 30)))
-        lns, lns_ctx, lac, lac_ctx = await _pair(tmp_path, lns_cfg, lac_config(password="wrong"))
-        lns_ctx.lockout = LockoutStore(tmp_path / "state")
-        bad = lac_ctx.config.demand_dial["hq"]
+        hq, br = await _l2tp_pair(lns_cfg, branch_config("l2tp", password="wrong"))
+        bad = br.ctx.config.demand_dial["hq"]
         for _ in range(2):
             with pytest.raises(DialFailed) as ei:
-                await lac.dial(lac_ctx, "hq", bad, lambda _: None)
+                await _dial(br)
             assert ei.value.windows_error == 691
-        lockfile = tmp_path / "state" / "lockout.json"
-        assert json.loads(lockfile.read_text())["alice"]["failures"] == 2
-        good = dataclasses.replace(bad, password="wonderland")
+        good = dataclasses.replace(bad, password="Pw-branch-1")
+        br.ctx.config = dataclasses.replace(br.ctx.config, demand_dial={"hq": good})
         with pytest.raises(DialFailed) as ei:
-            await lac.dial(lac_ctx, "hq", good, lambda _: None)
-        assert ei.value.windows_error == 647
-        await wait_for(lambda: len(lns_ctx.accounting.refusal_rows()) == 3)
-        assert [(r["reason"], r["windows_error"]) for r in lns_ctx.accounting.refusal_rows()] == [
-            ("authentication failed", 691), ("authentication failed", 691), ("account locked out", 647)]
-        lockfile.write_text("{}\n")
-        s = await lac.dial(lac_ctx, "hq", good, lambda _: None)
+            await _dial(br)
+        assert (ei.value.cause, ei.value.windows_error) == (Cause.ACCOUNT_LOCKED, 647)
+        await until(lambda: len(hq.ctx.accounting.refusal_rows()) == 3)
+        assert [(r["reason"], r["windows_error"]) for r in hq.ctx.accounting.refusal_rows()] == [
+            ("auth_failed", 691), ("auth_failed", 691), ("account_locked", 647)]
+        assert (await hq.ops.users_unlock({"name": "branch"}, None))["was_locked"] is True
+        s = await _dial(br)
         assert s.state.value == "up"
-        await lac.stop(lac_ctx)
-        await wait_for(lambda: not lns.tunnels)
-        await lns.stop(lns_ctx)
-    run(main())
-
-
-@pytest.mark.root
-@pytest.mark.skipif(ROOT_REASON is not None, reason=ROOT_REASON or "")
-def test_pptp_lockout_shows_in_users_show_refuses_with_647_and_users_unlock_lets_in(tmp_path):
-    """The engine's lockout.json is what the CLI reads and edits: `users show` says locked, `users unlock` works on
-    a running engine at once."""
-    from pptp_lab import Lab, setup_pair
-
-    lab = Lab(tmp_path / "lab", f"{os.getpid() % 100000}q9")
-    try:
-        (c,) = setup_pair(lab, password="not-the-password")
-        s = lab.server
-        s.cli("auth", "set", "--lockout-max", "1", check=True)
-        s.start()
-        c.start()
-        res = c.cli("demand-dial", "connect", "hq", timeout=90)
-        assert res.returncode != 0 and "691" in res.stderr, res.stderr
-        assert s.json("users", "show", "alice")["locked"] is True
-        c.cli("demand-dial", "set", "hq", "--password-stdin", stdin="Pw-alice-1\n", check=True)
-        res = c.cli("demand-dial", "connect", "hq", timeout=90)
-        assert res.returncode != 0 and "647" in res.stderr, res.stderr
-        assert [(r["reason"], r["windows_error"]) for r in s.json("connections", "refusals")] == [
-            ("authentication failed", 691), ("account locked out", 647)]
-        assert s.cli("users", "unlock", "alice").returncode == 0
-        assert s.json("users", "show", "alice")["locked"] is False
-        assert c.cli("demand-dial", "connect", "hq", timeout=90).returncode == 0
-        assert [r["user"] for r in s.connections()] == ["alice"]
-    finally:
-        lab.close()
+        await stop_all(br, hq)
+    run_virtual(main())

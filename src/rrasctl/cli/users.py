@@ -28,9 +28,21 @@ def _lockout_file(app):
     return LockoutFile(app.paths.state_dir)
 
 
-def _lockout(app, config: model.Config):
-    """The engine's lockout table from the state dir (empty when absent or unreadable)."""
-    return _lockout_file(app).read(config)
+def _locked(app, config: model.Config) -> dict[str, bool]:
+    """{user: locked}: from the running engine (its table is in memory, the file is written behind), else from
+    the state dir's lockout file (absent or unreadable: nobody is locked)."""
+    import time
+
+    from rrasctl.router.lockout import LockoutTable
+
+    live = app.engine_if_running("users.lockout")
+    if isinstance(live, dict):
+        return {str(k): bool(v) for k, v in live.items()}
+    lo = config.auth.lockout
+    table = LockoutTable.from_dict(_lockout_file(app).read(), max_failures=lo.max_failures,
+                                   reset_minutes=lo.reset_minutes)
+    now = time.time()
+    return {name: table.is_locked(name, now) for name in config.users}
 
 
 def user_view(u: model.User, locked: bool) -> dict:
@@ -57,11 +69,9 @@ def list_(app) -> None:
     Example:
         rrasctl users list
     """
-    import time
-
     config = app.load()
-    table, now = _lockout(app, config), time.time()
-    rows = [user_view(u, table.is_locked(n, now)) for n, u in sorted(config.users.items())]
+    locked = _locked(app, config)
+    rows = [user_view(u, locked.get(n, False)) for n, u in sorted(config.users.items())]
     app.emit(rows, ["name", "dial_in", "static_ip", "locked", "routes", "password"])
 
 
@@ -78,11 +88,9 @@ def show(app, name: str) -> None:
     Example:
         rrasctl users show alice -o json
     """
-    import time
-
     config = app.load()
     u = _get(config, name)
-    app.emit(user_view(u, _lockout(app, config).is_locked(name, time.time())))
+    app.emit(user_view(u, _locked(app, config).get(name, False)))
 
 
 @users.command("add")
@@ -175,9 +183,16 @@ def unlock(app, name: str) -> None:
     """
     import time
 
+    from rrasctl.router.lockout import LockoutTable
+
     config = app.load()
     _get(config, name)
-    with _lockout_file(app).update(config) as table:  # under the lock the engine takes too
+    lo = config.auth.lockout
+    with _lockout_file(app).update() as data:  # under the lock the engine's write-behind takes too
+        table = LockoutTable.from_dict(data, max_failures=lo.max_failures, reset_minutes=lo.reset_minutes)
         locked = table.is_locked(name, time.time())
-        table.unlock(name)
+        data.pop(name, None)
+    live = app.engine_if_running("users.unlock", {"name": name})    # the running engine forgets at once
+    if isinstance(live, dict):
+        locked = locked or bool(live.get("was_locked"))
     app.say(f"user {name} unlocked" if locked else f"user {name} was not locked")

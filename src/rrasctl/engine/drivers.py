@@ -1,47 +1,32 @@
 """The driver interface: how a tunnel protocol (PPTP, L2TP) plugs into the engine shell.
 
 `engine/run.py` builds one `EngineContext`, then loads each entry of `DRIVERS` ("module:Class") whose module exists,
-instantiates the class with no arguments and awaits `start(ctx)`. A driver owns its transport (PPTP: TCP 1723 + raw
-GRE; L2TP: UDP 1701), feeds its sans-I/O cores, and uses the shared parts in the context for everything else:
+instantiates the class with no arguments and awaits `start(ctx)`. A driver owns its protocol's tunnels (PPTP control
+connections, L2TP tunnels) and demultiplexing; it gets its sockets from `ctx.transport` (engine/transport.py) and
+hands every call to the one call runner (engine/calls.py), which does everything a call of any tunnel type does:
 
     ctx.loop        the asyncio loop (ctx.loop.time() is the `now` every core receives)
+    ctx.transport   engine/transport.py: `open_udp`, `open_gre`, `listen_tcp`, `connect_tcp`, `resolve`
+    ctx.runner      engine/calls.py CallRunner: `pump`, `start`, `end`, `hang_up`, `dial` (the dial skeleton)
     ctx.timers      TimerQueue: `ctx.timers.arm(key, core.next_timer(), fire)` after each pump; never call_later
-    ctx.sessions    SessionTable: `ctx.sessions.add(Session(...))`, `bind_ip`, `bind_routes`, `remove`
-    ctx.admission   router.admission.Admission: `try_admit(Protocol.PPTP, Use.INBOUND)` -> Admit(port) | Refuse(cause)
+    ctx.sessions    SessionTable: `add`, `bind_ip`, `bind_routes`, `remove`
+    ctx.admission   router.admission.Admission: `try_admit(Protocol.PPTP, Use.INBOUND)` -> Admit(port) | Refuse(refusal)
     ctx.addrpool    router.addrpool.AddressPool: `allocate(static=user.static_ip)` / `release(ip)`
     ctx.config      the current rrasctl.config.model.Config (replaced on reload: read it when you need it)
-    ctx.tun         Tun: `ctx.tun.write(packet)`; `add_route(cidr, metric=None, *, src=None)` / `del_route(cidr)`; None if no TUN yet
+    ctx.tun         Tun (or memnet.MemoryTun): `write`, `add_route`, `del_route`, `add_address`; None if no TUN yet
     ctx.accounting  Accounting: `start(session)`, `stop(session, cause)`, `refusal(...)`
-    ctx.counters    EngineCounters: accepted / refused (by reason) / malformed (by "proto: reason") / dropped
+    ctx.lockout     the lockout table in memory, persisted write-behind (engine/lockout.py)
+    ctx.counters    EngineCounters: accepted / refused (by cause) / malformed (by "proto: reason") / dropped / ended
     ctx.open_secret(sealed) -> str   opens a sealed secret from the config (never log the result)
 
-The session lifecycle a driver follows (helpers below do the bookkeeping in one call each):
+Refusals go through `ctx.refused(cause, ...)` (log, count, record with the Windows error from router/causes.py);
+sessions come up with `ctx.session_up` and go down with `ctx.session_down(session, cause)` (the runner calls it).
 
-    verdict = ctx.admission.try_admit(Protocol.PPTP, Use.INBOUND)
-    if isinstance(verdict, Refuse):
-        core.refuse_call(peer_call_id, verdict.cause.wire_result)
-        ctx.refused(verdict.cause, peer=ip)                          # log + count + refusal record
-        return
-    session = ctx.sessions.add(Session("pptp", verdict.port, peer=ip))
-    session.tx = call.send_ip             # TUN -> peer: called with one IP packet (memoryview, valid during the call)
-    session.disconnect = call.hang_up     # `connections disconnect`, `ports remove --force`, shutdown
-    ... after authentication:
-    ctx.admission.classify(...)           # REMOTE_ACCESS or ROUTER_IN (the router rule)
-    ctx.sessions.bind_routes(session, cidrs)   # BEFORE session_up: prefixes behind a router / interface routes
-    ctx.session_up(session, ip)           # binds the address, adds the TUN routes (ip/32 + session.routes), marks
-                                          # it UP, counts it accepted, writes the accounting start
-    ... outbound: our IPCP address goes on the TUN with ctx.tun.add_address(local_ip) (del_address when down)
-    ... on the data path: ctx.tun.write(ip_packet); session.bytes_in += n; session.packets_in += 1
-    ... when it ends, whatever the reason:
-    ctx.session_down(session, cause)      # accounting stop, route + address + port released, table entry removed
-
-Outbound (demand-dial) calls come through `dial()`: the engine hands the interface's config and a `progress`
-callback (stages as SPEC §5: "resolving", "connecting", "verifying user name and password", "registering",
-"connected") and awaits the returned Session in state UP, or a `DialFailed` naming the RRAS-style reason.
+Outbound (demand-dial) calls: `ctx.runner.dial(driver, name, interface, progress)` runs the shared skeleton and calls
+the driver's `connect(ctx, peer, interface, call)`; failures raise `DialFailed(cause, detail)`.
 
 Shutdown: `stop(ctx)` must end every session of the driver cleanly on the wire (PPTP Call-Disconnect-Notify + Stop-
-Control-Connection; L2TP CDN + StopCCN), call `ctx.session_down` for each, close its sockets, and return within a few
-seconds (the engine waits at most `STOP_TIMEOUT_S`, then carries on).
+Control-Connection; L2TP CDN + StopCCN) and return within a few seconds (the engine waits at most `STOP_TIMEOUT_S`).
 """
 
 from __future__ import annotations
@@ -54,14 +39,16 @@ import logging
 from typing import TYPE_CHECKING, Any, Callable, Protocol as TypingProtocol, runtime_checkable
 
 from rrasctl.protocols.base import Counters
+from rrasctl.protocols.causes import Cause
 
 if TYPE_CHECKING:
     from rrasctl.engine.accounting import Accounting
+    from rrasctl.engine.calls import Call
     from rrasctl.engine.sessions import Session, SessionTable
     from rrasctl.engine.timers import TimerQueue
     from rrasctl.engine.tun import Tun
     from rrasctl.router.addrpool import AddressPool
-    from rrasctl.router.admission import Admission, Cause
+    from rrasctl.router.admission import Admission
 
 log = logging.getLogger(__name__)
 
@@ -76,14 +63,30 @@ Progress = Callable[[str], None]
 
 
 class DialFailed(Exception):
-    """An outbound call that did not come up. `reason` is RRAS-style text ("the remote computer did not respond",
-    "authentication failed"), `windows_error` the RAS error a Windows router would log (e.g. 691, 800, 809)."""
+    """An outbound call that did not come up, with its typed cause (router/causes.py gives the Windows error a
+    Windows router would log and the operator's text) and a detail for people."""
 
-    def __init__(self, reason: str, windows_error: int | None = None, *, unreachable: str | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.windows_error = windows_error
-        self.unreachable = unreachable or "CONNECTION_FAILURE"   # RRAS fUnReachabilityReasons name
+    def __init__(self, cause: Cause, detail: str = "") -> None:
+        from rrasctl.router.causes import explain
+
+        self.cause = cause
+        self.detail = detail
+        self.explained = explain(cause, detail)
+        super().__init__(str(self.explained))
+
+    @property
+    def reason(self) -> str:
+        return self.explained.text
+
+    @property
+    def windows_error(self) -> int:
+        return int(self.explained.windows_error)
+
+    @property
+    def unreachable(self) -> str:
+        from rrasctl.router.causes import unreachability
+
+        return unreachability(self.cause)
 
 
 @runtime_checkable
@@ -98,9 +101,11 @@ class Driver(TypingProtocol):
     async def stop(self, ctx: "EngineContext") -> None:
         """Clean shutdown: end every session on the wire, `ctx.session_down` each, close sockets."""
 
-    async def dial(self, ctx: "EngineContext", name: str, interface: Any, progress: Progress) -> "Session":
-        """Place an outbound call for demand-dial interface `name` (config `interface`, a DemandDial); return the
-        Session once it is UP, or raise DialFailed. Cancellation (demand-dial disconnect) must hang up cleanly."""
+    async def connect(self, ctx: "EngineContext", peer: str, interface: Any, call: "Call") -> None:
+        """The dial skeleton's protocol step (engine/calls.py `CallRunner.dial`): bring the tunnel and the call up
+        towards PEER for CALL (whose session, glue and link already exist), register the call for demux BEFORE the
+        request that lets the peer start PPP goes out, start PPP when the call is connected (`ctx.runner.start`),
+        and return. Raise DialFailed with the cause when the peer refuses or does not answer."""
 
     def status(self) -> dict[str, Any]:
         """Driver figures for `engine status`: e.g. {"listening": "0.0.0.0:1723", "tunnels": 3, "malformed": {...}}."""
@@ -115,7 +120,7 @@ class EngineCounters:
     """Engine-wide figures for `engine status` (the drivers' own stats are added under their names)."""
 
     accepted: Counters = dataclasses.field(default_factory=Counters)    # by protocol
-    refused: Counters = dataclasses.field(default_factory=Counters)     # by reason (admission.Reason value, ...)
+    refused: Counters = dataclasses.field(default_factory=Counters)     # by cause key (Cause.value)
     malformed: Counters = dataclasses.field(default_factory=Counters)   # by "pptp: short header" etc.
     dropped: Counters = dataclasses.field(default_factory=Counters)     # by reason ("tun: no session for 10.1.2.3")
     ended: Counters = dataclasses.field(default_factory=Counters)       # by cause
@@ -134,32 +139,31 @@ class EngineContext:
     config: Any                                  # rrasctl.config.model.Config
     accounting: "Accounting"
     paths: Any = None                            # rrasctl.paths.Paths
+    transport: Any = None                        # engine/transport.py Transport
     tun: "Tun | None" = None
     tun_reader: Any = None                       # engine.tun.TunReader (TUN -> session demux), set by run.py
+    runner: Any = None                           # engine/calls.py CallRunner
+    lockout: Any = None                          # engine/lockout.py LockoutStore
     counters: EngineCounters = dataclasses.field(default_factory=EngineCounters)
     drivers: dict[str, Any] = dataclasses.field(default_factory=dict)   # protocol -> driver instance
     notes: list[str] = dataclasses.field(default_factory=list)          # shown by `engine status` ("plain L2TP only")
     open_secret: Callable[[str | None], str | None] = lambda sealed: None
+    on_session_down: list[Callable[["Session", Cause, str], None]] = dataclasses.field(default_factory=list)
 
     # --- bookkeeping helpers (one call each for the drivers) ---------------------------------------------------
-    def refused(self, cause: "Cause", *, peer: str, user: str | None = None, interface: str | None = None) -> None:
-        """An admission refusal: log it with the reason, count it, record it (`connections refusals`)."""
-        self.counters.refused.count(cause.reason.value)
-        log.warning("refused %s call from %s%s: %s (%s; answered %s; client sees error %s)", cause.protocol.value,
-                    peer, f" user {user}" if user else "", cause.reason.value, cause.detail, cause.wire,
-                    cause.windows_error)
-        self.accounting.refusal(peer=peer, user=user, protocol=cause.protocol.value, cause=cause.detail,
-                                reason=cause.reason.value, wire=cause.wire, wire_result=cause.wire_result,
-                                windows_error=cause.windows_error, interface=interface)
+    def refused(self, cause: Cause, *, protocol: str, peer: str, wire: str, detail: str = "",
+                user: str | None = None, interface: str | None = None, wire_result: int | None = None) -> None:
+        """A refused attempt, whatever refused it (admission, authentication, policy, encryption): log it with the
+        cause, count it, record it (`connections refusals`) with the Windows error the client will show."""
+        from rrasctl.router.causes import explain
 
-    def refused_other(self, *, protocol: str, peer: str, reason: str, detail: str, wire: str,
-                      windows_error: int | None, user: str | None = None, wire_result: int | None = None) -> None:
-        """A refusal that is not admission's: authentication failed (691), no dial-in permission (649), ..."""
-        self.counters.refused.count(reason)
-        log.warning("refused %s call from %s%s: %s (%s; answered %s; client sees error %s)", protocol, peer,
-                    f" user {user}" if user else "", reason, detail, wire, windows_error)
-        self.accounting.refusal(peer=peer, user=user, protocol=protocol, cause=detail, reason=reason, wire=wire,
-                                wire_result=wire_result, windows_error=windows_error)
+        info = explain(cause, detail)
+        self.counters.refused.count(cause.value)
+        log.warning("refused %s call from %s%s: %s (answered %s; client sees error %d)", protocol, peer,
+                    f" user {user}" if user else "", info.text, wire, int(info.windows_error))
+        self.accounting.refusal(peer=peer, user=user, protocol=protocol, cause=info.text, reason=cause.value,
+                                wire=wire, wire_result=wire_result, windows_error=int(info.windows_error),
+                                interface=interface)
 
     def session_up(self, session: "Session", ip: str | None = None) -> None:
         """The network layer is open: bind the peer's address (TUN route + demux), mark UP, account the start."""
@@ -177,28 +181,35 @@ class EngineContext:
         self.accounting.start(session)
         SessionLog(log, session).info("up: %s, %s, %s", session.ip, session.auth, session.encryption)
 
-    def session_down(self, session: "Session", cause: str) -> None:
+    def session_down(self, session: "Session", cause: Cause, detail: str = "") -> None:
         """The session ended (any reason): account the stop, remove routes, free its address and port. Idempotent."""
         from rrasctl.engine.sessions import SessionLog, SessionState
         from rrasctl.router.admission import Protocol
+        from rrasctl.router.causes import explain
 
         if self.sessions.get(session.id) is not session:
             return
         was_up = session.state is SessionState.UP
         session.state = SessionState.CLOSING
+        session.end_cause = cause
         if self.tun is not None:
             if session.ip is not None and self.sessions.by_ip.get(_ip_int(session.ip)) is session:
                 self.tun.del_route(f"{session.ip}/32")
             for cidr in session.routes:
                 self.tun.del_route(cidr)
         if was_up:
-            self.accounting.stop(session, cause)
-        self.counters.ended.count(cause)
+            self.accounting.stop(session, cause.value)
+        self.counters.ended.count(cause.value)
         self.sessions.remove(session)
         if session.ip is not None and session.direction.value == "in":
             self.addrpool.release(session.ip)
         self.admission.release(Protocol(session.protocol), session.port)
-        SessionLog(log, session).info("down: %s", cause)
+        SessionLog(log, session).info("down: %s", explain(cause, detail))
+        for hook in list(self.on_session_down):
+            try:
+                hook(session, cause, detail)
+            except Exception:          # a listener's bug must not stop the bookkeeping
+                log.exception("session-down hook failed")
 
 
 def _ip_int(ip: str) -> int:
@@ -225,7 +236,7 @@ def load_drivers(specs: list[str] | None = None) -> tuple[list[Any], dict[str, s
             drivers.append(cls())
         except Exception as exc:  # a half-written driver must not keep the engine from starting
             log.exception("driver %s failed to load", spec)
-            missing[spec] = f"failed to load: {exc.__class__.__name__}: {exc}"
+            missing[spec] = f"failed to load: {exc}"
     return drivers, missing
 
 

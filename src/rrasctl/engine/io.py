@@ -40,6 +40,7 @@ UDP_SEGMENT = 103          # linux/udp.h: GSO segment size (cmsg on send)
 UDP_GRO = 104              # linux/udp.h: setsockopt to receive glued datagrams; cmsg with the segment size
 GSO_MAX_SEGMENTS = 64      # the kernel allows 128 (UDP_MAX_SEGMENTS); 64 keeps one batch under 64 KiB of payload
 GSO_MAX_BYTES = 65507 - 8  # the largest IPv4 UDP payload, less room for one more header
+ICMP_ERRNOS = frozenset({errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN})
 _SEG = struct.Struct("=H")
 _SEG_I = struct.Struct("=i")
 
@@ -76,18 +77,31 @@ class _Drain:
 
 
 class SocketDrain(_Drain):
-    """Datagram or raw socket input. `with_addr=True` uses recvfrom_into and passes the sender address."""
+    """Datagram or raw socket input. `with_addr=True` uses recvfrom_into and passes the sender address. `after`,
+    when set, is called once at the end of every wake-up (the PPTP driver settles its delayed acks there)."""
 
-    __slots__ = ("sock", "with_addr")
+    __slots__ = ("sock", "with_addr", "after", "on_error")
 
     def __init__(self, sock: socket.socket, handle: Handler, *, bufsize: int = 65535, batch: int = BATCH,
-                 with_addr: bool = True) -> None:
+                 with_addr: bool = True, after: Callable[[], None] | None = None,
+                 on_error: Callable[[OSError], None] | None = None) -> None:
         sock.setblocking(False)
         super().__init__(sock.fileno(), handle, bufsize, batch)
         self.sock = sock
         self.with_addr = with_addr
+        self.after = after
+        self.on_error = on_error     # ICMP-reported errors (IP_RECVERR): given to the owner, reading goes on
 
     def on_readable(self) -> None:
+        self._read_batch()
+        after = self.after
+        if after is not None:
+            try:
+                after()
+            except Exception as exc:
+                self._failed(exc)
+
+    def _read_batch(self) -> None:
         buf, view, handle = self.buf, self.view, self.handle
         if self.with_addr:
             recv = self.sock.recvfrom_into
@@ -97,6 +111,9 @@ class SocketDrain(_Drain):
                 except (BlockingIOError, InterruptedError):
                     return
                 except OSError as exc:     # e.g. ICMP-reported errors on UDP: not fatal for a listener
+                    if self.on_error is not None and exc.errno in ICMP_ERRNOS:
+                        self.on_error(exc)
+                        continue
                     self._failed(exc)
                     return
                 self.packets += 1
@@ -152,12 +169,13 @@ class GroSocketDrain(SocketDrain):
 
     __slots__ = ("_bufs", "glued")
 
-    def __init__(self, sock: socket.socket, handle: Handler, *, bufsize: int = 65535, batch: int = BATCH) -> None:
-        super().__init__(sock, handle, bufsize=bufsize, batch=batch, with_addr=True)
+    def __init__(self, sock: socket.socket, handle: Handler, *, bufsize: int = 65535, batch: int = BATCH,
+                 after: Callable[[], None] | None = None, on_error: Callable[[OSError], None] | None = None) -> None:
+        super().__init__(sock, handle, bufsize=bufsize, batch=batch, with_addr=True, after=after, on_error=on_error)
         self._bufs = [self.buf]
         self.glued = 0             # reads that carried more than one datagram
 
-    def on_readable(self) -> None:
+    def _read_batch(self) -> None:
         bufs, view, handle = self._bufs, self.view, self.handle
         recv = self.sock.recvmsg_into
         for _ in range(self.batch):
@@ -166,6 +184,9 @@ class GroSocketDrain(SocketDrain):
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:
+                if self.on_error is not None and exc.errno in ICMP_ERRNOS:
+                    self.on_error(exc)
+                    continue
                 self._failed(exc)
                 return
             seg = 0

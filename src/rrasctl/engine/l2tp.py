@@ -1,19 +1,22 @@
-"""L2TP driver: UDP 1701 <-> the sans-I/O tunnel cores and one PppLink per session (DESIGN.md §3, §5).
+"""L2TP driver: UDP 1701 <-> the sans-I/O tunnel cores and one L2tpCall per session (DESIGN.md §3, §5).
 
-The driver executes, never decides: tunnel and session machines are `protocols.l2tp.control.L2tpTunnel`; admission
-is `router.admission`; access policy is `router.access`; PPP is `protocols.ppp.link.PppLink`.
+What is L2TP's own lives here: tunnels (`protocols.l2tp.control.L2tpTunnel`: control channel, tunnel and session
+machines), the demultiplexing of datagrams by tunnel and session id, and each call's `L2tpCarrier` (data messages to
+the peer, CDN to clear it). PPP, authorization, addresses, the end of a call and the dial skeleton belong to the call
+runner (engine/calls.py), the same for PPTP. The UDP endpoint comes from `ctx.transport` (engine/transport.py).
 
-- One UDP socket (server.listen_address:1701; env RRASCTL_L2TP_PORT overrides the port for tests), read with
-  add_reader + drain. Control messages go to the tunnel named by the header's tunnel id; an SCCRQ (tunnel id 0) is
-  matched to its tunnel by (peer address, Assigned Tunnel ID) so retransmissions do not make new tunnels. Data
-  messages go straight from the buffer to the session's PppLink (`open_data`) and the TUN.
+- Control messages go to the tunnel named by the header's tunnel id; an SCCRQ (tunnel id 0) is matched to its tunnel
+  by (peer address, Assigned Tunnel ID) so retransmissions do not make new tunnels. Data messages go straight from
+  the buffer to the session's call (`open_data`) and the TUN.
 - RFC 2661 §8.1: a peer may answer from another UDP port than the one we sent to; the tunnel follows the peer's
   latest source port for its control and data traffic (same IP only).
-- LNS role for inbound calls; LAC role for `demand-dial connect` of an l2tp interface (one tunnel per peer,
-  shared by its sessions).
+- LNS role for inbound calls; LAC role for `demand-dial connect` of an l2tp interface (one tunnel per peer, shared by
+  its sessions). The LAC's call exists before its ICRQ goes out, so PPP frames that overtake the ICCN wait in the
+  call (decision 0073).
 - Plain L2TP (no IPsec yet): a tunnel is admitted only when the configured encryption levels include "none";
   `engine status` and the log say so.
-- Loss shim for tests: RRASCTL_L2TP_TEST_LOSS="P[:SEED]" drops each datagram, in and out, with probability P.
+- A peer whose L2TP port is closed (ICMP port unreachable, e.g. its server process died) ends its tunnels after
+  `UNREACHABLE_LIMIT` such answers in a row instead of after a minute of silence (decision 0085).
 """
 
 from __future__ import annotations
@@ -21,28 +24,30 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import random
 import socket
 import struct
 from dataclasses import dataclass, field
 from typing import Any
 
-from rrasctl.engine.io import GroSocketDrain, SocketDrain, UdpSendBatch, big_buffers, enable_gro
-from rrasctl.engine.l2tp_ppp import WINDOWS_ENCRYPTION_REQUIRED, PppSessions
-from rrasctl.engine.ppp_session import windows_error
+from rrasctl.engine.calls import Call
+from rrasctl.engine.drivers import DialFailed
 from rrasctl.engine.sessions import Direction, Session
 from rrasctl.protocols.base import Malformed
+from rrasctl.protocols.causes import Cause
 from rrasctl.protocols.l2tp.avp import AvpType, CdnResult, GeneralError, StopCcnResult
+from rrasctl.protocols.l2tp.call import L2tpCall
 from rrasctl.protocols.l2tp.control import (
     CallRequested, L2tpTunnel, SessionClosed, SessionUp, TunnelClosed, TunnelConfig, TunnelRequested, TunnelState,
     TunnelUp,
 )
-from rrasctl.protocols.l2tp.data import L2tpSession
 from rrasctl.protocols.l2tp.messages import decode_control
+from rrasctl.router.admission import Protocol, Refuse, Use
 
 log = logging.getLogger(__name__)
 
 L2TP_PORT = 1701
+IDLE_TIMEOUT_S = 60.0          # a tunnel we answered that carries no session (decision 0082)
+UNREACHABLE_LIMIT = 3          # ICMP port unreachable answers in a row that end a peer's tunnels
 _HHH = struct.Struct("!HHH")
 _H = struct.Struct("!H")
 PLAIN_NOTE = ("L2TP: plain L2TP only (IPsec not available yet); calls are accepted only when the allowed "
@@ -54,92 +59,120 @@ class _Tunnel:
     core: L2tpTunnel
     addr: tuple[str, int]
     initiator: bool
-    calls: dict[int, "_Call"] = field(default_factory=dict)        # local session id -> call
+    calls: dict[int, Call] = field(default_factory=dict)             # local session id -> call
+    waiters: dict[int, asyncio.Future] = field(default_factory=dict)  # LAC: local session id -> session up?
+    unreachable: int = 0                                              # ICMP port unreachable in a row
 
     @property
     def key(self) -> tuple[str, int]:
         return ("l2tp-tunnel", self.core.local_tunnel_id)
 
 
-@dataclass(eq=False)
-class _Call:
-    tunnel: _Tunnel
-    local_session_id: int
-    session: Session
-    data: L2tpSession | None = None
-    link: Any = None
-    glue: Any = None                                                 # engine.ppp_session.PppSession
-    done: asyncio.Future | None = None                               # outbound: network up or failure
-    iface: Any = None                                                # outbound: the demand-dial interface
-    progress: Any = None                                             # outbound: the dial's progress callback
-    early: list[bytes] = field(default_factory=list)                 # PPP frames that arrived before ICCN
-    ended: bool = False
+class L2tpCarrier:
+    """One session's way to the peer (calls.Carrier)."""
 
-    @property
-    def key(self) -> tuple[str, int, int]:
-        return ("l2tp-call", self.tunnel.core.local_tunnel_id, self.local_session_id)
+    __slots__ = ("driver", "tunnel", "local_session_id", "core", "session", "call")
+
+    def __init__(self, driver: "L2tpDriver", tunnel: _Tunnel, local_session_id: int, core: L2tpCall,
+                 session: Session) -> None:
+        self.driver, self.tunnel, self.local_session_id = driver, tunnel, local_session_id
+        self.core, self.session = core, session
+        self.call: Call | None = None
+
+    def send(self, packets: list[bytes]) -> None:
+        addr, sendto = self.tunnel.addr, self.driver._sendto
+        for pkt in packets:
+            sendto(pkt, addr)
+
+    def make_tx(self, call: Call) -> Any:
+        """TUN -> peer for one session: a closure over the call's sealer, the prebuilt header and the endpoint
+        (the TUN reader counts bytes and packets out)."""
+        d, core, t = self.driver, self.core, self.tunnel
+        seal_view, sendto = core.seal_view, d.endpoint.sendto
+        dropped = d.ctx.counters.dropped
+        batch, hook = d.batch, getattr(d.ctx.tun, "add_batch_end", None)
+        if batch is not None and batch.enabled and hook is not None and hook(batch.flush):
+            add, add_parts, addr = batch.add, batch.add_parts, t.addr
+            clear_head, l2tp_head = core.link.clear_ipv4_head, core.seal_header
+            prefixes: dict[bytes, bytes] = {}
+
+            def tx_batched(ip: memoryview) -> None:   # queued; sent at the end of this TUN batch (UDP GSO)
+                if ip[0] >> 4 == 4:                   # clear IPv4 (the TUN reader passes IPv4 only, >= 20 bytes)
+                    head = clear_head(len(ip))
+                    if head is not None:              # L2TP header + PPP head, then the packet: one copy
+                        prefix = prefixes.get(head)
+                        if prefix is None:
+                            prefix = prefixes[head] = l2tp_head + head
+                        add_parts(prefix, ip, addr)
+                        return
+                pkt = seal_view(ip)
+                if pkt is not None:
+                    add(pkt, addr)
+            return tx_batched
+
+        def tx(ip: memoryview) -> None:
+            pkt = seal_view(ip)
+            if pkt is not None:
+                try:
+                    sendto(pkt, t.addr)
+                except OSError:
+                    dropped.count("l2tp: send failed")
+        return tx
+
+    def network_up(self, call: Call) -> None:
+        d, t = self.driver, self.tunnel
+        if d.ctx.tun is not None:
+            d._fast[t.core.local_tunnel_id << 16 | self.local_session_id] = (
+                t.addr[0], self.core.open_data, d.ctx.tun.write, self.session)
+
+    def clear(self, call: Call, cause: Cause, now: float) -> None:
+        d, t = self.driver, self.tunnel
+        if t.core.state is TunnelState.ESTABLISHED:
+            from rrasctl.router.causes import explain
+
+            d._pump_tunnel(t, t.core.close_call(self.local_session_id, now, CdnResult.ADMIN, None,
+                                                explain(cause).text[:60]))
+        elif self.local_session_id in t.core.calls:
+            d._pump_tunnel(t, t.core.close_call(self.local_session_id, now))
+
+    def release(self, call: Call) -> None:
+        d, t = self.driver, self.tunnel
+        t.calls.pop(self.local_session_id, None)
+        d._fast.pop(t.core.local_tunnel_id << 16 | self.local_session_id, None)
+        # an initiator tunnel with no session left is closed (SoftEther hangs on idle session-less tunnels)
+        if t.initiator and not t.calls and t.core.state is TunnelState.ESTABLISHED and not d._stopping:
+            d._pump_tunnel(t, t.core.close(d.ctx.loop.time(), StopCcnResult.CLEAR, None, "no sessions left"))
 
 
-class _LossShim:
-    def __init__(self, spec: str) -> None:
-        p, _, seed = spec.partition(":")
-        self.p = float(p)
-        self.rand = random.Random(int(seed) if seed else 1)
-        self.dropped = 0
-
-    def drop(self) -> bool:
-        if self.rand.random() < self.p:
-            self.dropped += 1
-            return True
-        return False
-
-
-class L2tpDriver(PppSessions):
+class L2tpDriver:
     protocol = "l2tp"
+    port = L2TP_PORT
 
     def __init__(self) -> None:
         self.ctx: Any = None
-        self.sock: socket.socket | None = None
-        self.drain: SocketDrain | None = None
-        self.batch: UdpSendBatch | None = None     # UDP GSO for the TUN -> peer path (decision 0067)
-        self.offload = ""
+        self.endpoint: Any = None
+        self.batch: Any = None                     # UDP GSO for the TUN -> peer path (decision 0067)
         self.tunnels: dict[int, _Tunnel] = {}
         self.sccrq_index: dict[tuple[str, int, int], _Tunnel] = {}   # (peer ip, peer port, peer tunnel id)
         self.malformed = 0
         self.unknown_tunnel = 0
         self.unknown_session = 0
-        self.port = L2TP_PORT
+        self.unreachable = 0
         self.listen = ""
-        self.loss: _LossShim | None = None
         self._stopping = False
         self._all_closed: asyncio.Event | None = None
-        # (tunnel id << 16 | session id) -> (peer ip, link.open_data, tun.write, Session): sessions with IP up
+        # (tunnel id << 16 | session id) -> (peer ip, call.open_data, tun.write, Session): sessions with IP up
         self._fast: dict[int, tuple[str, Any, Any, Session]] = {}
         self._rng = os.urandom
 
     # ------------------------------------------------------------------------------------------------ lifecycle
     async def start(self, ctx: Any) -> None:
         self.ctx = ctx
-        self.port = int(os.environ.get("RRASCTL_L2TP_PORT", L2TP_PORT))
         addr = ctx.config.server.listen_address
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((addr, self.port))
-        sock.setblocking(False)
-        big_buffers(sock)                 # one socket carries every tunnel; GSO batches arrive 46 datagrams at once
-        self.sock = sock
+        self.endpoint = ctx.transport.open_udp(addr, self.port)
+        self.endpoint.attach(ctx.loop, self._on_datagram, on_unreachable=self._on_unreachable)
+        self.batch = self.endpoint.send_batch()
         self.listen = f"{addr}:{self.port}/udp"
-        spec = os.environ.get("RRASCTL_L2TP_TEST_LOSS")
-        if spec:
-            self.loss = _LossShim(spec)
-            log.warning("L2TP test loss shim active: dropping %.0f %% of datagrams each way", self.loss.p * 100)
-        offload = os.environ.get("RRASCTL_L2TP_OFFLOAD", "gso,gro")     # "" or "none": one datagram per syscall
-        gro = "gro" in offload and enable_gro(sock)
-        self.drain = (GroSocketDrain(sock, self._on_datagram) if gro
-                      else SocketDrain(sock, self._on_datagram, with_addr=True))
-        self.drain.attach(ctx.loop)
-        self.batch = UdpSendBatch(sock, enabled="gso" in offload)
-        self.offload = ",".join(x for x, on in (("gso", self.batch.enabled), ("gro", gro)) if on) or "none"
         if PLAIN_NOTE not in ctx.notes:
             ctx.notes.append(PLAIN_NOTE)
         log.warning("%s", PLAIN_NOTE)
@@ -153,17 +186,11 @@ class L2tpDriver(PppSessions):
         self._stopping = True
         for t in list(self.tunnels.values()):
             for call in list(t.calls.values()):
-                if call.link is not None:
-                    try:
-                        call.link.close("engine stopped", now)
-                        self._flush_link(call)
-                    except Exception:
-                        log.debug("PPP close failed", exc_info=True)
-                t.core.close_call(call.local_session_id, now, CdnResult.ADMIN, None, "engine stopped")
-                self._end_call(call, "engine stopped", send_cdn=False)
+                ctx.runner.pump(call, call.core.close(Cause.ENGINE_STOPPED, now))
+                ctx.runner.end(call, Cause.ENGINE_STOPPED)
             if t.core.state is not TunnelState.CLOSED:
-                t.core.close(now, StopCcnResult.SHUTTING_DOWN, None, "engine stopped")
-            self._pump_tunnel(t, [])
+                self._pump_tunnel(t, t.core.close(now, StopCcnResult.SHUTTING_DOWN, None, "engine stopped",
+                                                  cause=Cause.ENGINE_STOPPED))
         if self.tunnels:                  # wait (bounded) for the StopCCN acks; _forget_tunnel sets the event
             self._all_closed = asyncio.Event()
             try:
@@ -172,23 +199,23 @@ class L2tpDriver(PppSessions):
                 log.warning("L2TP: %d tunnel(s) did not acknowledge StopCCN within 3 s", len(self.tunnels))
         for t in list(self.tunnels.values()):
             self._forget_tunnel(t)
-        if self.drain is not None:
-            self.drain.detach(ctx.loop)
+        if self.endpoint is not None:
+            self.endpoint.detach(ctx.loop)
         if self.batch is not None:
             self.batch.flush()
             unhook = getattr(ctx.tun, "remove_batch_end", None)
             if unhook is not None:
                 unhook(self.batch.flush)
-        if self.sock is not None:
-            self.sock.close()
-            self.sock = None
+        if self.endpoint is not None:
+            self.endpoint.close()
+            self.endpoint = None
 
     def status(self) -> dict[str, Any]:
-        malformed: dict[str, int] = {}
+        drops: dict[str, int] = {}
         for t in self.tunnels.values():
             for k, v in t.core.stats.items():
-                malformed[k] = malformed.get(k, 0) + v
-        st = {
+                drops[k] = drops.get(k, 0) + v
+        st: dict[str, Any] = {
             "listening": self.listen,
             "mode": "plain L2TP only (no IPsec yet); needs encryption 'none' allowed",
             "tunnels": len(self.tunnels),
@@ -196,16 +223,21 @@ class L2tpDriver(PppSessions):
             "malformed": self.malformed,
             "unknown_tunnel": self.unknown_tunnel,
             "unknown_session": self.unknown_session,
-            "control_drops": dict(sorted(malformed.items())),
+            "port_unreachable": self.unreachable,
+            "control_drops": dict(sorted(drops.items())),
         }
         b = self.batch
         if b is not None:
-            st["offload"] = {"mode": self.offload, "gso_sends": b.sends, "gso_packets": b.packets,
+            ep = self.endpoint.stats() if self.endpoint is not None else {}
+            st["offload"] = {"mode": self._offload_mode(), "gso_sends": b.sends, "gso_packets": b.packets,
                              "gso_dropped": b.dropped, "gso_fallbacks": b.fallbacks,
-                             "gro_glued_reads": getattr(self.drain, "glued", 0)}
-        if self.loss is not None:
-            st["test_loss_dropped"] = self.loss.dropped
+                             "gro_glued_reads": ep.get("gro_glued_reads", 0)}
         return st
+
+    def _offload_mode(self) -> str:
+        gso = self.batch is not None and self.batch.enabled
+        gro = bool(getattr(self.endpoint, "gro", False))
+        return ",".join(x for x, on in (("gso", gso), ("gro", gro)) if on) or "none"
 
     async def reload(self, ctx: Any, old: Any, new: Any) -> None:
         """Sessions that remain allowed stay; as on PPTP, an inbound user who is gone or now denied (dial-in or
@@ -214,26 +246,31 @@ class L2tpDriver(PppSessions):
         for t in list(self.tunnels.values()):
             for call in list(t.calls.values()):
                 if call.session.direction is Direction.INBOUND and "none" not in new.auth.encryption:
-                    self._hang_up(call, "encryption 'none' no longer allowed")
-                elif call.glue is not None:
+                    await ctx.runner.hang_up(call, Cause.CONFIG_CHANGED, "encryption 'none' no longer allowed")
+                else:
                     cause = call.glue.still_allowed(new)
                     if cause is not None:
-                        self._hang_up(call, cause)
+                        await ctx.runner.hang_up(call, cause)
 
     # ------------------------------------------------------------------------------------------------ helpers
     def _now(self) -> float:
         return self.ctx.loop.time()
 
-    def _tunnel_config(self) -> TunnelConfig:
+    def _tunnel_config(self, *, responder: bool) -> TunnelConfig:
         cfg = self.ctx.config
         l2 = getattr(cfg, "l2tp", None)
         secret = None
         if l2 is not None and l2.secret:
-            plain = self.ctx.open_secret(l2.secret)
+            try:
+                plain = self.ctx.open_secret(l2.secret)
+            except Exception as exc:   # the key file is gone: no tunnel authentication can succeed
+                log.error("L2TP tunnel secret: %s", exc)
+                plain = None
             secret = plain.encode() if plain else None
         return TunnelConfig(host_name=socket.gethostname() or "rrasctl", vendor_name="rrasctl", secret=secret,
                             hide_avps=bool(l2 and l2.hide_avps and secret),
-                            hello_s=float(l2.hello_interval_s) if l2 else 60.0)
+                            hello_s=float(l2.hello_interval_s) if l2 else 60.0,
+                            idle_timeout_s=IDLE_TIMEOUT_S if responder else 0.0)
 
     def _new_tunnel_id(self) -> int:
         while True:
@@ -242,19 +279,21 @@ class L2tpDriver(PppSessions):
                 return tid
 
     def _sendto(self, data: bytes, addr: tuple[str, int]) -> None:
-        if self.loss is not None and self.loss.drop():
-            return
         try:
-            self.sock.sendto(data, addr)          # type: ignore[union-attr]
+            self.endpoint.sendto(data, addr)
         except (BlockingIOError, InterruptedError):
             self.ctx.counters.dropped.count("l2tp: socket buffer full")
         except OSError as exc:
             self.ctx.counters.dropped.count(f"l2tp: send failed ({exc.strerror or exc})")
 
+    def _malformed(self, reason: str) -> None:
+        self.malformed += 1
+        self.ctx.counters.malformed.count("l2tp: " + reason)
+
     # ------------------------------------------------------------------------------------------------ input
     def _on_datagram(self, view: memoryview, n: int, addr: Any) -> None:
         # fast path: a short-header data message of a session whose network layer is up (DESIGN.md §5)
-        if n > 6 and self.loss is None:
+        if n > 6:
             flags, tid, sid = _HHH.unpack_from(view)
             if flags == 0x0002:
                 fast = self._fast.get(tid << 16 | sid)
@@ -266,23 +305,18 @@ class L2tpDriver(PppSessions):
                         s.bytes_in += len(ip)
                         s.packets_in += 1
                         return
-        if self.loss is not None and self.loss.drop():
-            return
         if n < 6:
-            self.malformed += 1
-            self.ctx.counters.malformed.count("l2tp: short header")
+            self._malformed("short header")
             return
         flags = _H.unpack_from(view)[0]
         if flags & 0x000F != 2:
-            self.malformed += 1
-            self.ctx.counters.malformed.count("l2tp: not version 2")
+            self._malformed("not version 2")
             return
         if not flags & 0x8000:
             self._on_data(view, n, flags, addr)
             return
         if n < 12:
-            self.malformed += 1
-            self.ctx.counters.malformed.count("l2tp: short control header")
+            self._malformed("short control header")
             return
         tid = _H.unpack_from(view, 4)[0]
         data = bytes(view[:n])
@@ -296,6 +330,7 @@ class L2tpDriver(PppSessions):
         if addr[0] != t.addr[0]:
             self.ctx.counters.dropped.count("l2tp: control from another address")
             return
+        t.unreachable = 0
         ch = t.core.channel
         before, progress = sum(t.core.stats.values()), (ch.nr, ch.unacked())
         events = t.core.receive(data, self._now())
@@ -308,17 +343,15 @@ class L2tpDriver(PppSessions):
         self._pump_tunnel(t, events)
 
     def _on_sccrq(self, data: bytes, addr: tuple[str, int]) -> None:
-        cfg = self._tunnel_config()
+        cfg = self._tunnel_config(responder=True)
         try:
             msg = decode_control(data, cfg.secret)
             peer_tid = msg.get(AvpType.ASSIGNED_TUNNEL_ID)
         except Malformed as exc:
-            self.malformed += 1
-            self.ctx.counters.malformed.count(f"l2tp: {exc.reason}")
+            self._malformed(exc.reason)
             return
         if not isinstance(peer_tid, int) or msg.name != "SCCRQ":
-            self.malformed += 1
-            self.ctx.counters.malformed.count("l2tp: tunnel id 0 on a message other than SCCRQ")
+            self._malformed("tunnel id 0 on a message other than SCCRQ")
             return
         key = (addr[0], addr[1], peer_tid)
         t = self.sccrq_index.get(key)
@@ -338,8 +371,7 @@ class L2tpDriver(PppSessions):
 
                 h = decode_data(view[:n])
             except Malformed as exc:
-                self.malformed += 1
-                self.ctx.counters.malformed.count(f"l2tp: {exc.reason}")
+                self._malformed(exc.reason)
                 return
             tid, sid, start, end = h.tunnel_id, h.session_id, h.payload_offset, h.length or n
         t = self.tunnels.get(tid)
@@ -347,14 +379,9 @@ class L2tpDriver(PppSessions):
         if call is None or addr[0] != t.addr[0]:
             self.unknown_session += 1
             return
-        if call.link is None:
-            # PPP from the LAC may overtake its ICCN: keep a few frames for the link about to start
-            if len(call.early) < 8:
-                call.early.append(bytes(view[start:end]))
-            return
-        frame = view[start:end]
-        link = call.link
-        ip = link.open_data(frame)
+        t.unreachable = 0
+        core = call.core
+        ip = core.open_data(view[start:end])
         if ip is not None:
             tun = self.ctx.tun
             if tun is not None:
@@ -362,15 +389,38 @@ class L2tpDriver(PppSessions):
             s = call.session
             s.bytes_in += len(ip)
             s.packets_in += 1
-            return
-        self._pump_link(call, link.receive(bytes(frame), self._now()))
+        elif core.pending:
+            self.ctx.runner.receive_pending(call)
+
+    def _on_unreachable(self, addr: tuple[str, int]) -> None:
+        """ICMP port unreachable for a datagram we sent to ADDR: its L2TP server is not there (any more)."""
+        self.unreachable += 1
+        for t in list(self.tunnels.values()):
+            if t.addr[0] != addr[0] or t.core.state is TunnelState.CLOSED:
+                continue
+            t.unreachable += 1
+            if t.unreachable >= UNREACHABLE_LIMIT:
+                log.warning("L2TP tunnel %d: %s answers that its L2TP port is closed; the tunnel is gone",
+                            t.core.local_tunnel_id, t.addr[0])
+                self._lost(t, Cause.LINK_LOST if t.core.state is TunnelState.ESTABLISHED else
+                           Cause.CONNECTION_REFUSED, "the remote L2TP port is closed (ICMP port unreachable)")
+
+    def _lost(self, t: _Tunnel, cause: Cause, detail: str) -> None:
+        for call in list(t.calls.values()):
+            self.ctx.runner.lower_down(call, cause, detail)
+        self._fail_waiters(t, cause, detail)
+        t.core.channel.abandon()
+        t.core.state = TunnelState.CLOSED
+        self._forget_tunnel(t)
 
     # ------------------------------------------------------------------------------------------------ tunnels
     def _pump_tunnel(self, t: _Tunnel, events: list) -> None:
         now = self._now()
-        for e in events:
+        queue = list(events)
+        while queue:                      # core commands return the events they cause: they join the queue
+            e = queue.pop(0)
             try:
-                self._on_tunnel_event(t, e, now)
+                queue += self._on_tunnel_event(t, e, now) or []
             except Exception:
                 log.exception("L2TP tunnel %d: event %r failed", t.core.local_tunnel_id, e)
         for d in t.core.take_output():
@@ -385,8 +435,10 @@ class L2tpDriver(PppSessions):
             self._pump_tunnel(t, t.core.handle_timer(self._now()))
 
     def _forget_tunnel(self, t: _Tunnel) -> None:
+        cause = t.core.close_cause or Cause.LOWER_LAYER_DOWN
         for call in list(t.calls.values()):
-            self._end_call(call, t.core.close_reason or "tunnel closed", send_cdn=False)
+            self.ctx.runner.lower_down(call, cause, t.core.close_reason or "tunnel closed")
+        self._fail_waiters(t, cause, t.core.close_reason or "tunnel closed")
         self.ctx.timers.cancel(t.key)
         if self.tunnels.get(t.core.local_tunnel_id) is t:
             del self.tunnels[t.core.local_tunnel_id]
@@ -395,153 +447,115 @@ class L2tpDriver(PppSessions):
         if not self.tunnels and self._all_closed is not None:
             self._all_closed.set()
 
-    def _on_tunnel_event(self, t: _Tunnel, e: Any, now: float) -> None:
-        from rrasctl.router.admission import Protocol, Refuse, Use
+    def _fail_waiters(self, t: _Tunnel, cause: Cause, detail: str) -> None:
+        for fut in t.waiters.values():
+            if not fut.done():
+                fut.set_exception(DialFailed(cause, detail))
+                fut.exception()
+        t.waiters.clear()
 
+    def _on_tunnel_event(self, t: _Tunnel, e: Any, now: float) -> list:
+        ctx = self.ctx
         peer = t.addr[0]
         if isinstance(e, TunnelRequested):
-            if "none" not in self.ctx.config.auth.encryption:
-                t.core.refuse_tunnel(StopCcnResult.NOT_AUTHORIZED, None,
-                                     "plain L2TP is not allowed: encryption required", now)
-                self.ctx.refused_other(protocol="l2tp", peer=peer, reason="encryption required",
-                                       detail="plain L2TP needs encryption level 'none' to be allowed",
-                                       wire="StopCCN result 4 (not authorized)",
-                                       windows_error=WINDOWS_ENCRYPTION_REQUIRED, wire_result=4)
-                return
-            verdict = self.ctx.admission.check(Protocol.L2TP, Use.INBOUND)
+            if "none" not in ctx.config.auth.encryption:
+                ctx.refused(Cause.ENCRYPTION_MISMATCH, protocol="l2tp", peer=peer,
+                            wire="StopCCN result 4 (not authorized)", wire_result=4,
+                            detail="plain L2TP needs encryption level 'none' to be allowed")
+                return t.core.refuse_tunnel(StopCcnResult.NOT_AUTHORIZED, None,
+                                            "plain L2TP is not allowed: encryption required", now,
+                                            Cause.ENCRYPTION_MISMATCH)
+            verdict = ctx.admission.check(Protocol.L2TP, Use.INBOUND)
             if isinstance(verdict, Refuse):
-                t.core.refuse_tunnel(StopCcnResult.GENERAL_ERROR, GeneralError.NO_RESOURCES,
-                                     verdict.cause.detail, now)
-                self._refusal(verdict.cause, peer, wire="StopCCN result 2 error 4 (insufficient resources)",
-                              wire_result=2)
-                return
+                r = verdict.refusal
+                ctx.refused(r.cause, protocol="l2tp", peer=peer, detail=r.detail, wire_result=2,
+                            wire="StopCCN result 2 error 4 (insufficient resources)")
+                return t.core.refuse_tunnel(StopCcnResult.GENERAL_ERROR, GeneralError.NO_RESOURCES, r.detail, now,
+                                            r.cause)
             log.info("L2TP tunnel %d from %s:%d (%s) accepted", t.core.local_tunnel_id, peer, t.addr[1],
                      e.peer_host_name)
-            t.core.accept_tunnel(now)
-        elif isinstance(e, TunnelUp):
+            return t.core.accept_tunnel(now)
+        if isinstance(e, TunnelUp):
             log.info("L2TP tunnel %d with %s (%s) up, peer tunnel id %d", t.core.local_tunnel_id, peer,
                      e.peer_host_name, e.peer_tunnel_id)
         elif isinstance(e, TunnelClosed):
-            level = logging.INFO if e.result in (StopCcnResult.CLEAR, StopCcnResult.SHUTTING_DOWN) else logging.WARNING
-            log.log(level, "L2TP tunnel %d with %s closed: %s", t.core.local_tunnel_id, peer, e.reason)
+            quiet = e.cause in (Cause.ADMIN_DISCONNECT, Cause.PEER_DISCONNECTED, Cause.ENGINE_STOPPED,
+                                Cause.IDLE_TIMEOUT)
+            log.log(logging.INFO if quiet else logging.WARNING, "L2TP tunnel %d with %s closed: %s",
+                    t.core.local_tunnel_id, peer, e.detail)
         elif isinstance(e, CallRequested):
-            if e.outgoing:
-                t.core.refuse_call(e.local_session_id, now, CdnResult.PERMANENT_LACK, None,
-                                   "outgoing calls are not served")
-                return
-            verdict = self.ctx.admission.try_admit(Protocol.L2TP, Use.INBOUND)
-            if isinstance(verdict, Refuse):
-                t.core.refuse_call(e.local_session_id, now, verdict.cause.wire_result, None, verdict.cause.detail)
-                self._refusal(verdict.cause, peer)
-                return
-            s = Session("l2tp", verdict.port, peer=f"{peer}:{t.addr[1]}", direction=Direction.INBOUND)
-            s.extra.update({"tunnel_id": t.core.local_tunnel_id, "session_id": e.local_session_id})
-            self.ctx.sessions.add(s)
-            call = _Call(t, e.local_session_id, s)
-            s.core = call
-            s.disconnect = lambda cause, c=call: self._hang_up(c, cause)
-            t.calls[e.local_session_id] = call
-            t.core.accept_call(e.local_session_id, now)
+            return self._call_requested(t, e, now)
         elif isinstance(e, SessionUp):
             call = t.calls.get(e.local_session_id)
-            if call is None:
-                return
-            call.data = L2tpSession(t.core.local_tunnel_id, e.local_session_id, t.core.peer_tunnel_id,
-                                    e.peer_session_id)
-            call.session.extra["peer_session_id"] = e.peer_session_id
-            call.session.extra["peer_tunnel_id"] = t.core.peer_tunnel_id
-            self._start_ppp(call, now, call.iface)
+            if call is not None:
+                call.core.connect(t.core.peer_tunnel_id, e.peer_session_id)
+                call.session.extra["peer_session_id"] = e.peer_session_id
+                call.session.extra["peer_tunnel_id"] = t.core.peer_tunnel_id
+                ctx.runner.start(call, now)           # PPP starts; frames that came first are replayed
+            waiter = t.waiters.pop(e.local_session_id, None)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(e)
         elif isinstance(e, SessionClosed):
+            waiter = t.waiters.pop(e.local_session_id, None)
+            if waiter is not None and not waiter.done():
+                waiter.set_exception(DialFailed(e.cause, e.detail))
+                waiter.exception()
             call = t.calls.get(e.local_session_id)
             if call is not None:
-                self._end_call(call, e.reason, send_cdn=False)
+                ctx.runner.lower_down(call, e.cause, e.detail)
+        return []
 
-    def _refusal(self, cause: Any, peer: str, *, wire: str | None = None, wire_result: int | None = None) -> None:
-        if wire is None:
-            self.ctx.refused(cause, peer=peer)
-        else:
-            self.ctx.refused_other(protocol="l2tp", peer=peer, reason=cause.reason.value, detail=cause.detail,
-                                   wire=wire, windows_error=cause.windows_error, wire_result=wire_result)
+    def _call_requested(self, t: _Tunnel, e: CallRequested, now: float) -> list:
+        ctx = self.ctx
+        peer = t.addr[0]
+        if e.outgoing:
+            return t.core.refuse_call(e.local_session_id, now, CdnResult.PERMANENT_LACK, None,
+                                      "outgoing calls are not served")
+        verdict = ctx.admission.try_admit(Protocol.L2TP, Use.INBOUND, source=peer)
+        if isinstance(verdict, Refuse):
+            r = verdict.refusal
+            ctx.refused(r.cause, protocol="l2tp", peer=peer, wire=r.wire, detail=r.detail, wire_result=r.wire_result)
+            return t.core.refuse_call(e.local_session_id, now, r.wire_result, None, r.detail)
+        s = Session("l2tp", verdict.port, peer=f"{peer}:{t.addr[1]}", direction=Direction.INBOUND)
+        s.extra.update({"tunnel_id": t.core.local_tunnel_id, "session_id": e.local_session_id})
+        ctx.sessions.add(s)
+        glue = ctx.runner.glue("l2tp", s, peer)
+        core = L2tpCall(t.core.local_tunnel_id, e.local_session_id, glue.link,
+                        peer_tunnel_id=t.core.peer_tunnel_id, peer_session_id=e.peer_session_id)
+        self._register(t, e.local_session_id, core, s, glue)
+        return t.core.accept_call(e.local_session_id, now)
 
-    def _hang_up(self, call: _Call, cause: str) -> None:
-        if call.ended:
-            return
-        now = self._now()
-        if call.link is not None:
-            try:
-                events = call.link.close(cause, now)
-                self._flush_link(call)
-                self._link_events(call, events, now)
-            except Exception:
-                log.debug("PPP close failed", exc_info=True)
-        self._end_call(call, cause, send_cdn=True)
-
-    def _end_call(self, call: _Call, cause: str, *, send_cdn: bool) -> None:
-        if call.ended:
-            return
-        call.ended = True
-        t = call.tunnel
-        self.ctx.timers.cancel(call.key)
-        t.calls.pop(call.local_session_id, None)
-        self._fast.pop(t.core.local_tunnel_id << 16 | call.local_session_id, None)
-        if send_cdn and t.core.state is TunnelState.ESTABLISHED:
-            t.core.close_call(call.local_session_id, self._now(), CdnResult.ADMIN, None, cause[:60])
-            self._pump_tunnel(t, [])
-        if call.done is not None and not call.done.done():
-            call.done.set_exception(ConnectionError(cause))
-        if call.glue is not None:
-            call.glue.finish(cause)        # pending refusal records, our address on the TUN
-        self.ctx.session_down(call.session, cause)
-        # an initiator tunnel with no session left is closed (SoftEther hangs on idle session-less tunnels)
-        if t.initiator and not t.calls and t.core.state is TunnelState.ESTABLISHED and not self._stopping:
-            t.core.close(self._now(), StopCcnResult.CLEAR, None, "no sessions left")
-            self._pump_tunnel(t, [])
+    def _register(self, t: _Tunnel, sid: int, core: L2tpCall, session: Session, glue: Any) -> Call:
+        carrier = L2tpCarrier(self, t, sid, core, session)
+        call = self.ctx.runner.attach("l2tp", session, glue, core, carrier)
+        carrier.call = call
+        t.calls[sid] = call
+        return call
 
     # ------------------------------------------------------------------------------------------------ LAC
-    async def dial(self, ctx: Any, name: str, interface: Any, progress: Any) -> Session:
-        from rrasctl.engine.drivers import DialFailed
-        from rrasctl.router.admission import Protocol, Refuse, Use
-
-        if interface.encryption != "none":
-            raise DialFailed(f"plain L2TP carries no encryption, and interface {name} requires "
-                             f"'{interface.encryption}' (set its encryption to none)", WINDOWS_ENCRYPTION_REQUIRED)
-        progress("resolving")
-        try:
-            infos = await ctx.loop.getaddrinfo(interface.destination, self.port, family=socket.AF_INET,
-                                               type=socket.SOCK_DGRAM)
-        except OSError as exc:
-            raise DialFailed(f"cannot resolve {interface.destination}: {exc}", 868,
-                             unreachable="CONNECTION_FAILURE") from None
-        ip = infos[0][4][0]
-        verdict = ctx.admission.try_admit(Protocol.L2TP, Use.ROUTER_OUT)
-        if isinstance(verdict, Refuse):
-            raise DialFailed(f"no L2TP port: {verdict.cause.detail}", verdict.cause.windows_error,
-                             unreachable="NO_PORTS")
-        s = Session("l2tp", verdict.port, peer=f"{ip}:{self.port}", direction=Direction.OUTBOUND, interface=name)
-        ctx.sessions.add(s)
-        progress("connecting")
-        t = next((t for t in self.tunnels.values() if t.initiator and t.addr[0] == ip
+    async def connect(self, ctx: Any, peer: str, iface: Any, glue: Any, holder: dict) -> Call:
+        """The dial skeleton's connect step: a tunnel to PEER (shared with its other sessions), then the call."""
+        self.ctx = ctx
+        if iface.encryption != "none":
+            raise DialFailed(Cause.ENCRYPTION_MISMATCH, f"plain L2TP carries no encryption, and the interface "
+                                                        f"requires '{iface.encryption}' (set its encryption to none)")
+        now = self._now()
+        t = next((t for t in self.tunnels.values() if t.initiator and t.addr[0] == peer
                   and t.core.state in (TunnelState.WAIT_CTL_REPLY, TunnelState.ESTABLISHED)), None)
+        events: list = []
         if t is None:
-            t = _Tunnel(L2tpTunnel(self._tunnel_config(), self._new_tunnel_id()), (ip, self.port), initiator=True)
+            t = _Tunnel(L2tpTunnel(self._tunnel_config(responder=False), self._new_tunnel_id()), (peer, self.port),
+                        initiator=True)
             self.tunnels[t.core.local_tunnel_id] = t
-            t.core.start(self._now())
-        sid = t.core.place_call(self._now())
-        call = _Call(t, sid, s, done=ctx.loop.create_future(), iface=interface, progress=progress)
-        s.core = call
-        s.extra.update({"tunnel_id": t.core.local_tunnel_id, "session_id": sid})
-        s.disconnect = lambda cause, c=call: self._hang_up(c, cause)
-        t.calls[sid] = call
-        self._pump_tunnel(t, [])
-        try:
-            await call.done            # the shared glue brought the session up (address, routes, accounting)
-        except ConnectionError as exc:
-            failure = call.glue.failure if call.glue is not None else None
-            if failure is not None:
-                raise failure from None
-            raise DialFailed(str(exc) or "the remote computer did not respond", windows_error(str(exc), 800),
-                             unreachable="CONNECTION_FAILURE") from None
-        except asyncio.CancelledError:
-            self._hang_up(call, "dial cancelled")
-            raise
-        return s                                                # ops.py reports "connected"
+            events = t.core.start(now)
+        sid = t.core.place_call(now)
+        session = glue.session
+        session.peer = f"{peer}:{self.port}"
+        session.extra.update({"tunnel_id": t.core.local_tunnel_id, "session_id": sid})
+        # the call exists (and takes PPP frames) before its ICRQ goes out (decision 0073)
+        call = holder["call"] = self._register(t, sid, L2tpCall(t.core.local_tunnel_id, sid, glue.link), session,
+                                               glue)
+        t.waiters[sid] = waiter = ctx.loop.create_future()
+        self._pump_tunnel(t, events)
+        await asyncio.shield(waiter)
+        return call

@@ -30,7 +30,8 @@ import time
 from typing import Any, Awaitable, Callable
 
 from rrasctl.engine.drivers import DialFailed, EngineContext
-from rrasctl.engine.sessions import Session, SessionState, iso_utc
+from rrasctl.engine.sessions import Direction, Session, SessionState, iso_utc
+from rrasctl.protocols.causes import Cause
 from rrasctl.errors import Conflict, NotFound, RrasctlError, ValidationError
 from rrasctl.router.admission import Protocol, port_name
 
@@ -64,6 +65,21 @@ class Ops:
         self.started = started
         self.version = version
         self.dials: dict[str, DialState] = {}
+        ctx.on_session_down.append(self._interface_down)
+
+    def _interface_down(self, s: Session, cause: Cause, detail: str) -> None:
+        """A demand-dial connection ended: `demand-dial status` keeps why (the peer hung up, keepalives failed...),
+        unless an operator or the engine itself ended it."""
+        if s.direction is not Direction.OUTBOUND or not s.interface or s.state is not SessionState.CLOSING:
+            return
+        if cause in (Cause.ADMIN_DISCONNECT, Cause.ENGINE_STOPPED, Cause.CONFIG_CHANGED):
+            return
+        st = self.dials.setdefault(s.interface, DialState())
+        if st.task is not None and not st.task.done():
+            return                      # a dial in progress reports its own failure
+        failure = DialFailed(cause, detail)
+        st.last_error, st.windows_error, st.unreachable_reason = (failure.reason, failure.windows_error,
+                                                                  failure.unreachable)
 
     def table(self) -> dict[str, Callable[[dict[str, Any], Callable[[str], None]], Awaitable[Any]]]:
         return {
@@ -79,6 +95,8 @@ class Ops:
             "demand_dial.connect": self.dd_connect,
             "demand_dial.disconnect": self.dd_disconnect,
             "demand_dial.status": self.dd_status,
+            "users.lockout": self.users_lockout,
+            "users.unlock": self.users_unlock,
         }
 
     # --- engine ------------------------------------------------------------------------------------------------
@@ -199,7 +217,7 @@ class Ops:
         for p in victims:  # highest first
             s = self.ctx.sessions.by_port(proto, p)
             if s is not None:
-                await self._disconnect(s, "port removed by the administrator")
+                await self._disconnect(s, Cause.ADMIN_DISCONNECT)
                 result["disconnected"].append(s.id)
             else:
                 self.ctx.admission.release(Protocol(proto), p)
@@ -225,13 +243,13 @@ class Ops:
 
     async def connections_disconnect(self, args: dict[str, Any], progress: Any) -> dict[str, Any]:
         s = self._session(args)
-        await self._disconnect(s, "disconnected by the administrator")
+        await self._disconnect(s, Cause.ADMIN_DISCONNECT)
         return {"id": s.id, "disconnected": True}
 
     async def connections_refusals(self, args: dict[str, Any], progress: Any) -> list[dict[str, Any]]:
         return self.ctx.accounting.refusal_rows()
 
-    async def _disconnect(self, s: Session, cause: str) -> None:
+    async def _disconnect(self, s: Session, cause: Cause) -> None:
         if s.disconnect is not None:
             try:
                 res = s.disconnect(cause)
@@ -242,6 +260,20 @@ class Ops:
             except Exception:
                 log.exception("[%s] disconnect failed; dropping it", s.port_name)
         self.ctx.session_down(s, cause)   # idempotent: a driver that already did it is not double-counted
+
+    # --- lockout (engine/lockout.py keeps it in memory) -----------------------------------------------------------
+    async def users_lockout(self, args: dict[str, Any], progress: Any) -> dict[str, bool]:
+        """{user: locked} for every configured user, from the engine's table (the file lags by up to a second)."""
+        store, cfg = self.ctx.lockout, self.ctx.config
+        return {name: store.is_locked(cfg, name) for name in sorted(cfg.users)}
+
+    async def users_unlock(self, args: dict[str, Any], progress: Any) -> dict[str, Any]:
+        name = args.get("name")
+        if not isinstance(name, str) or not name:
+            raise ValidationError("users.unlock needs a user name")
+        was = self.ctx.lockout.is_locked(self.ctx.config, name)
+        self.ctx.lockout.unlock(name)
+        return {"name": name, "was_locked": was}
 
     # --- demand-dial -------------------------------------------------------------------------------------------
     def _iface(self, name: Any) -> Any:
@@ -303,8 +335,7 @@ class Ops:
         try:
             await asyncio.shield(st.task)
         except DialFailed as exc:
-            code = f" (error {exc.windows_error})" if exc.windows_error else ""
-            raise RrasctlError(f"{name} is unreachable: {exc.reason}{code}",
+            raise RrasctlError(f"{name} is unreachable: {exc.explained}",
                                hint=f"rrasctl demand-dial status {name}") from None
         except asyncio.CancelledError:
             if st.task.cancelled():
@@ -330,17 +361,17 @@ class Ops:
         for proto in protocols:
             driver = self.ctx.drivers[proto]
             try:
-                session = await driver.dial(self.ctx, name, iface, progress)
+                session = await self.ctx.runner.dial(driver, name, iface, progress)
             except DialFailed as exc:
                 last = exc
-                log.warning("[%s] %s dial failed: %s", name, proto, exc.reason)
+                log.warning("[%s] %s dial failed: %s", name, proto, exc.explained)
                 continue
             except asyncio.CancelledError:
                 st.set("disconnected")
                 raise
-            except Exception as exc:  # a driver bug: report it as a failure, not a dead task
+            except Exception:  # a driver bug: report it as a failure, not a dead task
                 log.exception("[%s] %s dial crashed", name, proto)
-                last = DialFailed(f"internal error in the {proto} driver: {exc}")
+                last = DialFailed(Cause.INTERNAL_ERROR, f"in the {proto} driver")
                 continue
             session.interface = session.interface or name
             st.set("connected")
@@ -363,7 +394,7 @@ class Ops:
                 log.warning("[%s] the dial did not stop within %g s", name, DISCONNECT_TIMEOUT_S)
         s = self.ctx.sessions.by_interface(name)
         if s is not None:
-            await self._disconnect(s, "disconnected by the administrator")
+            await self._disconnect(s, Cause.ADMIN_DISCONNECT)
         st.set("disconnected")
         return self._dial_row(name)
 

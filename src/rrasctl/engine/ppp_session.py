@@ -1,23 +1,18 @@
-"""The glue between a tunnel call (PPTP or L2TP) and its PppLink, shared by both drivers (DESIGN.md §1: the engine
-executes, `router/` decides).
-
-A driver makes one `PppSession` per call, builds the link with `new_link()`, hands every link event to
-`handle(event, now)` (which returns the events its link commands caused: the driver handles them too), does its own
-transport work on `NetworkUp` (data path) and `LinkDown` (ending the call), and calls `finish(cause)` right before
-`ctx.session_down`. Everything else happens here, identically for both tunnel types:
+"""The glue between a call (any tunnel type) and its PppLink: who may connect, with what (DESIGN.md §1: the engine
+executes, `router/` decides). The call runner (engine/calls.py) makes one per call and hands it every link event.
 
 - PppConfig from the configuration: server role (methods and levels of `auth`, narrowed to what some remote access
   policy's profile for this tunnel type and client allows: `router.authorize.offered`), client role (the demand-dial
   interface's credentials and weakest level);
-- `AuthRequested`: `router.authorize.authorize` (user, lockout, policies in order, profile methods and encryption);
-  a refusal is answered on the link with the Windows error (E=) and recorded once per call;
-- admission's router rule (a caller named like a demand-dial interface is a router: ROUTER_IN, its routes);
-- failures: a wrong password of a known user counts towards lockout (`<state dir>/lockout.json`, re-read at every
-  decision so that `rrasctl users unlock` takes effect at once); a success clears the count;
+- `AuthRequested`, in SPEC §4's order: the password first (an unknown user, a wrong password, whoever the user is:
+  691, counted towards lockout for a known user), then lockout (647), dial-in permission and the policies (649, 919,
+  741: `router.authorize.authorize`), then admission's router rule (a caller named like a demand-dial interface is a
+  router: ROUTER_IN, its routes); each refusal is answered on the link with its Windows error and recorded once;
+- lockout in memory (engine/lockout.py: no disk I/O per login);
 - the address (pool or static), routes, `ctx.session_up`; after `NetworkUp` the negotiated encryption is checked
   against the profile's levels;
 - outbound: our address on the TUN, the interface's routes with that address as preferred source, `DialFailed`
-  with a Windows error when the link fails before it is up.
+  with the typed cause when the link fails before it is up.
 """
 
 from __future__ import annotations
@@ -25,87 +20,28 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import logging
-import os
-import time
 from typing import Any, Callable
 
 from rrasctl.engine.drivers import DialFailed
 from rrasctl.engine.sessions import Direction, Session
 from rrasctl.errors import RrasctlError
+from rrasctl.protocols.causes import Cause
 from rrasctl.router import authorize as az
-from rrasctl.router.lockout import LockoutTable
+from rrasctl.router.causes import cause_for_error, windows_error
 
 log = logging.getLogger(__name__)
 
 LEVELS = ("none", "basic", "strong", "strongest")
-ERROR_NO_ADDRESS = 733          # "The PPP control protocol for this network protocol is not available" (no IPCP)
 
+# router.authorize's refusal reasons -> causes
+_VERDICT_CAUSES = {
+    az.AUTH_FAILED: Cause.AUTH_FAILED,
+    az.LOCKED_OUT: Cause.ACCOUNT_LOCKED,
+    az.NO_DIAL_IN: Cause.DIAL_IN_DENIED,
+    az.POLICY_DENIED: Cause.POLICY_DENIED,
+    az.ENCRYPTION_REQUIRED: Cause.ENCRYPTION_MISMATCH,
+}
 
-# ---- lockout state ------------------------------------------------------------------------------------------------
-
-class LockoutStore:
-    """The engine's failure counting over `config.state.LockoutFile` (`<state dir>/lockout.json`, shared with the
-    CLI's `users show` and `users unlock` under one lock): read before each decision, so an unlock takes effect at
-    once. Without a state dir it lives in memory. A state dir that cannot be written is logged, never raised."""
-
-    def __init__(self, state_dir: str | os.PathLike | None, wall: Callable[[], float] = time.time) -> None:
-        from rrasctl.config.state import LockoutFile
-
-        self.file = LockoutFile(state_dir)
-        self.wall = wall
-
-    def load(self, config: Any) -> LockoutTable:
-        return self.file.read(config)
-
-    def failed(self, config: Any, user: str) -> bool:
-        """Count a failed authentication of USER; True when the account is now locked."""
-        if config.auth.lockout.max_failures <= 0:
-            return False
-        try:
-            with self.file.update(config) as table:
-                return table.record_failure(user, self.wall())
-        except (OSError, RrasctlError) as exc:
-            log.error("cannot record the failure in %s: %s", self.file.path, exc)
-            return False
-
-    def succeeded(self, config: Any, user: str) -> None:
-        try:
-            with self.file.update(config) as table:
-                if user in table.entries:
-                    table.record_success(user)
-        except (OSError, RrasctlError) as exc:
-            log.error("cannot update %s: %s", self.file.path, exc)
-
-
-def lockout_store(ctx: Any) -> LockoutStore:
-    """The engine's lockout store (one per context, made on first use)."""
-    store = getattr(ctx, "lockout", None)
-    if store is None:
-        store = LockoutStore(getattr(getattr(ctx, "paths", None), "state_dir", None))
-        ctx.lockout = store
-    return store
-
-
-# ---- Windows errors for a failed link -----------------------------------------------------------------------------
-
-def windows_error(reason: str, default: int = 629) -> int:
-    """The RAS error a Windows router would show for a link that went down with REASON before it was up."""
-    r = reason.lower()
-    for code in (691, 649, 647, 646, 733, 741, 742, 919):
-        if f"({code})" in r or f"e={code}" in r:
-            return code
-    if "authentication" in r:
-        return 691
-    if "encryption" in r:
-        return 742                   # the remote computer does not support the required encryption
-    if "did not acknowledge" in r or "retransmission" in r:
-        return 809                   # no answer on the tunnel (L2TP)
-    if "did not answer" in r or "timeout" in r:
-        return 800
-    return default
-
-
-# ---- one call's PPP session ---------------------------------------------------------------------------------------
 
 class PppSession:
     """See the module docstring. PROTOCOL is "pptp" or "l2tp"; PEER the caller's IP address (no port)."""
@@ -149,7 +85,7 @@ class PppSession:
                 weakest = iface.encryption if iface.encryption in LEVELS else "basic"
                 levels = LEVELS[LEVELS.index(weakest):]
             user = f"{iface.domain}\\{iface.user}" if iface.domain else iface.user
-            password = (self.ctx.open_secret(iface.password) if iface.password else None) or ""
+            password = (self._open(iface.password) if iface.password else None) or ""
             return PppConfig(role=Role.PEER, methods=methods, encryption=levels, mppe_stateless=self.mppe_stateless,
                              user=user, password=password)
         methods, levels = az.offered(cfg, self.protocol, self.peer)
@@ -165,76 +101,97 @@ class PppSession:
         self.link = PppLink(self.link_config())
         return self.link
 
+    def _open(self, sealed: str | None) -> str | None:
+        """A sealed secret from the configuration; None when it cannot be opened (logged once, never raised)."""
+        try:
+            return self.ctx.open_secret(sealed)
+        except RrasctlError as exc:
+            log.error("[%s] %s", self.session.port_name, exc)
+            return None
+
     # ---- events ---------------------------------------------------------------------------------------------
 
     def handle(self, ev: Any, now: float) -> list:
-        """One link event; returns the events the link commands it issued caused (handle those too)."""
-        name = type(ev).__name__
-        if name == "AuthRequested":
+        """One link event; returns the events the link commands it issued caused (the runner handles those too)."""
+        from rrasctl.protocols.ppp.link import AuthFailed, AuthRequested, AuthSucceeded, LinkDown, NetworkUp
+
+        if isinstance(ev, AuthRequested):
             return self._auth_requested(ev, now)
-        if name == "AuthSucceeded":
+        if isinstance(ev, AuthSucceeded):
             return self._auth_succeeded(ev, now)
-        if name == "AuthFailed":
+        if isinstance(ev, AuthFailed):
             self._auth_failed(ev)
-        elif name == "NetworkUp":
+        elif isinstance(ev, NetworkUp):
             return self._network_up(ev, now)
-        elif name == "LinkDown":
+        elif isinstance(ev, LinkDown):
             if self.outbound and self.failure is None and not self.up:
-                self.failure = DialFailed(f"the connection failed: {ev.reason}", windows_error(ev.reason))
+                cause = cause_for_error(ev.error) if ev.cause is Cause.AUTH_FAILED and ev.error else ev.cause
+                self.failure = DialFailed(cause, ev.detail)
         return []
 
     def _method(self, ev: Any) -> str:
         return ev.method.value if hasattr(ev.method, "value") else str(ev.method)
 
-    def _refuse(self, reason: str, detail: str, error: int | None, wire: str, user: str | None) -> None:
+    def _refuse(self, cause: Cause, detail: str, wire: str, user: str | None) -> None:
         if self.refusal_recorded:
             return
         self.refusal_recorded = True
-        self.ctx.refused_other(protocol=self.protocol, peer=self.peer, reason=reason, detail=detail, wire=wire,
-                               windows_error=error, user=user)
+        self.ctx.refused(cause, protocol=self.protocol, peer=self.peer, wire=wire, detail=detail, user=user)
 
     def _auth_requested(self, ev: Any, now: float) -> list:
         ctx, link = self.ctx, self.link
         cfg = ctx.config
         method = self._method(ev)
-        store = lockout_store(ctx)
-        v = az.authorize(cfg, store.load(cfg), user=ev.user, tunnel=self.protocol, method=method,
-                         at=datetime.datetime.fromtimestamp(store.wall()), now=store.wall(), client_ip=self.peer,
-                         link_levels=tuple(link.config.encryption))
-        self.known_user = v.user if v.known_user else None
-        if not v.allowed and v.reason == az.AUTH_FAILED:
+        name = az.bare_user(ev.user)
+        user = cfg.users.get(name)
+        if user is None or user.password is None:
+            self.known_user = None
             return link.answer_password(None, now)          # unknown user: the core's own 691, never say which
+        self.known_user = name
+        try:
+            password = ctx.open_secret(user.password)
+        except RrasctlError as exc:
+            # the key file is missing or replaced: refuse like a wrong password on the wire, say why in the record
+            self._refuse(Cause.SECRET_UNAVAILABLE, exc.message, f"PPP {method} failure E=691", name)
+            self.known_user = None
+            return link.answer_external(False, now=now, error=int(windows_error(Cause.SECRET_UNAVAILABLE)))
+        if not link.verify_password(password):
+            return link.answer_password(password, now)      # the core's own failure (691, MS-CHAP retry)
+        store = ctx.lockout
+        wall = store.wall()
+        v = az.authorize(cfg, store.view(cfg), user=ev.user, tunnel=self.protocol, method=method,
+                         at=datetime.datetime.fromtimestamp(wall), now=wall, client_ip=self.peer,
+                         link_levels=tuple(link.config.encryption))
         if not v.allowed:
-            self._refuse(v.reason, v.detail, v.windows_error, f"PPP {method} failure E={v.windows_error}", v.user)
-            return link.answer_external(False, now=now, error=v.windows_error, message=v.reason[:60])
+            cause = _VERDICT_CAUSES.get(v.reason, Cause.POLICY_DENIED)
+            if v.windows_error == 919:
+                cause = Cause.METHOD_NOT_ALLOWED
+            error = int(windows_error(cause))
+            self._refuse(cause, v.detail, f"PPP {method} failure E={error}", v.user)
+            return link.answer_external(False, now=now, error=error, message=v.reason[:60])
         from rrasctl.router.admission import Protocol, Use
 
         s = self.session
         refusal = ctx.admission.classify(Protocol(self.protocol), s.port,
                                          Use.ROUTER_IN if v.router_interface else Use.REMOTE_ACCESS)
         if refusal is not None:
-            if not self.refusal_recorded:
-                self.refusal_recorded = True
-                ctx.refused(refusal.cause, peer=self.peer, user=v.user)
-            return link.answer_external(False, now=now, error=refusal.cause.windows_error,
-                                        message=refusal.cause.detail[:60])
+            r = refusal.refusal
+            error = int(windows_error(r.cause))
+            self._refuse(r.cause, r.detail, f"PPP {method} failure E={error}", v.user)
+            return link.answer_external(False, now=now, error=error, message=r.detail[:60])
         self.profile, self.levels = v.profile, v.levels
         if v.router_interface:
             s.interface = v.router_interface
-        user = cfg.users[v.user]
-        return link.answer_password(ctx.open_secret(user.password), now)
+        return link.answer_password(password, now)
 
     def _auth_failed(self, ev: Any) -> None:
         if self.outbound:
             if self.failure is None and not getattr(ev, "retry", False):
-                error = ev.error or 691
-                self.failure = DialFailed(
-                    "the user name or password is not valid on the remote server (authentication failed)"
-                    if error == 691 else f"authentication failed: {ev.reason}", error,
-                    unreachable="AUTHENTICATION_FAILURE")
+                cause = cause_for_error(ev.error) if ev.error else Cause.AUTH_TIMEOUT
+                self.failure = DialFailed(cause, "" if ev.error else ev.reason)
             return
         if self.known_user is not None and az.counts_towards_lockout(True, ev.error) and not self.refusal_recorded:
-            if lockout_store(self.ctx).failed(self.ctx.config, self.known_user):
+            if self.ctx.lockout.failed(self.ctx.config, self.known_user):
                 log.warning("user %s is now locked out (%d failed authentications)", self.known_user,
                             self.ctx.config.auth.lockout.max_failures)
         if getattr(ev, "retry", False):
@@ -245,7 +202,7 @@ class PppSession:
 
     def _record_auth_failure(self, ev: Any) -> None:
         error = ev.error or 691
-        self._refuse(az.AUTH_FAILED, ev.reason, error, f"PPP {self._method(ev)} failure E={error}",
+        self._refuse(cause_for_error(error), ev.reason, f"PPP {self._method(ev)} failure E={error}",
                      az.bare_user(ev.user) if ev.user else None)
 
     def _auth_succeeded(self, ev: Any, now: float) -> list:
@@ -259,7 +216,7 @@ class PppSession:
             return []
         name = az.bare_user(ev.user)
         s.user = name
-        lockout_store(self.ctx).succeeded(self.ctx.config, name)
+        self.ctx.lockout.succeeded(self.ctx.config, name)
         return self._assign(now)
 
     def _assign(self, now: float) -> list:
@@ -277,8 +234,8 @@ class PppSession:
             ctx.sessions.bind_routes(s, routes)
         ip = ctx.addrpool.allocate(static=static)
         if ip is None:
-            self._refuse("no address available", "the address pool is exhausted", ERROR_NO_ADDRESS, "IPCP", s.user)
-            return self.link.close("no address available", now)
+            self._refuse(Cause.NCP_FAILED, "the address pool is exhausted", "LCP Terminate", s.user)
+            return self.link.close(Cause.NCP_FAILED, now, "no address available")
         s.ip = str(ip)            # released by session_down whatever happens next
         return self.link.assign_address(ipaddress.IPv4Address(str(ip)), now)
 
@@ -292,8 +249,8 @@ class PppSession:
             return []
         if not az.encryption_allowed(self.levels, ev.encryption):
             detail = f"{ev.encryption} is not among the profile's levels {', '.join(self.levels)}"
-            self._refuse(az.ENCRYPTION_REQUIRED, detail, az.ERROR_ENCRYPTION_REQUIRED, "LCP Terminate", s.user)
-            return self.link.close("encryption level not allowed by the profile", now)
+            self._refuse(Cause.ENCRYPTION_MISMATCH, detail, "LCP Terminate", s.user)
+            return self.link.close(Cause.ENCRYPTION_MISMATCH, now, "encryption level not allowed by the profile")
         self.up = True
         self.ctx.session_up(s, str(ev.peer_ip))
         return []
@@ -314,22 +271,20 @@ class PppSession:
         ctx.session_up(s, peer)
         if tun is not None:           # again, with our address as preferred source: replies come back to it
             for cidr in (f"{peer}/32", *s.routes):
-                try:
-                    tun.add_route(cidr, src=local)
-                except TypeError:     # a TUN without preferred sources (test doubles)
-                    break
+                tun.add_route(cidr, src=local)
 
     # ---- the end --------------------------------------------------------------------------------------------
 
-    def finish(self, cause: str) -> None:
-        """The call is ending (call before `ctx.session_down`): pending refusal records, our TUN address."""
+    def finish(self, cause: Cause, detail: str = "") -> None:
+        """The call is ending (the runner calls it before `ctx.session_down`): pending refusal records, our TUN
+        address."""
         if self.pending_failure is not None:          # the peer hung up instead of retrying
             ev, self.pending_failure = self.pending_failure, None
             self._record_auth_failure(ev)
-        if not self.outbound and not self.up and "encryption" in cause:
-            # SPEC §6: a client that cannot meet the required encryption sees 741
-            self._refuse(az.ENCRYPTION_REQUIRED, cause, az.ERROR_ENCRYPTION_REQUIRED, "LCP Terminate",
-                         self.session.user)
+        if not self.outbound and not self.up and cause in (Cause.ENCRYPTION_MISMATCH, Cause.NO_COMMON_AUTH,
+                                                           Cause.NEGOTIATION_FAILED):
+            # SPEC §6: every refused attempt is recorded, with the error the client shows
+            self._refuse(cause, detail, "LCP Terminate", self.session.user)
         if self.added_address and self.ctx.tun is not None:
             try:
                 self.ctx.tun.del_address(self.added_address)
@@ -337,18 +292,18 @@ class PppSession:
                 log.debug("could not remove %s from the TUN", self.added_address)
             self.added_address = None
 
-    def still_allowed(self, config: Any) -> str | None:
+    def still_allowed(self, config: Any) -> Cause | None:
         """After a reload: None if this session may stay, else the cause to disconnect it with. Inbound: the user
         must still exist and be granted by the policies; outbound: its demand-dial interface must still be enabled."""
         s = self.session
         if self.outbound:
             iface = (config.demand_dial or {}).get(s.interface or "")
-            return "demand-dial interface removed or disabled" if iface is None or not iface.enabled else None
+            return Cause.CONFIG_CHANGED if iface is None or not iface.enabled else None
         if s.user is None or not self.up:
             return None
         user = config.users.get(s.user)
         if user is None or user.dial_in == "deny":
-            return "no longer allowed (configuration reloaded)"
+            return Cause.CONFIG_CHANGED
         ok, _why = az.dial_in_still_allowed(config, user=s.user, tunnel=self.protocol, method=s.auth or "",
                                             at=datetime.datetime.now(), client_ip=self.peer)
-        return None if ok else "no longer allowed (configuration reloaded)"
+        return None if ok else Cause.CONFIG_CHANGED

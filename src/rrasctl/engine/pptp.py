@@ -1,23 +1,23 @@
-"""The PPTP driver: TCP 1723 control connections and one raw GRE socket <-> the pptp cores (DESIGN.md §3, §5).
+"""The PPTP driver: TCP 1723 control connections and one GRE endpoint <-> the pptp cores (DESIGN.md §3, §5).
 
-Inbound (we are the PAC): a TCP connection gets a `PptpControl(PAC)`; each Outgoing-Call-Request asks admission
-(SPEC §3) for a port: a refusal is answered with the Outgoing-Call-Reply result admission names (busy / do not
-accept), logged, counted and recorded, and nothing else is touched; an admitted call gets a `PptpCall` (GRE window +
-`PppLink` as authenticator) and a `Session` row. Everything between the call and its PPP link (authorization by
-the remote access policies and lockout, profile methods and levels, address, router rule, session, refusal records)
-is the glue shared with L2TP: engine/ppp_session.py (decisions in router/authorize.py; decision 0080).
+What is PPTP's own lives here: control connections (`PptpControl`, one per TCP connection), GRE demultiplexing by
+call id, the GRE acknowledgement policy, and each call's `PptpCarrier` (how its packets reach the peer and how it
+is cleared: Call-Disconnect-Notify as the PAC, Call-Clear-Request as the PNS). Everything a call does whatever its
+tunnel type (PPP events, authorization, addresses, the end of a call, the dial skeleton) is the call runner's
+(engine/calls.py). Sockets come from `ctx.transport` (engine/transport.py).
 
-Outbound (we are the PNS): `dial()` for a `pptp` demand-dial interface: resolve, connect, Start-Control-Connection,
-Outgoing-Call-Request, PPP as the authenticated peer; progress stages as SPEC §5; failures raise `DialFailed` with
-an RRAS-style reason and Windows error number (691 bad credentials, 800/678 no answer, 676 busy ...). The
-interface's routes go up through the TUN (source: the address the server gave us) and down when the call ends.
+Inbound (we are the PAC): each Outgoing-Call-Request asks admission (SPEC §3, with the per-source limit on calls not
+yet authenticated) for a port; a refusal is answered with the Outgoing-Call-Reply result admission names (busy /
+do not accept) and recorded; an admitted call gets a `PptpCall` (GRE window + the glue's PppLink) and a session.
 
-Data path: `_GreDrain` reads the raw socket with add_reader + drain (engine/io.py's loop, one preallocated buffer),
-`_on_gre` demultiplexes by the GRE call id (and checks the sender's address), hands data to `PptpCall.open_data` and
-writes the IP packet to the TUN. Acks (decision 0066): piggybacked on our next packet; after each drain batch, in the
-same callback, an ack-only packet goes to each call with `ack_threshold` packets unacknowledged (half the smaller of
-our window and the peer's), and a call with fewer arms one delayed-ack deadline (`ACK_DELAY_S` after, in the shared
-TimerQueue) that sends the ack unless one went out before. TUN -> peer: `session.tx` seals the GRE packet in the call's buffer and sends it with one `sendto`.
+Outbound (we are the PNS, `connect` for the dial skeleton): TCP, Start-Control-Connection, then the call is made and
+registered for GRE BEFORE the Outgoing-Call-Request goes out, so the PAC's first LCP packet (it often follows the
+reply by a fraction of a millisecond) finds us ready (issue #12); PPP starts when the reply arrives.
+
+Data path: `_on_gre` demultiplexes by the GRE call id, checks the sender against the IP header, hands data to
+`PptpCall.open_data` and writes the IP packet to the TUN. Acks (decision 0066): piggybacked on our next packet;
+after each read batch (`_settle_batch`, the endpoint's `after` hook) an ack-only packet goes to each call with
+`ack_threshold` packets unacknowledged, and a call with fewer arms one delayed-ack deadline (`ACK_DELAY_S`).
 """
 
 from __future__ import annotations
@@ -30,18 +30,18 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any
 
-from rrasctl.engine.drivers import DialFailed, EngineContext, Progress
-from rrasctl.engine.io import SocketDrain, big_buffers
-from rrasctl.engine.ppp_session import PppSession
-from rrasctl.engine.sessions import Direction, Session, SessionState
+from rrasctl.engine.calls import Call
+from rrasctl.engine.drivers import DialFailed, EngineContext
+from rrasctl.engine.sessions import Session
 from rrasctl.protocols.base import Counters
+from rrasctl.protocols.causes import Cause
 from rrasctl.protocols.pptp import messages as m
 from rrasctl.protocols.pptp.call import PptpCall
 from rrasctl.protocols.pptp.control import (
     CallCleared, CallConnected, CallRefused, CallRequested, ControlClosed, ControlConfig, ControlEstablished,
     ControlState, PptpControl, Role as ControlRole,
 )
-from rrasctl.protocols.pptp.gre import GRE_PROTOCOL, GreWindow
+from rrasctl.protocols.pptp.gre import GreWindow
 from rrasctl.router.admission import Protocol, Refuse, Use
 
 log = logging.getLogger(__name__)
@@ -49,12 +49,7 @@ log = logging.getLogger(__name__)
 RECV_WINDOW = 1024          # our Packet Recv Window Size (decision 0066; Windows RRAS announces 16384)
 CONNECT_TIMEOUT_S = 15.0
 SETUP_TIMEOUT_S = 30.0
-DIAL_TIMEOUT_S = 60.0
-DISCONNECT_WAIT_S = 3.0
-WINDOWS_ERRORS = {  # RAS error numbers a Windows client would show
-    m.OcrpResult.BUSY: 676, m.OcrpResult.DO_NOT_ACCEPT: 649, m.OcrpResult.NO_CARRIER: 678,
-    m.OcrpResult.TIME_OUT: 718, m.OcrpResult.GENERAL_ERROR: 651, m.OcrpResult.NO_DIAL_TONE: 680,
-}
+IDLE_TIMEOUT_S = 60.0       # a control connection without a call (decision 0082)
 
 
 @dataclass(eq=False)
@@ -62,85 +57,127 @@ class _Tunnel:
     """One control connection (one TCP connection)."""
     core: PptpControl
     peer: str
-    writer: asyncio.StreamWriter | None = None
-    calls: dict[int, "_Call"] = field(default_factory=dict)
+    writer: Any = None
+    calls: dict[int, Call] = field(default_factory=dict)        # local call id -> call
     established: asyncio.Future | None = None
-    call_waiter: asyncio.Future | None = None     # outbound: CallConnected / CallRefused
+    waiters: dict[int, asyncio.Future] = field(default_factory=dict)   # outbound: local call id -> connected?
+    outbound: bool = False
     closed: bool = False
     task: asyncio.Task | None = None
 
 
-@dataclass(eq=False)
-class _Call:
-    """One call: its core, its session, its tunnel, and (outbound) the dial's futures."""
-    call: PptpCall
-    session: Session
-    tunnel: _Tunnel
-    peer: str
-    local_call_id: int
-    outbound: bool = False
-    up: asyncio.Future | None = None          # outbound: set when the network layer opens
-    down: asyncio.Future | None = None        # set when the call has ended
-    failure: DialFailed | None = None
-    cleared: bool = False                     # the control connection already knows the call is gone
-    ended: bool = False
-    glue: PppSession | None = None            # the PPP session glue (engine/ppp_session.py)
-    ack_armed: bool = False                   # a delayed-ack deadline is armed in ctx.timers
-    peer_u32: int = -1                        # `peer` as the 32-bit number in a received IP header's source
+class PptpCarrier:
+    """One call's way to the peer (calls.Carrier), and its entry in the GRE demultiplexer."""
 
-    def __post_init__(self) -> None:
-        self.peer_u32 = _u32_address(self.peer)
+    __slots__ = ("driver", "tunnel", "local_call_id", "peer", "peer_u32", "addr", "core", "session", "call",
+                 "ack_armed")
+
+    def __init__(self, driver: "PptpDriver", tunnel: _Tunnel, local_call_id: int, core: PptpCall,
+                 session: Session) -> None:
+        self.driver, self.tunnel, self.local_call_id = driver, tunnel, local_call_id
+        self.peer = tunnel.peer
+        self.peer_u32 = _u32_address(tunnel.peer)    # the sender as a received IP header carries it
+        self.addr = (tunnel.peer, 0)
+        self.core, self.session = core, session
+        self.call: Call | None = None
+        self.ack_armed = False
+
+    def send(self, packets: list[bytes]) -> None:
+        gre = self.driver.gre
+        if gre is None:
+            return
+        for pkt in packets:
+            try:
+                gre.sendto(pkt, self.addr)
+            except OSError:
+                self.driver.stats["gre send failed"] += 1
+
+    def make_tx(self, call: Call) -> Any:
+        sendto, addr, stats = self.driver.gre.sendto, self.addr, self.driver.stats
+        seal_view = self.core.seal_view     # GRE+PPP+MPPE built in the call's buffer, encrypted in place
+
+        def tx(ip: memoryview) -> None:
+            pkt = seal_view(ip)
+            if pkt is None:
+                stats["tx before network up"] += 1
+                return
+            try:
+                sendto(pkt, addr)
+            except OSError:
+                stats["gre send failed"] += 1
+        return tx
+
+    def network_up(self, call: Call) -> None:
+        s, link = call.session, call.core.link
+        enc = getattr(link, "_encryptor", None)
+        if enc is not None:
+            s.extra["mppe"] = "stateless" if getattr(enc, "stateless", False) else "stateful"
+        peer = self.tunnel.core.peer
+        if peer is not None:
+            s.extra["peer_vendor"], s.extra["peer_host"] = peer.vendor, peer.host_name
+
+    def clear(self, call: Call, cause: Cause, now: float) -> None:
+        t = self.tunnel
+        if t.core.state is ControlState.ESTABLISHED:
+            was_up = call.glue.up
+            t.core.clear_call(self.local_call_id, now,
+                              m.CdnResult.ADMIN_SHUTDOWN if was_up or call.outbound else m.CdnResult.GENERAL_ERROR)
+            self.driver._flush_tunnel(t)
+
+    def release(self, call: Call) -> None:
+        d, t = self.driver, self.tunnel
+        if d._calls.get(self.local_call_id) is self:
+            del d._calls[self.local_call_id]
+        t.calls.pop(self.local_call_id, None)
+        d.ctx.timers.cancel(("pptp-ack", id(self)))
+        self.ack_armed = False
+        if t.outbound and not t.calls and t.core.state is ControlState.ESTABLISHED and not d._stopping:
+            # our own control connection: Stop-Control-Connection once its call is gone
+            d._pump_tunnel(t, t.core.stop(d.ctx.loop.time()))
 
 
 class PptpDriver:
     """See the module docstring."""
 
     protocol = "pptp"
+    port = m.PPTP_PORT
 
     def __init__(self) -> None:
         self.ctx: EngineContext | None = None
         self.stats = Counters()
+        self.gre: Any = None                        # the transport's GRE endpoint
+        self.mppe_stateless = os.environ.get("RRASCTL_PPTP_MPPE", "stateless") != "stateful"   # decision 0062
         self._tunnels: set[_Tunnel] = set()
-        self._calls: dict[int, _Call] = {}        # local call id -> call (GRE demux)
+        self._calls: dict[int, PptpCarrier] = {}   # local call id -> carrier (GRE demux)
         self._next_id = int.from_bytes(os.urandom(2), "big") or 1
-        self._gre: socket.socket | None = None
-        self._drain: SocketDrain | None = None
-        self._server: asyncio.AbstractServer | None = None
+        self._server: Any = None
         self._listening = ""
-        self._stateless = os.environ.get("RRASCTL_PPTP_MPPE", "stateless") != "stateful"
         self._stopping = False
+        self._touched: list[PptpCarrier] = []      # calls the current read batch reached (acks settled after it)
+        self._last: PptpCarrier | None = None
 
     # ---- lifecycle ----------------------------------------------------------------------------------------
 
     async def start(self, ctx: EngineContext) -> None:
         self.ctx = ctx
-        gre = socket.socket(socket.AF_INET, socket.SOCK_RAW, GRE_PROTOCOL)
-        gre.setblocking(False)
-        big_buffers(gre)        # one raw socket carries every call: bursts wait here, not in drops
-        self._gre = gre
-        self._drain = _GreDrain(gre, self)
-        self._drain.attach(ctx.loop)
         host = ctx.config.server.listen_address or "0.0.0.0"
-        port = int(os.environ.get("RRASCTL_PPTP_PORT", m.PPTP_PORT))
+        self.gre = ctx.transport.open_gre()
         try:
-            self._server = await asyncio.start_server(self._accepted, host=host, port=port, reuse_address=True)
+            self._server = await ctx.transport.listen_tcp(host, self.port, self._accepted)
         except OSError:
-            self._drain.detach(ctx.loop)
-            gre.close()
+            self.gre.close()
+            self.gre = None
             raise
-        self._listening = f"{host}:{port}"
+        self.gre.attach(ctx.loop, self._on_gre, after=self._settle_batch)
+        self._listening = f"{host}:{self.port}"
 
     async def reload(self, ctx: EngineContext, old: Any, new: Any) -> None:
-        """SIGHUP / `engine reload`: sessions that remain allowed stay; an inbound user who is gone or now denied
-        (dial-in or policies) is disconnected, and so is a dial-out whose interface was removed or disabled (the
-        shared glue decides, as for L2TP)."""
-        ends = []
-        for entry in list(self._calls.values()):
-            cause = entry.glue.still_allowed(new) if entry.glue is not None else None
+        """SIGHUP / `engine reload`: sessions that remain allowed stay; the glue decides (as for L2TP)."""
+        for carrier in list(self._calls.values()):
+            call = carrier.call
+            cause = call.glue.still_allowed(new) if call is not None else None
             if cause is not None:
-                ends.append((entry, cause))
-        for entry, cause in ends:
-            await self._disconnect(entry, cause)
+                await ctx.runner.hang_up(call, cause)
 
     def listener(self) -> str:
         return f"PPTP on TCP {self._listening} and GRE (IP protocol 47)"
@@ -151,21 +188,19 @@ class PptpDriver:
             self._server.close()
         now = ctx.loop.time()
         for t in list(self._tunnels):
-            for entry in list(t.calls.values()):
-                entry.cleared = True       # stop() below sends CDN (PAC) / CCRQ (PNS) for each call
-                self._end_call(entry, "engine shutdown", now)
-            t.core.stop(now, m.StopReason.STOP_LOCAL_SHUTDOWN)
-            self._flush_tunnel(t)
+            self._pump_tunnel(t, t.core.stop(now, m.StopReason.STOP_LOCAL_SHUTDOWN, cause=Cause.ENGINE_STOPPED))
+            for call in list(t.calls.values()):
+                call.cleared = True         # stop() above sent CDN (PAC) / CCRQ (PNS) for each call
+                ctx.runner.end(call, Cause.ENGINE_STOPPED)
         waiters = [t.task for t in self._tunnels if t.task is not None]
         if waiters:
             await asyncio.wait(waiters, timeout=1.0)
         for t in list(self._tunnels):
             self._close_tunnel(t)
-        if self._drain is not None:
-            self._drain.detach(ctx.loop)
-        if self._gre is not None:
-            self._gre.close()
-            self._gre = None
+        if self.gre is not None:
+            self.gre.detach(ctx.loop)
+            self.gre.close()
+            self.gre = None
 
     def status(self) -> dict[str, Any]:
         """`engine status` figures: listener, tunnels, calls; rx message counts and ack-only packets."""
@@ -174,23 +209,22 @@ class PptpDriver:
 
     # ---- control connections ------------------------------------------------------------------------------
 
-    async def _accepted(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _accepted(self, reader: asyncio.StreamReader, writer: Any) -> None:
         peer = writer.get_extra_info("peername")[0]
         ctx = self.ctx
         assert ctx is not None
-        core = PptpControl(self._control_config(ControlRole.PAC))
-        t = _Tunnel(core, peer, writer)
+        t = _Tunnel(PptpControl(self._control_config(ControlRole.PAC)), peer, writer)
         t.task = asyncio.current_task()
         self._tunnels.add(t)
-        core.start(ctx.loop.time())
-        self._pump_tunnel(t, [])
+        self._pump_tunnel(t, t.core.start(ctx.loop.time()))
         await self._read_loop(t, reader)
 
     def _control_config(self, role: ControlRole) -> ControlConfig:
         echo = getattr(getattr(self.ctx.config, "pptp", None), "echo_interval_s", 60)
         echo = 60.0 if echo is None else float(echo)          # 0 = keepalive off
         return ControlConfig(role, host_name=socket.gethostname()[:63], vendor="rrasctl", recv_window=RECV_WINDOW,
-                             echo_interval_s=echo, echo_timeout_s=echo or 60.0, setup_timeout_s=SETUP_TIMEOUT_S)
+                             echo_interval_s=echo, echo_timeout_s=echo or 60.0, setup_timeout_s=SETUP_TIMEOUT_S,
+                             idle_timeout_s=IDLE_TIMEOUT_S if role is ControlRole.PAC else 0.0)
 
     async def _read_loop(self, t: _Tunnel, reader: asyncio.StreamReader) -> None:
         loop = self.ctx.loop
@@ -236,17 +270,20 @@ class PptpDriver:
         if t.core.state is not ControlState.CLOSED:
             self._pump_tunnel(t, t.core.connection_lost(now))
             return
-        for entry in list(t.calls.values()):
-            entry.cleared = True
-            self._end_call(entry, t.core.close_reason or "control connection closed", now)
+        cause = t.core.close_cause or Cause.LOWER_LAYER_DOWN
+        detail = t.core.close_reason or "control connection closed"
+        for call in list(t.calls.values()):
+            self.ctx.runner.lower_down(call, Cause.LOWER_LAYER_DOWN if cause is Cause.ENGINE_STOPPED else cause,
+                                       detail)
         if not t.closed:
             t.closed = True
             if t.writer is not None and not t.writer.is_closing():
                 t.writer.close()
-            if t.established is not None and not t.established.done():
-                t.established.set_exception(DialFailed(
-                    f"the PPTP control connection failed: {t.core.close_reason}", 800, unreachable="NO_ANSWER"))
-                t.established.exception()
+            failure = DialFailed(cause, detail)
+            for fut in [t.established, *t.waiters.values()]:
+                if fut is not None and not fut.done():
+                    fut.set_exception(failure)
+                    fut.exception()
         self.ctx.timers.cancel(("pptp-ctl", id(t)))
         self._tunnels.discard(t)
 
@@ -256,26 +293,36 @@ class PptpDriver:
         if isinstance(ev, CallRequested):
             self._call_requested(t, ev, now)
         elif isinstance(ev, CallCleared):
-            entry = t.calls.get(ev.local_call_id) if ev.local_call_id is not None else None
-            if entry is not None:
-                entry.cleared = True
-                if entry.failure is None and entry.outbound and (entry.up is None or not entry.up.done()):
-                    why = ev.reason.replace("peer disconnected", "the remote server disconnected")
-                    if entry.session.auth:      # authenticated, then refused: CCP (encryption) or IPCP
-                        why += " after authentication: it refused the encryption or the address negotiation"
-                    entry.failure = DialFailed(why, 628, unreachable="CONNECTION_FAILURE")
-                self._end_call(entry, ev.reason, now)     # the peer's reason, not "lower layer down"
-                entry.call.lower_down(now)
+            call = t.calls.get(ev.local_call_id) if ev.local_call_id is not None else None
+            if call is not None:
+                cause = ev.cause
+                if call.outbound and not call.glue.up and cause is Cause.PEER_DISCONNECTED:
+                    cause = Cause.PEER_ABORTED        # hung up on us before the connection was complete
+                ctx.runner.lower_down(call, cause, ev.detail)
+        elif isinstance(ev, CallConnected):
+            carrier = self._calls.get(ev.local_call_id)
+            waiter = t.waiters.pop(ev.local_call_id, None)
+            if carrier is not None and carrier.call is not None:
+                carrier.core.connect(ev.peer_call_id, ev.peer_recv_window)
+                carrier.session.extra["peer_call_id"] = ev.peer_call_id
+                ctx.runner.start(carrier.call, now)            # PPP starts; frames that came first are replayed
+            if waiter is not None and not waiter.done():
+                waiter.set_result(ev)
+        elif isinstance(ev, CallRefused):
+            waiter = t.waiters.pop(ev.local_call_id, None)
+            try:
+                what = m.OcrpResult(ev.result).name.lower().replace("_", " ")
+            except ValueError:
+                what = f"result {ev.result}"
+            if waiter is not None and not waiter.done():
+                waiter.set_exception(DialFailed(ev.cause, f"Outgoing-Call-Reply: {what}"))
+                waiter.exception()
         elif isinstance(ev, ControlEstablished):
             if t.established is not None and not t.established.done():
                 t.established.set_result(ev)
             log.debug("PPTP control connection with %s up (%s, %s)", t.peer, ev.peer_vendor, ev.peer_host_name)
-        elif isinstance(ev, (CallConnected, CallRefused)):
-            waiter = getattr(t, "call_waiter", None)
-            if waiter is not None and not waiter.done():
-                waiter.set_result(ev)
         elif isinstance(ev, ControlClosed):
-            log.debug("PPTP control connection with %s closed: %s", t.peer, ev.reason)
+            log.debug("PPTP control connection with %s closed: %s", t.peer, ev.detail)
 
     def _new_call_id(self) -> int:
         for _ in range(65536):
@@ -289,139 +336,115 @@ class PptpDriver:
         ctx = self.ctx
         if ev.peer_call_id not in t.core.pending_requests:   # withdrawn in the same read
             return
-        verdict = ctx.admission.try_admit(Protocol.PPTP, Use.INBOUND)
+        verdict = ctx.admission.try_admit(Protocol.PPTP, Use.INBOUND, source=t.peer)
         if isinstance(verdict, Refuse):
-            t.core.refuse_call(ev.peer_call_id, m.OcrpResult(verdict.cause.wire_result), now)
-            ctx.refused(verdict.cause, peer=t.peer)
+            r = verdict.refusal
+            t.core.refuse_call(ev.peer_call_id, m.OcrpResult(r.wire_result), now)
+            ctx.refused(r.cause, protocol="pptp", peer=t.peer, wire=r.wire, detail=r.detail,
+                        wire_result=r.wire_result)
             return
         local = self._new_call_id()
         t.core.accept_call(ev.peer_call_id, local, now)
         self._flush_tunnel(t)         # the OCRP goes out before our first LCP packet
         session = ctx.sessions.add(Session("pptp", verdict.port, peer=t.peer))
-        session.state = SessionState.AUTHENTICATING
-        glue = PppSession(ctx, "pptp", session, t.peer, mppe_stateless=self._stateless)
-        call = PptpCall(GreWindow(local, ev.peer_call_id, ev.recv_window, RECV_WINDOW), glue.new_link())
-        entry = _Call(call, session, t, t.peer, local, glue=glue)
-        entry.down = ctx.loop.create_future()
-        self._register(entry)
-        self._pump_call(entry, call.open(now))
+        glue = ctx.runner.glue("pptp", session, t.peer, mppe_stateless=self.mppe_stateless)
+        core = PptpCall(GreWindow(local, ev.peer_call_id, ev.recv_window, RECV_WINDOW), glue.link)
+        call = self._register(t, local, core, session, glue)
+        session.extra["peer_call_id"] = ev.peer_call_id
+        ctx.runner.start(call, now)
 
-    def _register(self, entry: _Call) -> None:
-        session, call = entry.session, entry.call
-        self._calls[entry.local_call_id] = entry
-        entry.tunnel.calls[entry.local_call_id] = entry
-        session.core = call
-        session.extra.update({"local_call_id": entry.local_call_id, "peer_call_id": call.peer_call_id})
-        addr, sendto = (entry.peer, 0), self._gre.sendto
-        seal_view = call.seal_view      # the data path: GRE+PPP+MPPE built in the call's buffer, encrypted in place
-        stats = self.stats
+    def _register(self, t: _Tunnel, local: int, core: PptpCall, session: Session, glue: Any) -> Call:
+        carrier = PptpCarrier(self, t, local, core, session)
+        call = self.ctx.runner.attach("pptp", session, glue, core, carrier)
+        carrier.call = call
+        self._calls[local] = carrier
+        t.calls[local] = call
+        session.extra["local_call_id"] = local
+        return call
 
-        def tx(ip: memoryview) -> None:
-            pkt = seal_view(ip)
-            if pkt is None:
-                stats["tx before network up"] += 1
-                return
-            try:
-                sendto(pkt, addr)
-            except OSError:
-                stats["gre send failed"] += 1
+    # ---- outbound: the dial skeleton's connect step ---------------------------------------------------------
 
-        session.tx = tx
-        session.disconnect = lambda cause, e=entry: self._disconnect(e, cause)
-
-    # ---- PPP on a call ------------------------------------------------------------------------------------
-
-    def _pump_call(self, entry: _Call, events: list) -> None:
-        ctx = self.ctx
-        queue = list(events)
-        i = 0
-        while i < len(queue):          # PppLink commands return events: they join the queue
-            ev = queue[i]
-            i += 1
-            try:
-                more = self._on_link_event(entry, ev)
-            except Exception:
-                log.exception("[%s] PPP event %r failed", entry.session.port_name, ev)
-                more = None
-            if more:
-                queue.extend(more)
-        call = entry.call
-        out = call.take_output()
-        if out and self._gre is not None and not entry.ended:
-            addr = (entry.peer, 0)
-            for pkt in out:
-                try:
-                    self._gre.sendto(pkt, addr)
-                except OSError:
-                    self.stats["gre send failed"] += 1
-        if entry.ended:
-            ctx.timers.cancel(("pptp", entry.local_call_id, id(entry)))
-        else:
-            ctx.timers.arm(("pptp", entry.local_call_id, id(entry)), call.next_timer(),
-                           lambda: self._pump_call(entry, entry.call.handle_timer(ctx.loop.time())))
-
-    def _on_link_event(self, entry: _Call, ev: Any) -> list | None:
-        """Authorization, addresses, sessions, refusals: the shared glue; here only what is PPTP's own."""
-        from rrasctl.protocols.ppp.link import LinkDown, NetworkUp      # lazily: it pulls in cryptography
-
-        now = self.ctx.loop.time()
-        s = entry.session
-        more = entry.glue.handle(ev, now)
-        if entry.outbound:
-            entry.failure = entry.failure or entry.glue.failure      # before _end_call fails the dial with it
-        if isinstance(ev, NetworkUp):
-            enc = getattr(entry.call.link, "_encryptor", None)
-            if enc is not None:
-                s.extra["mppe"] = "stateless" if getattr(enc, "stateless", False) else "stateful"
-            peer = entry.tunnel.core.peer
-            if peer is not None:
-                s.extra["peer_vendor"], s.extra["peer_host"] = peer.vendor, peer.host_name
-            if entry.outbound and entry.glue.up and entry.up is not None and not entry.up.done():
-                entry.up.set_result(s)
-        elif isinstance(ev, LinkDown):
-            self._end_call(entry, ev.reason, now)
-        return more
+    async def connect(self, ctx: EngineContext, peer: str, iface: Any, glue: Any, holder: dict) -> Call:
+        self.ctx = ctx
+        try:
+            reader, writer = await asyncio.wait_for(ctx.transport.connect_tcp(peer, self.port), CONNECT_TIMEOUT_S)
+        except ConnectionRefusedError:
+            raise DialFailed(Cause.CONNECTION_REFUSED, f"nothing answers on {peer} TCP {self.port}") from None
+        except (OSError, asyncio.TimeoutError) as exc:
+            why = getattr(exc, "strerror", None) or "no answer"
+            raise DialFailed(Cause.NO_ANSWER, f"{peer} TCP {self.port}: {why}") from None
+        t = _Tunnel(PptpControl(self._control_config(ControlRole.PNS)), peer, writer, outbound=True)
+        t.established = ctx.loop.create_future()
+        self._tunnels.add(t)
+        self._pump_tunnel(t, t.core.start(ctx.loop.time()))
+        t.task = ctx.loop.create_task(self._read_loop(t, reader))
+        try:
+            await asyncio.shield(t.established)
+            local = self._new_call_id()
+            # ready for the PAC's first GRE packet before the Outgoing-Call-Request goes out (issue #12)
+            core = PptpCall(GreWindow(local, 0, 0, RECV_WINDOW), glue.link)
+            call = holder["call"] = self._register(t, local, core, glue.session, glue)
+            t.waiters[local] = waiter = ctx.loop.create_future()
+            self._pump_tunnel(t, t.core.place_call(local, ctx.loop.time()))
+            await asyncio.shield(waiter)
+            return call
+        except BaseException:
+            if "call" not in holder and t.core.state is not ControlState.CLOSED:
+                self._pump_tunnel(t, t.core.stop(ctx.loop.time()))
+            raise
 
     # ---- GRE data path ------------------------------------------------------------------------------------
 
-    def _on_gre(self, view: memoryview, n: int, addr: Any = None) -> _Call | None:
-        """One raw GRE datagram (IP header included). Straight-line: demux, window, link, TUN. Returns the call it
-        went to (the drain settles that call's acks after the batch: `_settle_acks`), None when dropped here.
-        The sender is the IP header's source (what recvfrom would report, without building the address string)."""
+    def _on_gre(self, view: memoryview, n: int, addr: Any = None) -> None:
+        """One raw GRE datagram (IP header included). Straight-line: demux, sender check, window, link, TUN. The
+        call is noted for the ack settlement after the batch. The sender is the IP header's source (what
+        recvfrom would report, without building the address string)."""
         if n < 28:
             self._malformed("short GRE packet")
-            return None
+            return
         ihl = (view[0] & 0x0F) << 2
         if n < ihl + 8:
             self._malformed("short GRE packet")
-            return None
-        entry = self._calls.get((view[ihl + 6] << 8) | view[ihl + 7])
-        if entry is None:
+            return
+        c = self._calls.get((view[ihl + 6] << 8) | view[ihl + 7])
+        if c is None:
             self._malformed("unknown GRE call id")
-            return None
-        if _U32.unpack_from(view, 12)[0] != entry.peer_u32:
+            return
+        if _U32.unpack_from(view, 12)[0] != c.peer_u32:
             self._malformed("GRE from the wrong address")
-            return None
-        call = entry.call
-        ip = call.open_data(view[ihl:n])
+            return
+        core = c.core
+        ip = core.open_data(view[ihl:n])
         if ip is not None:
-            s = entry.session
+            s = c.session
             s.bytes_in += len(ip)
             s.packets_in += 1
             self._tun_write(ip)
         else:
-            window = call.window
+            window = core.window
             if window.stats:
                 self._fold(window.stats)
-            if call.pending:
-                self._pump_call(entry, call.receive_pending(self.ctx.loop.time()))
-        return entry
+            if core.pending and c.call is not None:
+                self.ctx.runner.receive_pending(c.call)
+        if c is not self._last:
+            self._last = c
+            self._touched.append(c)
 
     def _tun_write(self, ip: Any) -> None:
         tun = self.ctx.tun
         if tun is not None:
             self._tun_write = tun.write      # bound once the TUN exists
             tun.write(ip)
+
+    def _settle_batch(self) -> None:
+        """After a read batch: every call it reached settles its acks (no `call_soon`: the same wake-up)."""
+        touched = self._touched
+        if not touched:
+            return
+        self._touched, self._last = [], None
+        now = self.ctx.loop.time()
+        for c in dict.fromkeys(touched):
+            self._settle_acks(c, now)
 
     def _malformed(self, reason: str) -> None:
         self.stats[reason] += 1
@@ -439,211 +462,32 @@ class PptpDriver:
                 counters.malformed.count("pptp: " + reason, n)
         stats.clear()
 
-    def _settle_acks(self, entry: _Call, now: float) -> None:
-        """After a drain batch that reached `entry` (and when its delayed-ack deadline fires): send the ack-only
+    def _settle_acks(self, c: PptpCarrier, now: float) -> None:
+        """After a batch that reached the call (and when its delayed-ack deadline fires): send the ack-only
         packet the window says is due, else make sure a deadline is armed for the packets still unacknowledged."""
-        if entry.ended:
+        call = c.call
+        if call is None or call.ended:
             return
-        window = entry.call.window
+        window = c.core.window
         if not window.unacked:
             return
         ack = window.poll_ack(now)
         if ack is not None:
-            gre = self._gre
+            gre = self.gre
             if gre is not None:
                 try:
-                    gre.sendto(ack, (entry.peer, 0))
+                    gre.sendto(ack, c.addr)
                 except OSError:
                     self.stats["gre send failed"] += 1
             return
         at = window.ack_deadline(now)
-        if not entry.ack_armed:
-            entry.ack_armed = True
-            self.ctx.timers.arm(("pptp-ack", entry.local_call_id, id(entry)), at, lambda: self._ack_due(entry))
+        if not c.ack_armed:
+            c.ack_armed = True
+            self.ctx.timers.arm(("pptp-ack", id(c)), at, lambda: self._ack_due(c))
 
-    def _ack_due(self, entry: _Call) -> None:
-        entry.ack_armed = False
-        self._settle_acks(entry, self.ctx.loop.time())
-
-    # ---- ending calls -------------------------------------------------------------------------------------
-
-    def _end_call(self, entry: _Call, cause: str, now: float) -> None:
-        if entry.ended:
-            return
-        entry.ended = True
-        ctx = self.ctx
-        if self._calls.get(entry.local_call_id) is entry:
-            del self._calls[entry.local_call_id]
-        ctx.timers.cancel(("pptp", entry.local_call_id, id(entry)))
-        ctx.timers.cancel(("pptp-ack", entry.local_call_id, id(entry)))
-        entry.ack_armed = False
-        t = entry.tunnel
-        t.calls.pop(entry.local_call_id, None)
-        was_up = entry.session.state is SessionState.UP
-        if not entry.cleared and t.core.state is ControlState.ESTABLISHED:
-            entry.cleared = True
-            t.core.clear_call(entry.local_call_id, now,
-                              m.CdnResult.ADMIN_SHUTDOWN if was_up or entry.outbound else m.CdnResult.GENERAL_ERROR)
-            self._flush_tunnel(t)
-        if entry.glue is not None:
-            entry.glue.finish(cause)      # pending refusal records (741 when the encryption failed), our address
-        ctx.session_down(entry.session, cause)
-        if entry.up is not None and not entry.up.done():
-            entry.up.set_exception(entry.failure or DialFailed(cause, 629))
-            entry.up.exception()
-        if entry.down is not None and not entry.down.done():
-            entry.down.set_result(cause)
-        if entry.outbound and not t.calls and t.core.state is ControlState.ESTABLISHED and not self._stopping:
-            t.core.stop(now)          # our own control connection: Stop-Control-Connection once the call is gone
-            self._flush_tunnel(t)
-            ctx.timers.arm(("pptp-ctl", id(t)), t.core.next_timer(), lambda: self._fire_tunnel(t))
-
-    async def _disconnect(self, entry: _Call, cause: str) -> None:
-        """`connections disconnect`, `demand-dial disconnect`: LCP Terminate, then CDN / CCRQ."""
-        if entry.ended:
-            return
-        now = self.ctx.loop.time()
-        self._pump_call(entry, entry.call.close(cause, now))
-        try:
-            await asyncio.wait_for(asyncio.shield(entry.down), DISCONNECT_WAIT_S)
-        except asyncio.TimeoutError:
-            pass
-        if not entry.ended:
-            self._end_call(entry, cause, self.ctx.loop.time())
-
-    # ---- outbound -----------------------------------------------------------------------------------------
-
-    async def dial(self, ctx: EngineContext, name: str, interface: Any, progress: Progress) -> Session:
-        self.ctx = ctx
-        progress("resolving")
-        try:
-            infos = await ctx.loop.getaddrinfo(interface.destination, m.PPTP_PORT, family=socket.AF_INET,
-                                               type=socket.SOCK_STREAM)
-        except (socket.gaierror, OSError) as exc:
-            raise DialFailed(f"cannot resolve {interface.destination}: {exc}", 868,
-                             unreachable="NAME_RESOLUTION") from None
-        peer = infos[0][4][0]
-        verdict = ctx.admission.try_admit(Protocol.PPTP, Use.ROUTER_OUT)
-        if isinstance(verdict, Refuse):
-            raise DialFailed(f"no PPTP port for demand-dial routing: {verdict.cause.detail}", 633,
-                             unreachable="NO_PORT")
-        session = ctx.sessions.add(Session("pptp", verdict.port, peer=peer, direction=Direction.OUTBOUND,
-                                           interface=name, user=interface.user))
-        t: _Tunnel | None = None
-        entry: _Call | None = None
-        try:
-            progress("connecting")
-            port = int(os.environ.get("RRASCTL_PPTP_PORT", m.PPTP_PORT))
-            try:
-                reader, writer = await asyncio.wait_for(asyncio.open_connection(peer, port), CONNECT_TIMEOUT_S)
-            except (OSError, asyncio.TimeoutError) as exc:
-                raise DialFailed(f"the remote computer did not respond ({peer} port {port}: "
-                                 f"{exc.__class__.__name__})", 800, unreachable="NO_ANSWER") from None
-            core = PptpControl(self._control_config(ControlRole.PNS))
-            t = _Tunnel(core, peer, writer)
-            t.established = ctx.loop.create_future()
-            self._tunnels.add(t)
-            core.start(ctx.loop.time())
-            self._pump_tunnel(t, [])
-            t.task = ctx.loop.create_task(self._read_loop(t, reader))
-            await asyncio.wait_for(asyncio.shield(t.established), SETUP_TIMEOUT_S)
-            local = self._new_call_id()
-            t.call_waiter = ctx.loop.create_future()
-            core.place_call(local, ctx.loop.time())
-            self._pump_tunnel(t, [])
-            ev = await asyncio.wait_for(t.call_waiter, SETUP_TIMEOUT_S)
-            if isinstance(ev, CallRefused):
-                try:
-                    what = m.OcrpResult(ev.result).name.lower().replace("_", " ")
-                except ValueError:
-                    what = f"result {ev.result}"
-                raise DialFailed(f"the remote server refused the call ({what})",
-                                 WINDOWS_ERRORS.get(ev.result, 651), unreachable="CONNECTION_REFUSED")
-            glue = PppSession(ctx, "pptp", session, peer, iface=interface, progress=progress,
-                              mppe_stateless=self._stateless)
-            call = PptpCall(GreWindow(local, ev.peer_call_id, ev.peer_recv_window, RECV_WINDOW), glue.new_link())
-            entry = _Call(call, session, t, peer, local, outbound=True, glue=glue)
-            entry.up, entry.down = ctx.loop.create_future(), ctx.loop.create_future()
-            self._register(entry)
-            session.state = SessionState.AUTHENTICATING
-            progress("verifying user name and password")
-            self._pump_call(entry, call.open(ctx.loop.time()))
-            await asyncio.wait_for(asyncio.shield(entry.up), DIAL_TIMEOUT_S)
-            return session
-        except asyncio.TimeoutError:
-            failure = (entry.failure if entry is not None else None) or DialFailed(
-                "the remote computer did not respond (timeout)", 800, unreachable="NO_ANSWER")
-            self._abort_dial(session, t, entry, failure.reason)
-            raise failure from None
-        except asyncio.CancelledError:
-            self._abort_dial(session, t, entry, "dial cancelled")
-            raise
-        except DialFailed as exc:
-            self._abort_dial(session, t, entry, exc.reason)
-            raise
-        except Exception as exc:
-            self._abort_dial(session, t, entry, f"internal error: {exc}")
-            raise
-
-    def _abort_dial(self, session: Session, t: _Tunnel | None, entry: _Call | None, cause: str) -> None:
-        now = self.ctx.loop.time()
-        if entry is not None and not entry.ended:
-            self._end_call(entry, cause, now)
-        elif entry is None:
-            self.ctx.session_down(session, cause)
-        if t is not None and t.core.state is not ControlState.CLOSED:
-            t.core.stop(now)
-            self._flush_tunnel(t)
-            self.ctx.timers.arm(("pptp-ctl", id(t)), t.core.next_timer(), lambda: self._fire_tunnel(t))
-
-
-class _GreDrain(SocketDrain):
-    """The raw GRE socket's drain: engine/io.py's read loop, then each call the batch reached settles its acks in the
-    same callback (no `call_soon`, so no extra loop iteration per wake-up)."""
-
-    __slots__ = ("driver",)
-
-    def __init__(self, sock: socket.socket, driver: PptpDriver) -> None:
-        super().__init__(sock, driver._on_gre, with_addr=True)
-        self.driver = driver
-
-    def on_readable(self) -> None:
-        buf, view, on_gre = self.buf, self.view, self.handle
-        recv = self.sock.recv_into          # the source address is in the IP header (raw socket)
-        last = None
-        more: list[_Call] | None = None
-        count = 0
-        for _ in range(self.batch):
-            try:
-                n = recv(buf)
-            except (BlockingIOError, InterruptedError):
-                break
-            except OSError as exc:
-                self._failed(exc)
-                break
-            count += 1
-            try:
-                entry = on_gre(view, n)
-            except Exception as exc:
-                self._failed(exc)
-                continue
-            if entry is not last and entry is not None:
-                if last is not None:
-                    if more is None:
-                        more = [last]
-                    elif last not in more:
-                        more.append(last)
-                last = entry
-        self.packets += count
-        if last is None:
-            return
-        driver = self.driver
-        now = driver.ctx.loop.time()
-        if more is not None:
-            for entry in more:
-                if entry is not last:
-                    driver._settle_acks(entry, now)
-        driver._settle_acks(last, now)
+    def _ack_due(self, c: PptpCarrier) -> None:
+        c.ack_armed = False
+        self._settle_acks(c, self.ctx.loop.time())
 
 
 _U32 = struct.Struct("!I")
@@ -658,4 +502,5 @@ def _u32_address(address: str) -> int:
 
 
 _DROPS = frozenset({"late or duplicate", "answer to a withdrawn call request", "echo timeout", "old ack",
-                    "bytes after close", "wan error notify", "too many pending calls"})
+                    "bytes after close", "wan error notify", "too many pending calls",
+                    "idle control connection stopped"})

@@ -18,6 +18,7 @@ already serves the socket. Decision record: docs/decisions/0020-engine-start-up-
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import resource
@@ -29,6 +30,8 @@ from typing import Any
 from rrasctl.errors import Conflict, RrasctlError, ValidationError
 
 log = logging.getLogger("rrasctl.engine")
+
+SETUP_PER_SOURCE = 2        # calls one address may have admitted and not yet authenticated (decision 0086)
 
 # Capability bits (linux/capability.h) and what the engine needs each for.
 CAP_NET_BIND_SERVICE, CAP_NET_ADMIN, CAP_NET_RAW = 10, 12, 13
@@ -108,25 +111,34 @@ def load_config(path: Any) -> Any:
     return load(path)
 
 
-def build_context(loop: asyncio.AbstractEventLoop, paths: Any, cfg: Any) -> Any:
+def build_context(loop: asyncio.AbstractEventLoop, paths: Any, cfg: Any, transport: Any = None) -> Any:
+    """The engine's shared parts. TRANSPORT is the network (engine/transport.py; OsTransport when None)."""
     from rrasctl.engine.accounting import Accounting
+    from rrasctl.engine.calls import CallRunner
     from rrasctl.engine.drivers import EngineContext
+    from rrasctl.engine.lockout import LockoutStore
     from rrasctl.engine.sessions import SessionTable
     from rrasctl.engine.timers import TimerQueue
+    from rrasctl.engine.transport import OsTransport
     from rrasctl.router.addrpool import AddressPool
     from rrasctl.router.admission import Admission, pools_from_config
 
+    state_dir = getattr(paths, "state_dir", None)
     ctx = EngineContext(
         loop=loop,
         timers=TimerQueue(loop),
         sessions=SessionTable(),
-        admission=Admission(pools_from_config(cfg.ports), cfg.server.max_concurrent, cfg.server.edition),
+        admission=Admission(pools_from_config(cfg.ports), cfg.server.max_concurrent, cfg.server.edition,
+                            setup_per_source=SETUP_PER_SOURCE),
         addrpool=AddressPool(cfg.server.address_pool, server_address=cfg.server.tunnel_address,
                              static=_static_ips(cfg)),
         config=cfg,
-        accounting=Accounting(getattr(paths, "state_dir", None)),
+        accounting=Accounting(state_dir),
         paths=paths,
+        transport=transport or OsTransport(loop, offload=os.environ.get("RRASCTL_L2TP_OFFLOAD", "gso,gro")),
+        lockout=LockoutStore(state_dir, loop=loop),
     )
+    ctx.runner = CallRunner(ctx)
     key_path = getattr(paths, "key", None)
 
     def open_secret(sealed: str | None) -> str | None:
@@ -214,18 +226,80 @@ def main(paths: Any, log_level: str | None = "info") -> int:
         return 130
 
 
-async def serve(paths: Any, cfg: Any, *, with_tun: bool = True, dial: str | None = None) -> int:
-    """The engine's life. With `dial`, a private engine for one demand-dial interface (`demand-dial connect
-    --foreground`): it dials at once, prints live figures until Ctrl-C, and exits 1 if the dial fails or the
-    connection drops."""
+@dataclasses.dataclass
+class Engine:
+    """A running engine's parts (`start_engine`): what `serve` runs, and what a test drives in process."""
+
+    ctx: Any
+    ops: Any
+    listeners: dict[str, str]
+    tun: Any = None
+
+
+async def start_engine(paths: Any, cfg: Any, *, transport: Any = None, tun: Any = None,
+                       drivers: list[Any] | None = None) -> Engine:
+    """Build the context, bring the TUN (given, or none) and the drivers up. The same for `serve` (real sockets,
+    the real TUN) and for tests (engine/memnet.py's transport and TUN, on a virtual clock)."""
     from rrasctl import __version__
-    from rrasctl.engine.control_server import ControlServer
-    from rrasctl.engine.drivers import STOP_TIMEOUT_S, load_drivers, protocol_of
+    from rrasctl.engine.drivers import load_drivers, protocol_of
     from rrasctl.engine.ops import Ops
 
     loop = asyncio.get_running_loop()
     started = time.time()
-    ctx = build_context(loop, paths, cfg)
+    ctx = build_context(loop, paths, cfg, transport)
+    if tun is not None:
+        ctx.tun = tun
+        ctx.tun_reader = tun.attach_reader(loop, ctx.sessions, ctx.counters)
+    listeners: dict[str, str] = {}
+    if drivers is None:
+        drivers, missing = load_drivers()
+        for spec, why in missing.items():
+            proto = protocol_of(spec)
+            listeners[proto] = why
+            log.warning("%s listener %s", proto.upper(), why)
+    for d in drivers:
+        try:
+            await d.start(ctx)
+        except Exception as exc:
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            listeners[d.protocol] = f"not available: {why}"
+            log.error("%s listener not available: %s", d.protocol.upper(), why)
+            continue
+        ctx.drivers[d.protocol] = d
+        describe = getattr(d, "listener", None)
+        listeners[d.protocol] = describe() if callable(describe) else "listening"
+        log.info("%s listener: %s", d.protocol.upper(), listeners[d.protocol])
+    ops = Ops(ctx, reload=make_reload(ctx, paths), listeners=listeners, started=started, version=__version__)
+    return Engine(ctx, ops, listeners, tun)
+
+
+async def stop_engine(engine: Engine) -> None:
+    """End every session cleanly on the wire, stop the drivers, write pending state."""
+    from rrasctl.engine.drivers import STOP_TIMEOUT_S
+    from rrasctl.protocols.causes import Cause
+
+    ctx = engine.ctx
+    await engine.ops.shutdown()
+    for proto, d in list(ctx.drivers.items()):
+        try:
+            await asyncio.wait_for(d.stop(ctx), STOP_TIMEOUT_S)
+        except asyncio.TimeoutError:
+            log.warning("%s driver did not stop within %g s", proto.upper(), STOP_TIMEOUT_S)
+        except Exception:
+            log.exception("%s driver failed to stop cleanly", proto.upper())
+    for s in list(ctx.sessions):
+        ctx.session_down(s, Cause.ENGINE_STOPPED)
+    await ctx.lockout.flush()
+    ctx.timers.close()
+
+
+async def serve(paths: Any, cfg: Any, *, with_tun: bool = True, dial: str | None = None) -> int:
+    """The engine's life. With `dial`, a private engine for one demand-dial interface (`demand-dial connect
+    --foreground`): it dials at once, prints live figures until Ctrl-C, and exits 1 if the dial fails or the
+    connection drops."""
+    from rrasctl.engine.control_server import ControlServer
+
+    loop = asyncio.get_running_loop()
     try:
         os.makedirs(paths.state_dir, mode=0o700, exist_ok=True)
     except OSError as exc:
@@ -257,30 +331,11 @@ async def serve(paths: Any, cfg: Any, *, with_tun: bool = True, dial: str | None
             sock.close()
             server.unlink()
             return 1
-        ctx.tun = tun
-        ctx.tun_reader = tun.attach_reader(loop, ctx.sessions, ctx.counters)
         log.info("TUN %s up with %s/32, MTU %d", tun.name, cfg.server.tunnel_address, tun.mtu)
 
-    listeners: dict[str, str] = {}
-    drivers, missing = load_drivers()
-    for spec, why in missing.items():
-        proto = protocol_of(spec)
-        listeners[proto] = why
-        log.warning("%s listener %s", proto.upper(), why)
-    for d in drivers:
-        try:
-            await d.start(ctx)
-        except Exception as exc:
-            listeners[d.protocol] = f"not available: {exc}"
-            log.error("%s listener not available: %s", d.protocol.upper(), exc)
-            continue
-        ctx.drivers[d.protocol] = d
-        describe = getattr(d, "listener", None)
-        listeners[d.protocol] = describe() if callable(describe) else "listening"
-        log.info("%s listener: %s", d.protocol.upper(), listeners[d.protocol])
-
-    reload = make_reload(ctx, paths)
-    ops = Ops(ctx, reload=reload, listeners=listeners, started=started, version=__version__)
+    engine = await start_engine(paths, cfg, tun=tun)
+    ctx, ops = engine.ctx, engine.ops
+    reload = ops._reload
     server.handlers = ops.table()
     await server.start(sock)
 
@@ -319,18 +374,8 @@ async def serve(paths: Any, cfg: Any, *, with_tun: bool = True, dial: str | None
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(sig)
-        await ops.shutdown()
-        for proto, d in list(ctx.drivers.items()):
-            try:
-                await asyncio.wait_for(d.stop(ctx), STOP_TIMEOUT_S)
-            except asyncio.TimeoutError:
-                log.warning("%s driver did not stop within %g s", proto.upper(), STOP_TIMEOUT_S)
-            except Exception:
-                log.exception("%s driver failed to stop cleanly", proto.upper())
-        for s in list(ctx.sessions):
-            ctx.session_down(s, "engine stopped")
+        await stop_engine(engine)
         await server.close()
-        ctx.timers.close()
         if tun is not None:
             tun.detach_reader(loop)
             tun.close()

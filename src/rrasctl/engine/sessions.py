@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Iterator
 
+from rrasctl.protocols.causes import Cause
 from rrasctl.router.admission import port_name
 
 
@@ -58,10 +59,11 @@ class Session:
     packets_out: int = 0
     routes: tuple[str, ...] = ()     # CIDRs reachable through this session (besides ip/32)
     id: int = 0                      # set by SessionTable.add
-    # Set by the driver:
+    end_cause: Cause | None = None   # why it ended (set by session_down)
+    # Set by the call runner (engine/calls.py):
     tx: Callable[[memoryview], None] | None = None                    # send one IP packet to the peer
-    disconnect: Callable[[str], Awaitable[None] | None] | None = None  # end it (cause), cleanly on the wire
-    core: Any = None                 # the driver's own object (PptpCall, L2tpSession, ...)
+    disconnect: Callable[[Cause], Awaitable[None] | None] | None = None  # end it (cause), cleanly on the wire
+    core: Any = None                 # the call (engine/calls.Call): its core, carrier and glue
     extra: dict[str, Any] = field(default_factory=dict)               # protocol details for `connections show`
 
     @property

@@ -12,8 +12,8 @@ pool's flags do not allow what the caller turned out to be.
 
     verdict = admission.try_admit(Protocol.PPTP, Use.INBOUND)
     if isinstance(verdict, Refuse):
-        core.refuse_call(call_id, verdict.cause.wire_result)     # OCRP "busy" / CDN "lack of resources"
-        ...record a refusal with verdict.cause.reason, .wire, .windows_error
+        core.refuse_call(call_id, verdict.refusal.wire_result)   # OCRP "busy" / CDN "lack of resources"
+        ...record a refusal with verdict.cause, verdict.refusal.wire
     else:
         port = verdict.port                                          # PPTP-<port>
     ...
@@ -28,6 +28,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from typing import Mapping
+
+from rrasctl.protocols.causes import Cause
 
 
 class Protocol(str, enum.Enum):
@@ -55,15 +57,6 @@ class Use(enum.Enum):
         return self is not Use.ROUTER_OUT
 
 
-class Reason(enum.Enum):
-    """Server-side cause of a refusal (a counter key in `engine status` and the refusal record)."""
-
-    PROTOCOL_DISABLED = "protocol disabled (0 ports)"
-    NO_FREE_PORT = "no free port"
-    EDITION_CAP = "edition limit reached"
-    USE_NOT_ALLOWED = "port use not allowed"
-
-
 @dataclass(frozen=True, slots=True)
 class Pool:
     count: int
@@ -78,44 +71,46 @@ class Pool:
         return self.demand_dial
 
 
-# The answer on the wire for each protocol, and the Windows error the client then shows (SPEC §6).
+# The answer on the wire for each protocol (the Windows error the client then shows is router/causes.py's, by cause).
 # PPTP: Outgoing-Call-Reply Result Code (RFC 2637 §2.8): 4 = Busy, 7 = Do-Not-Accept.
 # L2TP: CDN Result Code AVP (RFC 2661 §4.4.2, CDN values): 4 = "Call failed due to lack of appropriate facilities
 #       being available (temporary condition)", 5 = same, permanent condition. A tunnel that cannot be admitted at all
 #       gets StopCCN Result 2 "General error" with Error Code 4 "Insufficient resources to handle this operation now".
-# Windows: 676 ERROR_LINE_BUSY for a busy answer; 649 ERROR_NO_DIALIN_PERMISSION for a use the port does not serve
-#       (a guess by analogy, see the decision record: RRAS itself keeps no such mapping).
 OCRP_BUSY, OCRP_DO_NOT_ACCEPT = 4, 7
 CDN_TEMPORARY, CDN_PERMANENT = 4, 5
 STOPCCN_GENERAL_ERROR, ERROR_INSUFFICIENT_RESOURCES = 2, 4
-WINDOWS_LINE_BUSY, WINDOWS_NO_DIALIN_PERMISSION = 676, 649
+PERMANENT = frozenset({Cause.PROTOCOL_DISABLED, Cause.PORT_USE_NOT_ALLOWED})
 
 
 @dataclass(frozen=True, slots=True)
-class Cause:
-    reason: Reason
+class Refusal:
+    cause: Cause                # PROTOCOL_DISABLED, NO_FREE_PORT, EDITION_CAP, SETUP_LIMIT, PORT_USE_NOT_ALLOWED
     protocol: Protocol
     detail: str                 # one line for the log and the refusal record, e.g. "web edition: 1 of 1 in use"
     wire_result: int            # the result code to send (OCRP result / CDN result)
     wire: str                   # that answer spelled out, e.g. "OCRP result 4 (busy)"
-    windows_error: int          # what a Windows client shows
     permanent: bool = False     # retrying will not help until the configuration changes
 
+    @property
+    def windows_error(self) -> int:
+        from rrasctl.router.causes import windows_error
+
+        return int(windows_error(self.cause))
+
     def as_dict(self) -> dict[str, object]:
-        return {"reason": self.reason.value, "protocol": self.protocol.value, "detail": self.detail,
+        return {"cause": self.cause.value, "protocol": self.protocol.value, "detail": self.detail,
                 "wire_result": self.wire_result, "wire": self.wire, "windows_error": self.windows_error}
 
 
-def _cause(protocol: Protocol, reason: Reason, detail: str) -> Cause:
-    permanent = reason in (Reason.PROTOCOL_DISABLED, Reason.USE_NOT_ALLOWED)
+def _refusal(protocol: Protocol, cause: Cause, detail: str) -> Refusal:
+    permanent = cause in PERMANENT
     if protocol is Protocol.PPTP:
         code = OCRP_DO_NOT_ACCEPT if permanent else OCRP_BUSY
         wire = f"OCRP result {code} ({'do not accept' if permanent else 'busy'})"
     else:
         code = CDN_PERMANENT if permanent else CDN_TEMPORARY
         wire = f"CDN result {code} (lack of facilities, {'permanent' if permanent else 'temporary'})"
-    windows = WINDOWS_NO_DIALIN_PERMISSION if reason is Reason.USE_NOT_ALLOWED else WINDOWS_LINE_BUSY
-    return Cause(reason, protocol, detail, code, wire, windows, permanent)
+    return Refusal(cause, protocol, detail, code, wire, permanent)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +126,11 @@ class Admit:
 
 @dataclass(frozen=True, slots=True)
 class Refuse:
-    cause: Cause
+    refusal: Refusal
+
+    @property
+    def cause(self) -> Cause:
+        return self.refusal.cause
 
 
 @dataclass(slots=True)
@@ -149,10 +148,15 @@ class _PoolState:
 class Admission:
     """Port occupancy and the edition cap. Mutated only by its own methods; the engine owns one instance."""
 
-    def __init__(self, pools: Mapping[Protocol | str, Pool], edition_cap: int | None, edition: str = "") -> None:
+    def __init__(self, pools: Mapping[Protocol | str, Pool], edition_cap: int | None, edition: str = "", *,
+                 setup_per_source: int = 0, setup_total: int = 0) -> None:
         self._pools: dict[Protocol, _PoolState] = {}
         self.edition = edition
         self.edition_cap = edition_cap
+        # calls admitted but not yet authenticated: (protocol, port) -> source address (accel-ppp's max-starting)
+        self._setup: dict[tuple[Protocol, int], str] = {}
+        self.setup_per_source = setup_per_source       # 0 = no limit
+        self.setup_total = setup_total                 # 0 = no limit
         self.reconfigure(pools, edition_cap, edition)
 
     # --- configuration -------------------------------------------------------------------------------------------
@@ -178,30 +182,56 @@ class Admission:
         proto = Protocol(protocol)
         st = self._pools[proto]
         if st.pool.count <= 0:
-            return Refuse(_cause(proto, Reason.PROTOCOL_DISABLED, f"the {proto.value} pool has 0 ports"))
+            return Refuse(_refusal(proto, Cause.PROTOCOL_DISABLED, f"the {proto.value} pool has 0 ports"))
         if not st.pool.allows(use):
             what = "remote access" if use is Use.REMOTE_ACCESS else "demand-dial routing"
             if use is Use.INBOUND:
                 what = "inbound connections"
-            return Refuse(_cause(proto, Reason.USE_NOT_ALLOWED, f"{proto.value} ports do not serve {what}"))
+            return Refuse(_refusal(proto, Cause.PORT_USE_NOT_ALLOWED, f"{proto.value} ports do not serve {what}"))
         if use.inbound and self.edition_cap is not None:
             n = self.inbound_count()
             if n >= self.edition_cap:
                 ed = f"{self.edition} edition" if self.edition else "edition"
-                return Refuse(_cause(proto, Reason.EDITION_CAP,
+                return Refuse(_refusal(proto, Cause.EDITION_CAP,
                                      f"{ed}: {n} of {self.edition_cap} inbound connections in use"))
         port = st.lowest_free()
         if port is None:
-            return Refuse(_cause(proto, Reason.NO_FREE_PORT,
+            return Refuse(_refusal(proto, Cause.NO_FREE_PORT,
                                  f"all {st.pool.count} {proto.value} ports in use"))
         return Admit(proto, port, use)
 
-    def try_admit(self, protocol: Protocol | str, use: Use, now: float | None = None) -> Admit | Refuse:
-        """Occupy the lowest free port for `use`, or say why not. `now` is accepted for symmetry with the cores."""
+    def try_admit(self, protocol: Protocol | str, use: Use, now: float | None = None, *,
+                  source: str | None = None) -> Admit | Refuse:
+        """Occupy the lowest free port for `use`, or say why not. An inbound call from SOURCE holds its port as
+        "setting up" until `classify` (after authentication): a source may hold at most `setup_per_source` such
+        ports, and all sources together `setup_total` (SETUP_LIMIT, answered busy), so that callers that never
+        authenticate cannot occupy the pool (issue #13). `now` is accepted for symmetry with the cores."""
+        proto = Protocol(protocol)
+        if use is Use.INBOUND and source is not None:
+            limit = self._setup_limit(proto, source)
+            if limit is not None:
+                return Refuse(limit)
         verdict = self.check(protocol, use)
         if isinstance(verdict, Admit):
             self._pools[verdict.protocol].used[verdict.port] = use
+            if use is Use.INBOUND and source is not None:
+                self._setup[(verdict.protocol, verdict.port)] = source
         return verdict
+
+    def _setup_limit(self, proto: Protocol, source: str) -> Refusal | None:
+        if self.setup_per_source > 0:
+            mine = sum(1 for s in self._setup.values() if s == source)
+            if mine >= self.setup_per_source:
+                return _refusal(proto, Cause.SETUP_LIMIT, f"{source} already has {mine} calls being set up "
+                                                          f"(at most {self.setup_per_source} per source)")
+        if self.setup_total > 0 and len(self._setup) >= self.setup_total:
+            return _refusal(proto, Cause.SETUP_LIMIT, f"{len(self._setup)} calls are being set up "
+                                                      f"(at most {self.setup_total})")
+        return None
+
+    def setting_up(self, source: str | None = None) -> int:
+        """Calls admitted and not yet authenticated (from SOURCE, or from anyone)."""
+        return sum(1 for s in self._setup.values() if source is None or s == source)
 
     def classify(self, protocol: Protocol | str, port: int, use: Use) -> Refuse | None:
         """Narrow an admitted INBOUND port to REMOTE_ACCESS or ROUTER_IN once the user is known.
@@ -211,18 +241,21 @@ class Admission:
         st = self._pools[proto]
         if port not in st.used:
             raise KeyError(f"{port_name(proto, port)} is not occupied")
+        self._setup.pop((proto, port), None)
         if use not in (Use.REMOTE_ACCESS, Use.ROUTER_IN):
             raise ValueError(f"classify() narrows to REMOTE_ACCESS or ROUTER_IN, not {use}")
         if not st.pool.allows(use):
             del st.used[port]
             what = "remote access" if use is Use.REMOTE_ACCESS else "demand-dial routing"
-            return Refuse(_cause(proto, Reason.USE_NOT_ALLOWED, f"{proto.value} ports do not serve {what}"))
+            return Refuse(_refusal(proto, Cause.PORT_USE_NOT_ALLOWED, f"{proto.value} ports do not serve {what}"))
         st.used[port] = use
         return None
 
     def release(self, protocol: Protocol | str, port: int) -> None:
         """Free a port (idempotent: releasing a free port does nothing)."""
-        self._pools[Protocol(protocol)].used.pop(port, None)
+        proto = Protocol(protocol)
+        self._pools[proto].used.pop(port, None)
+        self._setup.pop((proto, port), None)
 
     # --- views ---------------------------------------------------------------------------------------------------
     def in_use(self, protocol: Protocol | str) -> int:

@@ -21,18 +21,20 @@ class Side:
     sent: list = field(default_factory=list)
 
     def on_events(self, events, now):
-        for e in events:
+        queue = list(events)
+        while queue:                      # commands return the events they cause: they join the queue
+            e = queue.pop(0)
             self.events.append(e)
             if isinstance(e, TunnelRequested):
                 if self.accept:
-                    self.core.accept_tunnel(now)
+                    queue += self.core.accept_tunnel(now)
                 else:
-                    self.core.refuse_tunnel(2, 4, "no tunnel can be admitted", now)
+                    queue += self.core.refuse_tunnel(2, 4, "no tunnel can be admitted", now)
             elif isinstance(e, CallRequested):
                 if self.accept:
-                    self.core.accept_call(e.local_session_id, now)
+                    queue += self.core.accept_call(e.local_session_id, now)
                 else:
-                    self.core.refuse_call(e.local_session_id, now)
+                    queue += self.core.refuse_call(e.local_session_id, now)
 
     def kinds(self):
         return [type(e).__name__ for e in self.events]

@@ -128,3 +128,21 @@ def test_session_message_for_an_unknown_session_is_counted():
         assert send(a, 4242, mtype) == []
         assert sum(a.stats.values()) == counted + 1
     assert a.state is TunnelState.ESTABLISHED
+
+
+def test_the_core_session_table_is_the_rfc_table():
+    """control.SESSION_TRANSITIONS says what TABLE/ALWAYS/WHEN_KNOWN above say, for every kind, state and message."""
+    from rrasctl.protocols.l2tp.control import SESSION_TRANSITIONS
+    from rrasctl.protocols.l2tp.events import SessionKind
+
+    for kind in SessionKind:
+        for state in SS:
+            for mtype in SESSION_MESSAGES:
+                cell = SESSION_TRANSITIONS.get((kind, state, mtype))
+                want = TABLE.get((kind.value, state), {}).get(mtype)
+                if mtype in ALWAYS or mtype in WHEN_KNOWN:
+                    assert cell is not None and cell.to is None, (kind, state, mtype)
+                elif want is not None:
+                    assert cell is not None and cell.to is want[0], (kind, state, mtype, cell)
+                else:
+                    assert cell is None, (kind, state, mtype, cell)

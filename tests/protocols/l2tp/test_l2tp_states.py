@@ -109,3 +109,25 @@ def test_closed_tunnel_ignores_everything_but_still_acks():
         (ack,) = t.take_output()
         assert decode_control(ack).is_zlb and decode_control(ack).nr == t.channel.nr
     assert t.next_timer() is None
+
+
+def test_the_core_table_is_the_rfc_table():
+    """The core's own table (control.TUNNEL_TRANSITIONS) says exactly what TABLE above says, cell by cell; session
+    messages in an established tunnel go to the session table (test_l2tp_session_states.py)."""
+    from rrasctl.protocols.l2tp.control import TUNNEL_TRANSITIONS
+
+    session_messages = {M.ICRP, M.OCRP, M.ICCN, M.OCCN, M.CDN, M.WEN, M.SLI}
+    for state in S:
+        for mtype in M:
+            cell = TUNNEL_TRANSITIONS.get((state, mtype))
+            rfc = TABLE.get(state, {}).get(mtype)
+            if state is S.CLOSED:
+                assert cell is None, (state, mtype)
+            elif mtype in QUIET:
+                assert cell is not None and cell.to is None, (state, mtype)
+            elif rfc is not None:
+                assert cell is not None and (cell.to or state) is rfc, (state, mtype, cell)
+            elif state is S.ESTABLISHED and mtype in session_messages:
+                assert cell is not None and cell.handler is L2tpTunnel._on_session_message and cell.to is None
+            else:
+                assert cell is None, (state, mtype, cell)

@@ -7,6 +7,7 @@ from support import fixed_rng
 from l2tp_vwire import Side, Wire, pair
 
 from rrasctl.protocols.base import CoreMisuse
+from rrasctl.protocols.causes import Cause
 from rrasctl.protocols.l2tp.avp import AvpType, CdnResult, MessageType, ResultCode, StopCcnResult, encode_avp
 from rrasctl.protocols.l2tp.control import (
     CallRequested, L2tpTunnel, SessionClosed, SessionState, SessionUp, TunnelClosed, TunnelConfig,
@@ -97,7 +98,8 @@ def test_full_loss_tears_down_after_retry_limit_with_reason():
     assert [d for d in dict.fromkeys(deadlines) if d] == [1.0, 3.0, 7.0, 15.0, 23.0, 31.0]
     assert names(a.sent) == ["SCCRQ"] * 6
     (closed,) = [e for e in a.events if isinstance(e, TunnelClosed)]
-    assert closed.reason == "peer did not acknowledge after 5 retransmissions" and not closed.by_peer
+    assert closed.detail == "peer did not acknowledge after 5 retransmissions" and not closed.by_peer
+    assert closed.cause is Cause.NO_ANSWER
     assert a.core.next_timer() is None and a.core.take_output() == []
 
 
@@ -213,8 +215,8 @@ def test_unknown_mandatory_avp_in_session_message_clears_the_session():
     _, (sid,) = up(a, b, w)
     b_sid = a.core.calls[sid].peer_session_id
     ev = _inject(b.core, a.core, MessageType.SLI, b_sid, encode_avp(250, b"zz"))
-    assert ev == [SessionClosed(b_sid, CdnResult.GENERAL_ERROR, 8, "unknown mandatory AVP vendor 0 type 250 in SLI",
-                                by_peer=False)]
+    assert ev == [SessionClosed(b_sid, CdnResult.GENERAL_ERROR, 8, Cause.PROTOCOL_ERROR,
+                                "unknown mandatory AVP vendor 0 type 250 in SLI", by_peer=False)]
     out = [decode_control(d) for d in b.core.take_output()]
     assert [m.name for m in out] == ["CDN"] and out[0].get(AvpType.RESULT_CODE).error == 8
     assert b.core.state is TunnelState.ESTABLISHED

@@ -15,6 +15,7 @@ from rrasctl.protocols.base import CoreMisuse  # noqa: E402
 from rrasctl.protocols.ppp.auth import AuthFailed, AuthMethod, AuthRequested, AuthSucceeded  # noqa: E402
 from rrasctl.protocols.ppp.frame import Code, ControlPacket, PppProtocol, build_frame, split_frame  # noqa: E402
 from rrasctl.protocols.ppp.fsm import State  # noqa: E402
+from rrasctl.protocols.causes import Cause  # noqa: E402
 from rrasctl.protocols.ppp.link import LinkDown, NetworkUp, Phase, PppConfig, PppLink, Role  # noqa: E402
 from tests.conftest import fixed_rng  # noqa: E402
 
@@ -74,7 +75,7 @@ def test_every_method_and_level_reaches_network_up_or_names_the_refusal(method, 
     mschap = method in (AuthMethod.MSCHAP_V1, AuthMethod.MSCHAP_V2)
     if "none" not in levels and not mschap:
         # PAP and CHAP-MD5 yield no MPPE keys (RFC 3079 derives them from MS-CHAP): required encryption fails.
-        reason = LinkDown(f"encryption required but {method.value} yields no MPPE keys")
+        reason = LinkDown(Cause.ENCRYPTION_MISMATCH, f"encryption required but {method.value} yields no MPPE keys")
         assert pair.events["a"][-1] == reason and pair.events["b"][-1] == reason    # both policies require it
         return
     order = ["none", "basic", "strong", "strongest"]
@@ -164,15 +165,15 @@ def test_peer_refusing_required_encryption_fails_within_max_configure():
     a = server(encryption=("strongest",))
     b = client(encryption=("none",))
     pair = connect(a, b)
-    assert pair.events["a"][-1] == LinkDown("peer refused encryption")
-    assert pair.events["b"][-1] == LinkDown("peer terminated")
+    assert pair.events["a"][-1] == LinkDown(Cause.ENCRYPTION_MISMATCH, "peer refused encryption")
+    assert pair.events["b"][-1] == LinkDown(Cause.PEER_ABORTED, "peer terminated in the network phase")
     assert not pair.saw(NetworkUp)
     assert pair.now < a.config.restart_s * a.config.max_configure
 
 
 def test_peer_offering_only_weaker_mppe_is_refused():
     pair = connect(server(encryption=("strongest",)), client(encryption=("basic",)))
-    assert pair.events["a"][-1] == LinkDown("peer refused encryption")
+    assert pair.events["a"][-1] == LinkDown(Cause.ENCRYPTION_MISMATCH, "peer refused encryption")
     assert pair.now < 30.0
 
 
@@ -184,8 +185,8 @@ def test_peer_offering_only_weaker_mppe_is_refused():
 ])
 def test_policy_forbidding_the_method_fails_with_reason(server_methods, client_methods, reason):
     pair = connect(server(server_methods, ("none",)), client(client_methods, ("none",)))
-    assert pair.events["a"] == [LinkDown(reason)]
-    assert pair.events["b"] == [LinkDown("peer terminated")]
+    assert pair.events["a"] == [LinkDown(Cause.NO_COMMON_AUTH, reason)]
+    assert pair.events["b"] == [LinkDown(Cause.PEER_ABORTED, "peer terminated in the establish phase")]
     assert pair.now < 30.0
 
 
@@ -200,8 +201,9 @@ def test_wrong_password_fails_with_691():
     pair = connect(server(), client(password="wrong"))
     assert [(e.error, e.retry) for e in pair.events["a"] if isinstance(e, AuthFailed)] == [(691, True)]
     assert [(e.error, e.retry) for e in pair.events["b"] if isinstance(e, AuthFailed)] == [(691, False)]
-    assert pair.events["a"][-1] == LinkDown("authentication failed (691)")   # the peer gave up instead of retrying
-    assert pair.events["b"][-1] == LinkDown("authentication failed (691)")
+    # the peer gave up instead of retrying
+    assert pair.events["a"][-1] == LinkDown(Cause.AUTH_FAILED, "authentication failed (691)", 691)
+    assert pair.events["b"][-1] == LinkDown(Cause.AUTH_FAILED, "authentication failed (691)", 691)
     assert not pair.saw(NetworkUp) and not pair.saw(AuthSucceeded, "b")
 
 
@@ -209,7 +211,7 @@ def test_unknown_user_fails_with_691():
     b = PppLink(PppConfig(Role.PEER, methods=(AuthMethod.PAP,), encryption=("none",), user="mallory",
                           password="x"), rng=fixed_rng(2))
     pair = connect(server((AuthMethod.PAP,), ("none",)), b)
-    assert pair.events["a"][-1] == LinkDown("authentication failed (691)")
+    assert pair.events["a"][-1] == LinkDown(Cause.AUTH_FAILED, "authentication failed (691)", 691)
 
 
 def test_lcp_without_answer_gives_up_after_max_configure():
@@ -222,7 +224,7 @@ def test_lcp_without_answer_gives_up_after_max_configure():
         sent += a.take_output()
         now = a.next_timer()
         events += a.handle_timer(now)
-    assert events == [LinkDown("peer did not answer LCP")]
+    assert events == [LinkDown(Cause.NO_ANSWER, "peer did not answer LCP")]
     assert len(sent) == 10 and now == 30.0 and a.phase is Phase.DEAD
     assert a.take_output() == [] and a.next_timer() is None
 
@@ -232,7 +234,7 @@ def test_echo_timeout_when_the_peer_goes_silent():
     pair = connect(a, b)
     pair.filter = lambda src, data: False             # the wire goes dead
     pair.run(until=lambda: pair.saw(LinkDown, "a"))
-    assert pair.events["a"][-1] == LinkDown("echo timeout")
+    assert pair.events["a"][-1] == LinkDown(Cause.LINK_LOST, "echo timeout")
     # LCP opened at 0.01; 3 unanswered Echo-Requests at +10, +20, +30; at +40 we give up, then Terminate-Request
     # twice (Max-Terminate 2, Restart 3 s): down at 0.01 + 46
     assert pair.now == pytest.approx(46.01, abs=1e-9)
@@ -251,21 +253,21 @@ def test_echo_is_answered_and_keeps_the_link_up():
 def test_close_terminates_both_sides():
     a, b = server(), client()
     pair = connect(a, b)
-    pair.note("b", b.close("user hung up", pair.now))
+    pair.note("b", b.close(Cause.ADMIN_DISCONNECT, pair.now, "user hung up"))
     pair.run(until=lambda: pair.saw(LinkDown, "a") and pair.saw(LinkDown, "b"))
-    assert pair.events["b"][-1] == LinkDown("user hung up")
-    assert pair.events["a"][-1] == LinkDown("peer terminated")
+    assert pair.events["b"][-1] == LinkDown(Cause.ADMIN_DISCONNECT, "user hung up")
+    assert pair.events["a"][-1] == LinkDown(Cause.PEER_DISCONNECTED, "peer terminated")
     assert a.seal_data(b"\x45" + bytes(19)) is None and a.next_timer() is None and b.next_timer() is None
     assert a.receive(b"\xff\x03\xc0\x21\x01\x01\x00\x04", pair.now) == [] and a.stats["frame after link down"] == 1
-    assert b.close("again", pair.now) == [] and b.lower_down(pair.now) == []
+    assert b.close(Cause.ADMIN_DISCONNECT, pair.now) == [] and b.lower_down(pair.now) == []
 
 
 def test_close_before_open_and_lower_down():
     a = server()
-    assert a.close("admin", 0.0) == [LinkDown("admin")]
+    assert a.close(Cause.ADMIN_DISCONNECT, 0.0, "admin") == [LinkDown(Cause.ADMIN_DISCONNECT, "admin")]
     b = client()
     b.open(0.0)
-    assert b.lower_down(1.0) == [LinkDown("lower layer down")] and b.take_output() == []
+    assert b.lower_down(1.0) == [LinkDown(Cause.LOWER_LAYER_DOWN)] and b.take_output() == []
     with pytest.raises(CoreMisuse):
         b.open(2.0)
 
@@ -346,7 +348,7 @@ def test_external_decisions():
     pair = Pair(a, b, on_event=radius((False, {"error": 649})))
     a.open(0.0), b.open(0.0)
     pair.run(until=lambda: both_up_or_down(pair))
-    assert pair.events["a"][-1] == LinkDown("authentication failed (649)")
+    assert pair.events["a"][-1] == LinkDown(Cause.AUTH_FAILED, "authentication failed (649)", 649)
 
 
 def test_authentication_times_out_when_nobody_decides():
@@ -354,7 +356,7 @@ def test_authentication_times_out_when_nobody_decides():
     pair = Pair(a, b)                                   # no on_event: AuthRequested is never answered
     a.open(0.0), b.open(0.0)
     pair.run(until=lambda: pair.saw(LinkDown, "a"))
-    assert pair.events["a"][-1] == LinkDown("authentication timed out")
+    assert pair.events["a"][-1] == LinkDown(Cause.AUTH_TIMEOUT, "authentication timed out")
     assert 20.0 <= pair.now < 30.0
 
 
@@ -364,7 +366,7 @@ def test_protocol_reject_of_ipcp_ends_the_link():
     reject = ControlPacket(Code.PROTOCOL_REJECT, 99, bytes.fromhex("8021") + bytes.fromhex("0101000a0306c6336401"))
     pair.note("a", a.receive(build_frame(PppProtocol.LCP, reject.encode()), pair.now))
     pair.run(until=lambda: pair.saw(LinkDown, "a"))
-    assert pair.events["a"][-1] == LinkDown("peer rejected IPCP")
+    assert pair.events["a"][-1] == LinkDown(Cause.NCP_FAILED, "peer rejected IPCP")
 
 
 def test_stale_challenge_after_lcp_renegotiation_is_ignored():

@@ -6,6 +6,7 @@ import pytest
 
 import pptp_captures as cap
 from rrasctl.protocols.base import CoreMisuse
+from rrasctl.protocols.causes import Cause
 from rrasctl.protocols.pptp import messages as m
 from rrasctl.protocols.pptp.control import (
     CallCleared, CallConnected, CallRefused, CallRequested, ControlClosed, ControlConfig, ControlEstablished,
@@ -65,14 +66,15 @@ def test_pac_and_pns_set_up_a_call_and_clear_it(byte_at_a_time):
 
     pns.clear_call(0x1111, 3.0)
     ev_pac, ev_pns = pump(pac, pns, 3.0, byte_at_a_time=byte_at_a_time)
-    assert ev_pac == [CallCleared(0x2222, 0x1111, "peer cleared the call", m.CdnResult.REQUEST)]
-    assert ev_pns == [CallCleared(0x1111, 0x2222, "peer disconnected the call (request)", m.CdnResult.REQUEST, 0)]
+    assert ev_pac == [CallCleared(0x2222, 0x1111, Cause.PEER_DISCONNECTED, "peer cleared the call", m.CdnResult.REQUEST)]
+    assert ev_pns == [CallCleared(0x1111, 0x2222, Cause.ADMIN_DISCONNECT, "peer disconnected the call (request)",
+                                  m.CdnResult.REQUEST, 0)]
     assert pac.calls == pns.calls == ()
 
     pns.stop(4.0)
     ev_pac, ev_pns = pump(pac, pns, 4.0, byte_at_a_time=byte_at_a_time)
-    assert ev_pac == [ControlClosed("peer stopped the control connection")]
-    assert ev_pns == [ControlClosed("stopped")]
+    assert ev_pac == [ControlClosed(Cause.PEER_DISCONNECTED, "peer stopped the control connection")]
+    assert ev_pns == [ControlClosed(Cause.ADMIN_DISCONNECT, "stopped")]
     assert pac.state is pns.state is ControlState.CLOSED
     assert pac.next_timer() is None and pns.next_timer() is None
 
@@ -90,7 +92,7 @@ def test_refused_call_carries_the_result_code_and_leaves_other_calls_alone():
     out = pac.take_output()
     assert m.decode(out[0]) == m.OutgoingCallReply(call_id=0, peer_call_id=2, result=m.OcrpResult.BUSY,
                                                    connect_speed=0, recv_window=0)
-    assert pns.receive(out[0], 0.0) == [CallRefused(2, m.OcrpResult.BUSY, 0, 0)]
+    assert pns.receive(out[0], 0.0) == [CallRefused(2, m.OcrpResult.BUSY, 0, 0, Cause.PEER_BUSY)]
     assert [c.local_call_id for c in pac.calls] == [100] and [c.local_call_id for c in pns.calls] == [1]
 
 
@@ -123,7 +125,8 @@ def test_echo_keepalive_and_timeout():
     pns.place_call(9, 121.0)
     pac.receive(b"".join(pns.take_output()), 121.0)
     pac.accept_call(9, 90, 121.0)
-    assert pac.handle_timer(180.5) == [CallCleared(90, 9, "echo timeout"), ControlClosed("echo timeout")]
+    assert pac.handle_timer(180.5) == [CallCleared(90, 9, Cause.LOWER_LAYER_DOWN, "echo timeout"),
+                                         ControlClosed(Cause.LINK_LOST, "echo timeout")]
     assert pac.stats["echo timeout"] == 1 and pac.next_timer() is None
 
 
@@ -132,7 +135,7 @@ def test_bad_cookie_loses_framing_and_closes():
     pump(pac, pns, 0.0)
     bad = bytearray(m.EchoRequest(identifier=1).encode())
     bad[7] ^= 1
-    assert pac.receive(bytes(bad), 1.0) == [ControlClosed("bad magic cookie")]
+    assert pac.receive(bytes(bad), 1.0) == [ControlClosed(Cause.PROTOCOL_ERROR, "bad magic cookie")]
     assert pac.stats["bad magic cookie"] == 1 and pac.state is ControlState.CLOSED
     assert pac.receive(m.EchoRequest().encode(), 2.0) == []
 
@@ -142,7 +145,7 @@ def test_impossible_length_closes(length):
     pac, pns = pair()
     pump(pac, pns, 0.0)
     raw = length.to_bytes(2, "big") + m.EchoRequest().encode()[2:]
-    assert pac.receive(raw, 1.0) == [ControlClosed("bad control message length")]
+    assert pac.receive(raw, 1.0) == [ControlClosed(Cause.PROTOCOL_ERROR, "bad control message length")]
 
 
 def test_wrong_length_for_type_and_unknown_type_are_counted_and_dropped():
@@ -193,7 +196,7 @@ def test_bad_protocol_version_is_answered_and_closes():
     pac = PptpControl(ControlConfig(Role.PAC), rng=rng)
     pac.start(0.0)
     events = pac.receive(m.StartControlConnectionRequest(version=0x0200).encode(), 0.0)
-    assert events == [ControlClosed("unsupported protocol version 0x0200")]
+    assert events == [ControlClosed(Cause.PROTOCOL_ERROR, "unsupported protocol version 0x0200")]
     assert m.decode(pac.take_output()[0]).result == m.SccrpResult.BAD_PROTOCOL_VERSION
 
 
@@ -202,18 +205,19 @@ def test_start_timeouts():
     pac.start(10.0)
     assert pac.next_timer() == 70.0
     assert pac.handle_timer(69.9) == []
-    assert pac.handle_timer(70.0) == [ControlClosed("timeout waiting for Start-Control-Connection")]
+    assert pac.handle_timer(70.0) == [ControlClosed(Cause.NO_ANSWER, "timeout waiting for Start-Control-Connection")]
     pns = PptpControl(ControlConfig(Role.PNS, setup_timeout_s=5.0), rng=rng)
     pns.start(0.0)
     pns.take_output()
-    assert pns.handle_timer(5.0) == [ControlClosed("timeout waiting for Start-Control-Connection")]
+    assert pns.handle_timer(5.0) == [ControlClosed(Cause.NO_ANSWER, "timeout waiting for Start-Control-Connection")]
 
 
 def test_sccrp_failure_closes_the_pns():
     pns = PptpControl(ControlConfig(Role.PNS), rng=rng)
     pns.start(0.0)
     reply = m.StartControlConnectionReply(result=m.SccrpResult.NOT_AUTHORIZED).encode()
-    assert pns.receive(reply, 0.0) == [ControlClosed("Start-Control-Connection refused (result 4, error 0)")]
+    assert pns.receive(reply, 0.0) == [ControlClosed(Cause.TUNNEL_REFUSED,
+                                                         "Start-Control-Connection refused (result 4, error 0)")]
 
 
 def test_outgoing_call_reply_timeout_and_clear_without_cdn():
@@ -222,14 +226,14 @@ def test_outgoing_call_reply_timeout_and_clear_without_cdn():
     pns.place_call(1, 1.0)
     pns.take_output()
     assert pns.next_timer() == 31.0
-    assert pns.handle_timer(31.0) == [CallRefused(1, m.OcrpResult.TIME_OUT, 0, 0)]
+    assert pns.handle_timer(31.0) == [CallRefused(1, m.OcrpResult.TIME_OUT, 0, 0, Cause.NO_ANSWER)]
     pns.place_call(2, 32.0)
     pac.receive(b"".join(pns.take_output()), 32.0)
     pac.accept_call(2, 20, 32.0)
     pns.receive(b"".join(pac.take_output()), 32.0)
     pns.clear_call(2, 33.0)
     pns.take_output()                                    # the CCRQ is lost
-    assert pns.handle_timer(63.0) == [CallCleared(2, 20, "no Call-Disconnect-Notify")]
+    assert pns.handle_timer(63.0) == [CallCleared(2, 20, Cause.NO_ANSWER, "no Call-Disconnect-Notify")]
 
 
 def test_stop_sends_cdn_for_every_call_then_stopccrq():
@@ -247,7 +251,7 @@ def test_stop_sends_cdn_for_every_call_then_stopccrq():
                     m.CallDisconnectNotify(call_id=12, result=m.CdnResult.ADMIN_SHUTDOWN),
                     m.StopControlConnectionRequest(reason=m.StopReason.STOP_LOCAL_SHUTDOWN)]
     assert pac.state is ControlState.WAIT_STOP_REPLY and pac.next_timer() == 15.0
-    assert pac.handle_timer(15.0) == [ControlClosed("stopped (no Stop-Control-Connection-Reply)")]
+    assert pac.handle_timer(15.0) == [ControlClosed(Cause.ADMIN_DISCONNECT, "stopped")]
 
 
 def test_connection_lost_clears_every_call():
@@ -256,8 +260,9 @@ def test_connection_lost_clears_every_call():
     pns.place_call(1, 0.0)
     pac.receive(b"".join(pns.take_output()), 0.0)
     pac.accept_call(1, 10, 0.0)
-    assert pac.connection_lost(1.0) == [CallCleared(10, 1, "peer closed the control connection"),
-                                        ControlClosed("peer closed the control connection")]
+    assert pac.connection_lost(1.0) == [
+        CallCleared(10, 1, Cause.LOWER_LAYER_DOWN, "peer closed the control connection"),
+        ControlClosed(Cause.LOWER_LAYER_DOWN, "peer closed the control connection")]
     assert pac.connection_lost(2.0) == []
 
 
@@ -309,7 +314,8 @@ def test_pns_follows_the_windows_rras_server_stream():
                                                        LinkInfoSet(0, 0xFFFFFFFF, 0xFFFFFFFF)]
     pns.clear_call(0, 1.0)
     # RRAS puts the PNS's call id (0) in its CDN, not its own (11755): still the call
-    assert pns.receive(server[4], 1.0) == [CallCleared(0, 11755, "peer disconnected the call (result 0)", 0, 0)]
+    assert pns.receive(server[4], 1.0) == [CallCleared(0, 11755, Cause.ADMIN_DISCONNECT,
+                                                             "peer disconnected the call (result 0)", 0, 0)]
 
 
 def test_echo_interval_zero_turns_keepalive_off():

@@ -5,19 +5,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from types import SimpleNamespace
 
 from rrasctl.config.state import LockoutFile
-
-CONFIG = SimpleNamespace(auth=SimpleNamespace(lockout=SimpleNamespace(max_failures=1000, reset_minutes=2880)))
 
 COUNT_ONE = """
 import sys
-from types import SimpleNamespace
 from rrasctl.config.state import LockoutFile
-cfg = SimpleNamespace(auth=SimpleNamespace(lockout=SimpleNamespace(max_failures=1000, reset_minutes=2880)))
-with LockoutFile(sys.argv[1]).update(cfg) as table:
-    table.record_failure("alice", 1_700_000_000.0)
+with LockoutFile(sys.argv[1]).update() as data:
+    entry = data.setdefault("alice", {"failures": 0, "last_failure": 0.0})
+    entry["failures"] += 1
 """
 
 
@@ -29,26 +25,35 @@ def test_concurrent_updates_from_many_processes_lose_nothing(tmp_path):
     assert not [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
 
 
-def test_unchanged_table_is_not_rewritten_and_unlock_removes_the_entry(tmp_path):
+def test_unchanged_data_is_not_rewritten_and_unlock_removes_the_entry(tmp_path):
     f = LockoutFile(tmp_path)
-    with f.update(CONFIG) as table:
-        assert table.entries == {}
+    with f.update() as data:
+        assert data == {}
     assert not (tmp_path / "lockout.json").exists()
-    with f.update(CONFIG) as table:
-        table.record_failure("bob", 1_700_000_000.0)
-    assert f.read(CONFIG).entries["bob"].failures == 1
-    with f.update(CONFIG) as table:
-        assert table.unlock("bob")
-    assert f.read(CONFIG).entries == {}
+    with f.update() as data:
+        data["bob"] = {"failures": 1, "last_failure": 1_700_000_000.0}
+    assert f.read()["bob"]["failures"] == 1
+    with f.update() as data:
+        del data["bob"]
+    assert f.read() == {}
 
 
 def test_a_damaged_file_means_nobody_is_locked_out(tmp_path):
     (tmp_path / "lockout.json").write_text("{not json")
-    assert LockoutFile(tmp_path).read(CONFIG).entries == {}
+    assert LockoutFile(tmp_path).read() == {}
 
 
-def test_without_a_state_dir_the_table_lives_in_memory():
+def test_without_a_state_dir_the_data_lives_in_memory():
     f = LockoutFile(None)
-    with f.update(CONFIG) as table:
-        table.record_failure("carol", 1_700_000_000.0)
-    assert f.read(CONFIG).entries["carol"].failures == 1
+    with f.update() as data:
+        data["carol"] = {"failures": 1, "last_failure": 1.0}
+    assert f.read()["carol"]["failures"] == 1
+
+
+def test_config_imports_nothing_from_router():
+    """config/ is below router/ (router/access.py reads config.model): no import the other way (issue #10)."""
+    import pathlib
+
+    src = pathlib.Path(__file__).resolve().parents[3] / "src" / "rrasctl" / "config"
+    offenders = [p.name for p in src.glob("*.py") if "rrasctl.router" in p.read_text()]
+    assert offenders == []

@@ -20,6 +20,7 @@ from rrasctl.engine.run import build_context, load_config, make_reload
 from rrasctl.engine.sessions import Direction, Session
 from rrasctl.errors import Conflict, EngineUnavailable, NotFound, RrasctlError, ValidationError
 from rrasctl.paths import resolve
+from rrasctl.protocols.causes import Cause
 from rrasctl.router.admission import Protocol, Refuse, Use
 
 CONFIG = """\
@@ -73,12 +74,13 @@ class FakeDriver:
         ctx = self.ctx
         verdict = ctx.admission.try_admit(Protocol.PPTP, Use.INBOUND)
         if isinstance(verdict, Refuse):
-            ctx.refused(verdict.cause, peer=peer, user=user)
+            ctx.refused(verdict.cause, protocol="pptp", peer=peer, user=user, wire=verdict.refusal.wire,
+                        detail=verdict.refusal.detail)
             return verdict
         s = ctx.sessions.add(Session("pptp", verdict.port, peer, user=user, auth="ms-chap-v2",
                                      encryption="mppe-128"))
 
-        async def hang_up(cause: str) -> None:
+        async def hang_up(cause: Cause) -> None:
             self.hung_up.append(cause)
             ctx.session_down(s, cause)
         s.disconnect = hang_up
@@ -92,19 +94,46 @@ class FakeDriver:
         ctx.session_up(s, "10.1.0.9")
         return s
 
-    async def dial(self, ctx, name, iface, progress):
-        progress("resolving")
-        progress("connecting")
-        if name == "dead":
-            raise DialFailed("the remote computer did not respond", 800)
-        progress("verifying user name and password")
-        progress("registering")
-        verdict = ctx.admission.try_admit(Protocol.PPTP, Use.ROUTER_OUT)
-        s = ctx.sessions.add(Session("pptp", verdict.port, iface.destination, direction=Direction.OUTBOUND,
-                                     user=iface.user, interface=name))
-        s.disconnect = lambda cause: ctx.session_down(s, cause)
-        ctx.session_up(s, "10.1.0.1")
-        return s
+    async def connect(self, ctx, peer, iface, glue, holder):
+        """The dial skeleton's protocol step (engine/calls.py), faked: the call comes up a moment later."""
+        if peer == "203.0.113.9":
+            raise DialFailed(Cause.NO_ANSWER)
+        call = holder["call"] = ctx.runner.attach("pptp", glue.session, glue, _FakeCore(), _FakeCarrier())
+        ctx.runner.start(call)
+
+        def up() -> None:
+            glue.progress("registering")
+            ctx.session_up(glue.session, "10.1.0.1")
+            call.up.set_result(glue.session)
+        ctx.loop.call_soon(up)
+        return call
+
+
+class _FakeCore:
+    link = None
+
+    def open(self, now):
+        return []
+
+    def close(self, cause, now, detail=""):
+        return []
+
+    def take_output(self):
+        return []
+
+    def next_timer(self):
+        return None
+
+
+class _FakeCarrier:
+    def send(self, packets):
+        pass
+
+    def clear(self, call, cause, now):
+        pass
+
+    def release(self, call):
+        pass
 
 
 class Engine:
@@ -201,13 +230,13 @@ def test_sessions_rows_show_disconnect_and_accounting(engine):
     with pytest.raises(NotFound, match="no connection 99"):
         call(sock(engine), "connections.show", {"id": 99})
     assert call(sock(engine), "connections.disconnect", {"id": s.id}) == {"id": s.id, "disconnected": True}
-    assert engine.driver.hung_up == ["disconnected by the administrator"]
+    assert engine.driver.hung_up == [Cause.ADMIN_DISCONNECT]
     assert call(sock(engine), "connections.list") == []
     lines = (engine.paths.state_dir / "accounting.jsonl").read_text().splitlines()
     import json
     recs = [json.loads(x) for x in lines]
     assert [r["event"] for r in recs] == ["start", "stop"]
-    assert recs[1]["cause"] == "disconnected by the administrator" and recs[1]["port"] == "PPTP-0"
+    assert recs[1]["cause"] == "admin_disconnect" and recs[1]["port"] == "PPTP-0"
 
 
 def test_web_edition_refusal_is_recorded_and_listed(engine):
@@ -218,9 +247,9 @@ def test_web_edition_refusal_is_recorded_and_listed(engine):
     assert len(refusals) == 1
     r = refusals[0]
     assert (r["peer"], r["user"], r["protocol"], r["reason"], r["wire_code"], r["windows_error"]) == (
-        "198.51.100.8", "bob", "pptp", "edition limit reached", "OCRP result 4 (busy)", 676)
+        "198.51.100.8", "bob", "pptp", "edition_cap", "OCRP result 4 (busy)", 676)
     status = call(sock(engine), "status")
-    assert status["counters"]["refused"] == {"edition limit reached": 1}
+    assert status["counters"]["refused"] == {"edition_cap": 1}
     assert status["counters"]["accepted"] == {"pptp": 1}
     assert len(call(sock(engine), "connections.list")) == 1     # the first one untouched
 

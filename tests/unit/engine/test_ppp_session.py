@@ -13,7 +13,9 @@ import pytest
 
 from rrasctl.config.model import Auth, Config, DemandDial, Lockout, Policy, PortPool, Route, Server, User
 from rrasctl.engine.drivers import EngineContext
-from rrasctl.engine.ppp_session import LockoutStore, PppSession, windows_error
+from rrasctl.engine.lockout import LockoutStore
+from rrasctl.engine.ppp_session import PppSession
+from rrasctl.protocols.causes import Cause
 from rrasctl.engine.sessions import Session, SessionTable
 from rrasctl.protocols.ppp.auth import AuthFailed, AuthMethod, AuthRequested, AuthSucceeded
 from rrasctl.protocols.ppp.link import LinkDown, NetworkUp, PppConfig, Role
@@ -28,9 +30,13 @@ TUNNELS = ("pptp", "l2tp")
 class FakeLink:
     """Records the glue's commands; returns no events (the tests feed the events the real link would emit)."""
 
-    def __init__(self, encryption=("none", "basic", "strong", "strongest")) -> None:
+    def __init__(self, encryption=("none", "basic", "strong", "strongest"), password_ok=True) -> None:
         self.config = SimpleNamespace(encryption=encryption)
         self.calls: list[tuple] = []
+        self.password_ok = password_ok     # what verify_password says (the real link checks the response)
+
+    def verify_password(self, password):
+        return self.password_ok
 
     def answer_password(self, password, now):
         self.calls.append(("password", password))
@@ -44,8 +50,8 @@ class FakeLink:
         self.calls.append(("address", str(ip)))
         return []
 
-    def close(self, reason, now):
-        self.calls.append(("close", reason))
+    def close(self, cause, now, detail=""):
+        self.calls.append(("close", cause))
         return []
 
 
@@ -86,7 +92,7 @@ def make_config(*, policies=None, lockout=0, encryption=("basic", "strong", "str
                 methods=("ms-chap", "ms-chap-v2", "pap"), **users) -> Config:
     kw = {} if policies is None else {"policies": tuple(policies)}
     return Config(server=Server(address_pool="198.51.100.64/26", tunnel_address="198.51.100.1"),
-                  ports={"pptp": PortPool(5), "l2tp": PortPool(5)},
+                  ports={"pptp": PortPool(20), "l2tp": PortPool(20)},
                   auth=Auth(methods=methods, encryption=encryption, lockout=Lockout(max_failures=lockout,
                                                                                      reset_minutes=30)),
                   users={n: User(n, password=f"sealed-{n}", dial_in=d) for n, d in users.items()}, **kw)
@@ -126,8 +132,23 @@ def test_default_deny_policy_refuses_a_policy_user_with_649_on_both_tunnels(tunn
     ask(glue, "DOM\\carol")
     assert link.calls == [("external", False, 649)]
     glue.handle(AuthFailed(AuthMethod.MSCHAP_V2, "DOM\\carol", 649, "no dial-in permission"), 0.0)
-    assert refusal_view(ctx) == [(tunnel, "access denied by policy", 649, "carol")]     # recorded once
-    assert ctx.counters.refused.as_dict() == {"access denied by policy": 1}
+    assert refusal_view(ctx) == [(tunnel, "policy_denied", 649, "carol")]     # recorded once
+    assert ctx.counters.refused.as_dict() == {"policy_denied": 1}
+
+
+@pytest.mark.parametrize("tunnel", TUNNELS)
+def test_a_wrong_password_gets_691_whoever_the_user_is(tunnel):
+    """SPEC §4 / issue #13: credentials first, so a denied user with a wrong password looks exactly like an
+    unknown one (691), and 649 never tells a guesser that the name exists."""
+    ctx = make_ctx(make_config(carol="policy", bob="deny", alice="allow"))
+    answers = {}
+    for user in ("carol", "bob", "alice", "mallory"):
+        glue, link = inbound(ctx, tunnel, FakeLink(password_ok=False))
+        ask(glue, user)
+        answers[user] = link.calls
+    assert answers == {"carol": [("password", "pw-carol")], "bob": [("password", "pw-bob")],
+                       "alice": [("password", "pw-alice")], "mallory": [("password", None)]}
+    assert refusal_view(ctx) == []        # the core's own 691 failure; recorded when it is final (AuthFailed)
 
 
 @pytest.mark.parametrize("tunnel", TUNNELS)
@@ -139,7 +160,7 @@ def test_a_granting_policy_admits_the_policy_user_and_dial_in_allow_overrides_a_
         glue, link = inbound(ctx, tunnel)
         ask(glue, user)
         assert link.calls == [expect], user
-    assert refusal_view(ctx) == [(tunnel, "no dial-in permission", 649, "bob")]
+    assert refusal_view(ctx) == [(tunnel, "dial_in_denied", 649, "bob")]
 
 
 @pytest.mark.parametrize("tunnel", TUNNELS)
@@ -167,20 +188,18 @@ def test_lockout_after_n_failures_then_647_then_unlock_through_the_state_file(tu
     assert json.loads((tmp_path / "lockout.json").read_text()) == {"alice": {"failures": 2, "last_failure": WALL}}
     glue, link = inbound(ctx, tunnel)
     ask(glue, "alice")
-    assert link.calls == [("external", False, 647)]            # the password is not even looked at
-    assert refusal_view(ctx)[-1] == (tunnel, "account locked out", 647, "alice")
+    assert link.calls == [("external", False, 647)]            # the right password, but locked
+    assert refusal_view(ctx)[-1] == (tunnel, "account_locked", 647, "alice")
+    glue, link = inbound(ctx, tunnel, FakeLink(password_ok=False))
+    ask(glue, "alice")
+    assert link.calls == [("password", "pw-alice")]            # a wrong one still gets 691: nothing is revealed
     # unknown users are never counted (nothing to lock), and a locked user stays locked for everyone
     other, _ = inbound(ctx, tunnel)
     ask(other, "nobody")
     other.handle(AuthFailed(AuthMethod.MSCHAP_V2, "nobody", 691, "unknown"), 0.0)
     assert set(json.loads((tmp_path / "lockout.json").read_text())) == {"alice"}
-    # `rrasctl users unlock alice` removes the entry from the file; the engine reads it at the next decision
-    from rrasctl.router.lockout import LockoutTable
-
-    table = LockoutTable.from_dict(json.loads((tmp_path / "lockout.json").read_text()), max_failures=2,
-                                   reset_minutes=30)
-    assert table.unlock("alice")
-    (tmp_path / "lockout.json").write_text(json.dumps(table.to_dict()))
+    # `rrasctl users unlock alice` tells the running engine (control op users.unlock), which forgets at once
+    assert ctx.lockout.unlock("alice")
     glue, link = inbound(ctx, tunnel)
     ask(glue, "alice")
     assert link.calls == [("password", "pw-alice")]
@@ -198,15 +217,15 @@ def test_a_success_clears_earlier_failures_and_an_ms_chap_retry_is_recorded_once
     ask(glue, "alice")
     glue.handle(AuthSucceeded(AuthMethod.MSCHAP_V2, "alice"), 0.0)
     assert json.loads((tmp_path / "lockout.json").read_text()) == {}
-    glue.finish("peer terminated")
+    glue.finish(Cause.PEER_DISCONNECTED)
     assert refusal_view(ctx) == []
     # a client that gives up after a failure that allowed a retry: one record when the call ends
     glue, link = inbound(ctx, "l2tp")
     ask(glue, "alice")
     glue.handle(AuthFailed(AuthMethod.MSCHAP_V2, "alice", 691, "wrong password", retry=True), 0.0)
-    glue.finish("peer terminated")
-    glue.finish("peer terminated")
-    assert refusal_view(ctx) == [("l2tp", "authentication failed", 691, "alice")]
+    glue.finish(Cause.PEER_ABORTED)
+    glue.finish(Cause.PEER_ABORTED)
+    assert refusal_view(ctx) == [("l2tp", "auth_failed", 691, "alice")]
 
 
 @pytest.mark.parametrize("tunnel", TUNNELS)
@@ -216,7 +235,7 @@ def test_profile_methods_refuse_with_919(tunnel):
     glue, link = inbound(ctx, tunnel)
     ask(glue, "alice", AuthMethod.MSCHAP_V1)
     assert link.calls == [("external", False, 919)]
-    assert refusal_view(ctx) == [(tunnel, "access denied by policy", 919, "alice")]
+    assert refusal_view(ctx) == [(tunnel, "method_not_allowed", 919, "alice")]
 
 
 def test_profile_encryption_the_same_decision_for_both_tunnels_given_what_each_can_carry():
@@ -229,15 +248,15 @@ def test_profile_encryption_the_same_decision_for_both_tunnels_given_what_each_c
     glue.handle(AuthSucceeded(AuthMethod.MSCHAP_V2, "alice"), 0.0)
     glue.handle(NetworkUp(IPv4Address("198.51.100.1"), IPv4Address("198.51.100.64"), (), (), "mppe-40",
                           "ms-chap-v2"), 0.0)
-    assert link.calls[-1] == ("close", "encryption level not allowed by the profile") and not glue.up
-    assert refusal_view(ctx) == [("pptp", "encryption required", 741, "alice")]
+    assert link.calls[-1] == ("close", Cause.ENCRYPTION_MISMATCH) and not glue.up
+    assert refusal_view(ctx) == [("pptp", "encryption_mismatch", 741, "alice")]
     # PAP (no MPPE keys) on PPTP, and anything on plain L2TP, cannot meet it: 741 at authentication
     for tunnel, method in (("pptp", AuthMethod.PAP), ("l2tp", AuthMethod.MSCHAP_V2)):
         glue, link = inbound(ctx, tunnel)
         ask(glue, "alice", method)
         assert link.calls == [("external", False, 741)], tunnel
-    assert [r[:3] for r in refusal_view(ctx)[1:]] == [("pptp", "encryption required", 741),
-                                                      ("l2tp", "encryption required", 741)]
+    assert [r[:3] for r in refusal_view(ctx)[1:]] == [("pptp", "encryption_mismatch", 741),
+                                                      ("l2tp", "encryption_mismatch", 741)]
 
 
 def test_server_link_offers_what_some_policy_for_this_tunnel_and_client_allows():
@@ -258,7 +277,7 @@ def test_server_link_offers_what_some_policy_for_this_tunnel_and_client_allows()
     assert l2.link_config().encryption == ("none",)            # plain L2TP
 
 
-def test_router_caller_gets_its_interface_routes_and_pool_exhaustion_is_733():
+def test_router_caller_gets_its_interface_routes_and_pool_exhaustion_is_733_for_both_sides():
     cfg = make_config(branch="allow")
     cfg = Config(server=cfg.server, ports=cfg.ports, auth=cfg.auth, users=cfg.users,
                  demand_dial={"branch": DemandDial("branch", destination="203.0.113.5", user="hq",
@@ -272,8 +291,8 @@ def test_router_caller_gets_its_interface_routes_and_pool_exhaustion_is_733():
     glue2, link2 = inbound(ctx, "pptp")
     ask(glue2, "branch")
     glue2.handle(AuthSucceeded(AuthMethod.MSCHAP_V2, "branch"), 0.0)
-    assert link2.calls[-1] == ("close", "no address available")
-    assert refusal_view(ctx) == [("pptp", "no address available", 733, "branch")]
+    assert link2.calls[-1] == ("close", Cause.NCP_FAILED)
+    assert refusal_view(ctx) == [("pptp", "ncp_failed", 733, "branch")]
 
 
 @pytest.mark.parametrize("tunnel", TUNNELS)
@@ -305,22 +324,16 @@ def test_outbound_address_routes_with_source_and_dial_failures(tunnel):
     gone = Config(server=cfg.server, ports=cfg.ports, auth=cfg.auth)
     off = Config(server=cfg.server, ports=cfg.ports, auth=cfg.auth,
                  demand_dial={"hq": DemandDial("hq", destination="203.0.113.1", user="alice", enabled=False)})
-    assert glue.still_allowed(gone) == glue.still_allowed(off) == "demand-dial interface removed or disabled"
-    glue.finish("hung up")
+    assert glue.still_allowed(gone) == glue.still_allowed(off) == Cause.CONFIG_CHANGED
+    glue.finish(Cause.ADMIN_DISCONNECT)
     assert ctx.tun.addresses == set()
     # a failed authentication on the remote server: DialFailed with its E= number
     g2 = PppSession(ctx, tunnel, s, "203.0.113.1", iface=iface)
     g2.link = FakeLink()
     g2.handle(AuthFailed(AuthMethod.MSCHAP_V2, "alice", 649, "no dial-in permission"), 0.0)
-    g2.handle(LinkDown("authentication failed (649)"), 0.0)
-    assert (g2.failure.windows_error, g2.failure.unreachable) == (649, "AUTHENTICATION_FAILURE")
-
-
-def test_windows_errors_for_link_down_reasons():
-    assert [windows_error(r) for r in ("authentication failed (691)", "authentication failed (649)",
-                                       "peer refused encryption", "peer did not answer LCP",
-                                       "L2TP peer did not acknowledge", "peer terminated")] == [
-        691, 649, 742, 800, 809, 629]
+    g2.handle(LinkDown(Cause.AUTH_FAILED, "authentication failed (649)", 649), 0.0)
+    assert (g2.failure.cause, g2.failure.windows_error, g2.failure.unreachable) == (
+        Cause.DIAL_IN_DENIED, 649, "AUTHENTICATION_FAILURE")
 
 
 def test_reload_drops_a_session_the_new_policies_deny():
@@ -333,15 +346,15 @@ def test_reload_drops_a_session_the_new_policies_deny():
     glue.handle(NetworkUp(IPv4Address("198.51.100.1"), IPv4Address("198.51.100.64"), (), (), "mppe-128",
                           "ms-chap-v2"), 0.0)
     assert glue.still_allowed(cfg) is None
-    assert glue.still_allowed(make_config(carol="policy")) == "no longer allowed (configuration reloaded)"
-    assert glue.still_allowed(make_config()) == "no longer allowed (configuration reloaded)"
+    assert glue.still_allowed(make_config(carol="policy")) == Cause.CONFIG_CHANGED
+    assert glue.still_allowed(make_config()) == Cause.CONFIG_CHANGED
 
 
 def test_lockout_store_without_state_dir_keeps_the_table_in_memory():
     store = LockoutStore(None, wall=lambda: 5.0)
     cfg = make_config(lockout=1, alice="allow")
     assert store.failed(cfg, "alice") is True
-    assert store.load(cfg).is_locked("alice", 5.0)
+    assert store.is_locked(cfg, "alice")
     store.succeeded(cfg, "alice")
-    assert not store.load(cfg).is_locked("alice", 5.0)
+    assert not store.is_locked(cfg, "alice")
     assert datetime.fromtimestamp(WALL).year == 2023

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from rrasctl.protocols.causes import Cause
 from rrasctl.router.admission import (
-    Admission, Admit, Pool, Protocol, Reason, Refuse, Use, pools_from_config, port_name,
+    Admission, Admit, Pool, Protocol, Refuse, Use, pools_from_config, port_name,
 )
 
 PPTP, L2TP = Protocol.PPTP, Protocol.L2TP
@@ -51,8 +52,8 @@ def test_use_flags(flags, use, admitted):
     v = a.try_admit(PPTP, use)
     assert isinstance(v, Admit) is admitted
     if not admitted:
-        assert v.cause.reason is Reason.USE_NOT_ALLOWED
-        assert (v.cause.wire_result, v.cause.windows_error, v.cause.permanent) == (7, 649, True)
+        assert v.cause is Cause.PORT_USE_NOT_ALLOWED
+        assert (v.refusal.wire_result, v.refusal.windows_error, v.refusal.permanent) == (7, 649, True)
         assert a.in_use(PPTP) == 0
 
 
@@ -61,12 +62,12 @@ def test_web_edition_caps_inbound_across_protocols_and_frees_on_release():
     first = a.try_admit(PPTP, Use.INBOUND)
     assert first == Admit(PPTP, 0, Use.INBOUND)
     v = a.try_admit(L2TP, Use.INBOUND)
-    assert isinstance(v, Refuse) and v.cause.reason is Reason.EDITION_CAP
-    assert v.cause.detail == "web edition: 1 of 1 inbound connections in use"
-    assert (v.cause.wire_result, v.cause.wire, v.cause.windows_error) == (
+    assert isinstance(v, Refuse) and v.cause is Cause.EDITION_CAP
+    assert v.refusal.detail == "web edition: 1 of 1 inbound connections in use"
+    assert (v.refusal.wire_result, v.refusal.wire, v.refusal.windows_error) == (
         4, "CDN result 4 (lack of facilities, temporary)", 676)
     v2 = a.try_admit(PPTP, Use.REMOTE_ACCESS)
-    assert isinstance(v2, Refuse) and v2.cause.wire == "OCRP result 4 (busy)"
+    assert isinstance(v2, Refuse) and v2.refusal.wire == "OCRP result 4 (busy)"
     assert a.occupied(PPTP) == {0: Use.INBOUND} and a.in_use(L2TP) == 0   # nobody touched
     a.release(PPTP, 0)
     assert a.try_admit(L2TP, Use.INBOUND) == Admit(L2TP, 0, Use.INBOUND)
@@ -78,8 +79,8 @@ def test_outbound_occupies_a_port_but_not_the_cap():
     assert a.inbound_count() == 0
     assert a.try_admit(PPTP, Use.INBOUND) == Admit(PPTP, 1, Use.INBOUND)
     v = a.try_admit(PPTP, Use.ROUTER_OUT)   # the cap does not apply, the ports do
-    assert isinstance(v, Refuse) and v.cause.reason is Reason.NO_FREE_PORT
-    assert v.cause.detail == "all 2 pptp ports in use"
+    assert isinstance(v, Refuse) and v.cause is Cause.NO_FREE_PORT
+    assert v.refusal.detail == "all 2 pptp ports in use"
 
 
 def test_pool_of_three_refuses_the_fourth_with_busy():
@@ -88,7 +89,7 @@ def test_pool_of_three_refuses_the_fourth_with_busy():
         assert a.try_admit(PPTP, Use.INBOUND).port == i
     v = a.try_admit(PPTP, Use.INBOUND)
     assert isinstance(v, Refuse)
-    assert (v.cause.reason, v.cause.wire_result, v.cause.windows_error) == (Reason.NO_FREE_PORT, 4, 676)
+    assert (v.cause, v.refusal.wire_result, v.refusal.windows_error) == (Cause.NO_FREE_PORT, 4, 676)
     a.release(PPTP, 2)
     assert a.try_admit(PPTP, Use.INBOUND).port == 2
 
@@ -107,8 +108,8 @@ def test_edition_caps_with_large_pools(edition, n_admitted):
 def test_zero_ports_disables_the_protocol():
     a = adm(l2tp=Pool(0))
     v = a.try_admit(L2TP, Use.ROUTER_OUT)
-    assert isinstance(v, Refuse) and v.cause.reason is Reason.PROTOCOL_DISABLED
-    assert (v.cause.wire_result, v.cause.permanent) == (5, True)
+    assert isinstance(v, Refuse) and v.cause is Cause.PROTOCOL_DISABLED
+    assert (v.refusal.wire_result, v.refusal.permanent) == (5, True)
 
 
 def test_check_does_not_occupy():
@@ -129,7 +130,7 @@ def test_classify_after_authentication(flags, as_use, keeps):
     if keeps:
         assert r is None and a.occupied(PPTP) == {port: as_use}
     else:
-        assert r.cause.reason is Reason.USE_NOT_ALLOWED and a.in_use(PPTP) == 0
+        assert r.cause is Cause.PORT_USE_NOT_ALLOWED and a.in_use(PPTP) == 0
 
 
 def test_classify_misuse_raises():

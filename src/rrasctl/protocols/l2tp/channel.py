@@ -64,6 +64,7 @@ class ReliableChannel:
         self._retries = 0
         self._out: list[bytes] = []
         self.retransmissions = 0
+        self.retry_limit: int | None = None      # overrides config.max_retries (a responder's unfinished handshake)
 
     # ---- configuration from the peer ------------------------------------------------------------------------
     def set_peer_window(self, window: int) -> None:
@@ -108,7 +109,8 @@ class ReliableChannel:
         if not self._inflight or self._rtx_deadline is None or now < self._rtx_deadline:
             return True
         self._retries += 1
-        if self._retries > self.config.max_retries:
+        limit = self.config.max_retries if self.retry_limit is None else self.retry_limit
+        if self._retries > limit:
             self.failed = True
             self._rtx_deadline = None
             return False

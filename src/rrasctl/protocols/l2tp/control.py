@@ -3,7 +3,12 @@
 One `L2tpTunnel` is one control connection, initiator or responder, and the sessions inside it, LAC or LNS side.
 Sans-I/O (DESIGN.md §3): `receive(datagram, now)` and `handle_timer(now)` return events; commands
 (`start`, `accept_tunnel`, `refuse_tunnel`, `place_call`, `accept_call`, `refuse_call`, `close_call`, `close`)
-queue messages; `take_output()` drains datagrams; `next_timer()` names the one deadline.
+queue messages and return the events they cause; `take_output()` drains datagrams; `next_timer()` names the one
+deadline.
+
+The machines are data: `TUNNEL_TRANSITIONS[(tunnel state, message type)]` and `SESSION_TRANSITIONS[(session kind,
+session state, message type)]` name the handler and the state a well-formed message leads to; anything else is
+counted as unexpected and changes nothing (the exhaustive tests walk both tables).
 
 Tunnel establishment (§5.1, §7.2): SCCRQ → SCCRP → SCCCN; with a secret, each side challenges the other and checks
 `MD5(type | secret | challenge)` (§5.1.1). Incoming calls (§5.2, §7.4): ICRQ (LAC) → ICRP (LNS) → ICCN (LAC).
@@ -15,19 +20,21 @@ Outgoing calls: OCRQ (LNS) → OCRP → OCCN (LAC). CDN clears a session, StopCC
 from __future__ import annotations
 
 import hmac
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 from rrasctl.protocols.base import CoreMisuse, Counters, Event, Malformed, default_rng
+from rrasctl.protocols.causes import Cause
 from rrasctl.protocols.l2tp.avp import (
     AvpType, CdnResult, GeneralError, MessageType, ResultCode, StopCcnResult, TUNNEL_MESSAGES, challenge_response,
     encode_avp_list,
 )
 from rrasctl.protocols.l2tp.channel import ChannelConfig, ReliableChannel
 from rrasctl.protocols.l2tp.events import (  # re-exported: the core's public types
-    CallRequested, L2tpCall, LinkInfo, SessionClosed, SessionState, SessionUp, TunnelClosed, TunnelConfig,
-    TunnelRequested, TunnelState, TunnelUp,
+    CallRequested, LinkInfo, SessionClosed, SessionKind, SessionRecord, SessionState, SessionUp, TunnelClosed,
+    TunnelConfig, TunnelRequested, TunnelState, TunnelUp,
 )
 from rrasctl.protocols.l2tp.messages import ControlMessage, decode_control
+from rrasctl.protocols.l2tp.results import cdn_cause, result_text as _result_text, stopccn_cause
 
 M = MessageType
 A = AvpType
@@ -59,16 +66,6 @@ def _safe_get(msg: ControlMessage, attr: AvpType, default: Any) -> Any:
         return default
 
 
-def _result_text(rc: ResultCode | None) -> str:
-    if rc is None:
-        return "no result code"
-    text = f"result {rc.result}"
-    if rc.error is not None:
-        text += f" error {rc.error}"
-    if rc.message:
-        text += f" ({rc.message[:80]})"
-    return text
-
 
 class L2tpTunnel:
     """One control connection and its sessions (see the module docstring)."""
@@ -83,7 +80,8 @@ class L2tpTunnel:
         self.state = TunnelState.IDLE
         self.initiator = False
         self.stats = Counters()
-        self.calls: dict[int, L2tpCall] = {}
+        self.calls: dict[int, SessionRecord] = {}
+        self.close_cause: Cause | None = None
         self.close_reason: str | None = None
         self._rng = rng
         self._channel = ReliableChannel(ChannelConfig(config.receive_window, config.retransmit_s,
@@ -92,9 +90,10 @@ class L2tpTunnel:
         self._peer_challenge: bytes | None = None     # what the peer asked us
         self._now = 0.0
         self._last_rx = 0.0
+        self._idle_since: float | None = None         # no session since then (idle_timeout_s)
         self._serial = 0
         self._closed_emitted = False
-        self._pending_events: list[Event] = []
+        self._events: list[Event] = []               # what the current input or command caused
         self._stop_result: tuple[int, int | None] = (StopCcnResult.CLEAR, None)
 
     # ---- properties ------------------------------------------------------------------------------------------
@@ -107,7 +106,7 @@ class L2tpTunnel:
         return self._channel
 
     # ---- commands --------------------------------------------------------------------------------------------
-    def start(self, now: float) -> None:
+    def start(self, now: float) -> list[Event]:
         """Initiate the tunnel: SCCRQ."""
         if self.state is not TunnelState.IDLE:
             raise CoreMisuse(f"start in {self.state}")
@@ -119,8 +118,9 @@ class L2tpTunnel:
             items.append((A.CHALLENGE, self._challenge))
         self._send(0, items, M.SCCRQ)
         self.state = TunnelState.WAIT_CTL_REPLY
+        return self._take_events()
 
-    def accept_tunnel(self, now: float) -> None:
+    def accept_tunnel(self, now: float) -> list[Event]:
         if self.state is not TunnelState.WAIT_ADMISSION:
             raise CoreMisuse(f"accept_tunnel in {self.state}")
         self._now = now
@@ -133,55 +133,65 @@ class L2tpTunnel:
             items.append((A.CHALLENGE, self._challenge))
         self._send(0, items, M.SCCRP)
         self.state = TunnelState.WAIT_CTL_CONN
+        self._channel.retry_limit = min(self.config.handshake_retries, self.config.max_retries)
+        return self._take_events()
 
-    def refuse_tunnel(self, result: int, error: int | None, message: str, now: float) -> None:
-        """StopCCN to a requester we will not serve (e.g. no tunnel can be admitted)."""
+    def refuse_tunnel(self, result: int, error: int | None, message: str, now: float,
+                      cause: Cause = Cause.TUNNEL_REFUSED) -> list[Event]:
+        """StopCCN to a requester we will not serve (e.g. no tunnel can be admitted); CAUSE is ours, for the
+        TunnelClosed event that follows."""
         if self.state is not TunnelState.WAIT_ADMISSION:
             raise CoreMisuse(f"refuse_tunnel in {self.state}")
         self._now = now
-        self._stop(result, error, message, f"refused: {message}")
+        self._stop(result, error, message, f"refused: {message}", cause)
+        return self._take_events()
 
     def close(self, now: float, result: int = StopCcnResult.CLEAR, error: int | None = None,
-              message: str = "") -> None:
+              message: str = "", cause: Cause = Cause.ADMIN_DISCONNECT) -> list[Event]:
         """Clear the tunnel and all its sessions: StopCCN, then CLOSED when it is acknowledged."""
         self._now = now
         if self.state in (TunnelState.CLOSING, TunnelState.CLOSED):
-            return
+            return self._take_events()
         if self.state is TunnelState.IDLE:
             self.state = TunnelState.CLOSED
-            return
-        self._stop(result, error, message, message or "closed locally")
+            return self._take_events()
+        self._stop(result, error, message, message or "closed locally", cause)
+        return self._take_events()
 
     def place_call(self, now: float, calling_number: str = "") -> int:
-        """LAC: an incoming call towards the LNS (ICRQ). Returns the local session id (deferred until the tunnel
-        is up)."""
+        """LAC: an incoming call towards the LNS (ICRQ). Returns the local session id (the ICRQ waits until the
+        tunnel is up). It causes no event."""
         self._now = now
         if self.state in (TunnelState.CLOSING, TunnelState.CLOSED):
             raise CoreMisuse("place_call on a closed tunnel")
         sid = self._new_session_id()
-        call = L2tpCall(sid, SessionState.WAIT_TUNNEL, lac=True)
+        call = SessionRecord(sid, SessionState.WAIT_TUNNEL, lac=True)
         self._serial += 1
         call.serial = self._serial
         self.calls[sid] = call
+        self._idle_since = None
         if self.state is TunnelState.ESTABLISHED:
             self._send_icrq(call)
         return sid
 
     def place_outgoing_call(self, now: float, called_number: str = "") -> int:
-        """LNS: ask the LAC to place an outgoing call (OCRQ)."""
+        """LNS: ask the LAC to place an outgoing call (OCRQ). It causes no event."""
         self._now = now
         if self.state is not TunnelState.ESTABLISHED:
             raise CoreMisuse("place_outgoing_call before the tunnel is up")
         sid = self._new_session_id()
         self._serial += 1
-        call = L2tpCall(sid, SessionState.WAIT_REPLY, lac=False, outgoing=True, serial=self._serial)
+        call = SessionRecord(sid, SessionState.WAIT_REPLY, lac=False, outgoing=True, serial=self._serial)
         self.calls[sid] = call
+        self._idle_since = None
         self._send(0, [(A.ASSIGNED_SESSION_ID, sid), (A.CALL_SERIAL_NUMBER, call.serial),
                        (A.MINIMUM_BPS, 0), (A.MAXIMUM_BPS, TX_CONNECT_SPEED), (A.BEARER_TYPE, 0),
                        (A.FRAMING_TYPE, FRAMING_SYNC), (A.CALLED_NUMBER, called_number)], M.OCRQ)
         return sid
 
-    def accept_call(self, local_session_id: int, now: float) -> None:
+    def accept_call(self, local_session_id: int, now: float) -> list[Event]:
+        """Answer a CallRequested: ICRP (we are the LNS), or OCRP + OCCN (we are the LAC: the session is up at
+        once, so SessionUp comes back from this command)."""
         call = self._call_in(local_session_id, SessionState.WAIT_ADMISSION)
         self._now = now
         if call.outgoing:               # we are the LAC: reply, and the "dialling" is immediate
@@ -189,54 +199,68 @@ class L2tpTunnel:
             self._send(call.peer_session_id, [(A.TX_CONNECT_SPEED, TX_CONNECT_SPEED),
                                               (A.FRAMING_TYPE, FRAMING_SYNC)], M.OCCN)
             call.state = SessionState.ESTABLISHED
-            self._pending_events.append(SessionUp(call.local_session_id, call.peer_session_id))
+            self._events.append(SessionUp(call.local_session_id, call.peer_session_id))
         else:
             self._send(call.peer_session_id, [(A.ASSIGNED_SESSION_ID, call.local_session_id)], M.ICRP)
             call.state = SessionState.WAIT_CONNECT
+        return self._take_events()
 
     def refuse_call(self, local_session_id: int, now: float, result: int = CdnResult.TEMPORARY_LACK,
-                    error: int | None = None, message: str = "") -> None:
+                    error: int | None = None, message: str = "") -> list[Event]:
         call = self._call_in(local_session_id, SessionState.WAIT_ADMISSION)
         self._now = now
         self._send_cdn(call, result, error, message)
+        return self._take_events()
 
     def close_call(self, local_session_id: int, now: float, result: int = CdnResult.ADMIN,
-                   error: int | None = None, message: str = "") -> None:
-        """CDN for one session (no event: the owner asked for it)."""
+                   error: int | None = None, message: str = "") -> list[Event]:
+        """CDN for one session (no SessionClosed: the owner asked for it)."""
         call = self.calls.get(local_session_id)
         if call is None:
-            return
+            return self._take_events()
         self._now = now
         if call.state is SessionState.WAIT_TUNNEL:
             del self.calls[local_session_id]
-            return
+            self._note_idle()
+            return self._take_events()
         self._send_cdn(call, result, error, message)
+        return self._take_events()
 
-    def set_link_info(self, local_session_id: int, send_accm: int, recv_accm: int, now: float) -> None:
+    def set_link_info(self, local_session_id: int, send_accm: int, recv_accm: int, now: float) -> list[Event]:
         """LNS → LAC: SLI with the ACCM negotiated by PPP (§6.14)."""
         call = self.calls.get(local_session_id)
         if call is None or call.state is not SessionState.ESTABLISHED:
-            return
+            return self._take_events()
         self._now = now
         self._send(call.peer_session_id, [(A.ACCM, b"\0\0" + send_accm.to_bytes(4, "big") +
                                            recv_accm.to_bytes(4, "big"))], M.SLI)
+        return self._take_events()
 
     # ---- outputs ---------------------------------------------------------------------------------------------
     def take_output(self) -> list[bytes]:
         return self._channel.flush(self._now)
 
     def next_timer(self) -> float | None:
-        if self._pending_events:
-            return self._now              # events a command caused come out of the next handle_timer
         if self.state is TunnelState.CLOSED:
             return None
-        deadlines = [d for d in (self._channel.next_timer(), self._hello_deadline()) if d is not None]
+        deadlines = [d for d in (self._channel.next_timer(), self._hello_deadline(), self._idle_deadline())
+                     if d is not None]
         return min(deadlines) if deadlines else None
 
     def _hello_deadline(self) -> float | None:
         if self.state is TunnelState.ESTABLISHED and self._channel.idle and self.config.hello_s > 0:
             return self._last_rx + self.config.hello_s
         return None
+
+    def _idle_deadline(self) -> float | None:
+        if (self.state is not TunnelState.ESTABLISHED or self.config.idle_timeout_s <= 0 or self.calls
+                or self._idle_since is None):
+            return None
+        return self._idle_since + self.config.idle_timeout_s
+
+    def _note_idle(self) -> None:
+        if not self.calls and self._idle_since is None:
+            self._idle_since = self._now
 
     # ---- inputs ----------------------------------------------------------------------------------------------
     def receive(self, data: bytes | memoryview, now: float) -> list[Event]:
@@ -255,7 +279,8 @@ class L2tpTunnel:
                 break
             self._dispatch(m)
         if self.state is TunnelState.CLOSING and self._channel.idle:
-            self._finish(StopCcnResult.CLEAR, None, self.close_reason or "closed", by_peer=False)
+            self._finish(StopCcnResult.CLEAR, None, self.close_reason or "closed", by_peer=False,
+                         cause=self.close_cause or Cause.ADMIN_DISCONNECT)
         return self._take_events()
 
     def handle_timer(self, now: float) -> list[Event]:
@@ -264,18 +289,28 @@ class L2tpTunnel:
             return self._take_events()
         if not self._channel.on_timer(now):
             self._channel.abandon()
-            n = self.config.max_retries
+            n = self._channel.retry_limit if self._channel.retry_limit is not None else self.config.max_retries
+            if self.state is TunnelState.CLOSING:
+                cause = self.close_cause or Cause.ADMIN_DISCONNECT
+            elif self.state is TunnelState.ESTABLISHED:
+                cause = Cause.LINK_LOST
+            else:
+                cause = Cause.NO_ANSWER
             self._finish(StopCcnResult.GENERAL_ERROR, None,
-                         f"peer did not acknowledge after {n} retransmissions", by_peer=False)
+                         f"peer did not acknowledge after {n} retransmissions", by_peer=False, cause=cause)
             return self._take_events()
         hello = self._hello_deadline()
         if hello is not None and now >= hello:
             self._last_rx = now
             self._send(0, [], M.HELLO)
+        idle = self._idle_deadline()
+        if idle is not None and now >= idle:
+            self.stats.count("idle tunnel closed")
+            self._stop(StopCcnResult.CLEAR, None, "no session", "no session for the idle time", Cause.IDLE_TIMEOUT)
         return self._take_events()
 
     def _take_events(self) -> list[Event]:
-        events, self._pending_events = self._pending_events, []
+        events, self._events = self._events, []
         return events
 
     # ---- message handling ------------------------------------------------------------------------------------
@@ -299,10 +334,32 @@ class L2tpTunnel:
             if msg.avp(attr) is None:
                 self._protocol_error(msg, f"{mtype.name} without {attr.name}", GeneralError.BAD_VALUE)
                 return
+        transition = TUNNEL_TRANSITIONS.get((self.state, mtype))
+        if transition is None:
+            self._unexpected(msg)
+            return
         try:
-            getattr(self, "_on_" + mtype.name.lower())(msg)
+            transition.handler(self, msg)
         except Malformed as exc:            # an AVP of the right type with a bad value
             self._protocol_error(msg, f"{mtype.name}: {exc.reason}", GeneralError.BAD_LENGTH)
+            return
+        if transition.to is not None and self.state not in (TunnelState.CLOSING, TunnelState.CLOSED):
+            self.state = transition.to
+
+    def _on_session_message(self, msg: ControlMessage) -> None:
+        """A session message in an established tunnel: the session named by the header, then the session table."""
+        call = self.calls.get(msg.session_id)
+        if call is None:
+            # a CDN answering our ICRQ before ICRP carries our session id in the header; anything else is stray
+            self.stats.count(f"{msg.name} for an unknown session")
+            return
+        transition = SESSION_TRANSITIONS.get((call.kind, call.state, MessageType(msg.message_type)))
+        if transition is None:
+            self._unexpected(msg)
+            return
+        transition.handler(self, call, msg)
+        if transition.to is not None and self.calls.get(call.local_session_id) is call:
+            call.state = transition.to
 
     def _protocol_error(self, msg: ControlMessage, reason: str, error: int) -> None:
         self.stats.count(reason)
@@ -310,7 +367,7 @@ class L2tpTunnel:
         if mtype in TUNNEL_MESSAGES or (msg.session_id == 0 and mtype not in (M.ICRQ, M.OCRQ)):
             if self.state is TunnelState.WAIT_ADMISSION or self.state is TunnelState.IDLE:
                 self._channel.peer_tunnel_id = _safe_get(msg, A.ASSIGNED_TUNNEL_ID, 0)
-            self._stop(StopCcnResult.GENERAL_ERROR, error, reason, reason)
+            self._stop(StopCcnResult.GENERAL_ERROR, error, reason, reason, Cause.PROTOCOL_ERROR)
             return
         call = self.calls.get(msg.session_id)
         if call is None and mtype in (M.ICRQ, M.OCRQ):
@@ -321,28 +378,24 @@ class L2tpTunnel:
             return
         if call is not None:
             self._send_cdn(call, CdnResult.GENERAL_ERROR, error, reason[:64])
-            self._pending_events.append(SessionClosed(call.local_session_id, CdnResult.GENERAL_ERROR, error,
-                                                      reason, by_peer=False))
+            self._events.append(SessionClosed(call.local_session_id, CdnResult.GENERAL_ERROR, error,
+                                              Cause.PROTOCOL_ERROR, reason, by_peer=False))
 
     def _unexpected(self, msg: ControlMessage) -> None:
         self.stats.count(f"unexpected {msg.name} in {self.state.value}")
 
+    # -- tunnel messages --
     def _on_sccrq(self, msg: ControlMessage) -> None:
-        if self.state is not TunnelState.IDLE:
-            self._unexpected(msg)
-            return
         self._channel.peer_tunnel_id = msg.get(A.ASSIGNED_TUNNEL_ID)
         self._channel.set_peer_window(msg.get(A.RECEIVE_WINDOW_SIZE, 4))
         self.peer_host_name = msg.get(A.HOST_NAME)
         challenge = msg.get(A.CHALLENGE)
         if challenge is not None and self.config.secret is None:
             self._stop(StopCcnResult.NOT_AUTHORIZED, None, "challenged but no tunnel secret is configured",
-                       "peer asked for tunnel authentication; no secret configured")
+                       "peer asked for tunnel authentication; no secret configured", Cause.TUNNEL_AUTH_FAILED)
             return
         self._peer_challenge = challenge
-        self.state = TunnelState.WAIT_ADMISSION
-        self._pending_events.append(TunnelRequested(self.peer_tunnel_id, self.peer_host_name,
-                                                    msg.get(A.VENDOR_NAME, "")))
+        self._events.append(TunnelRequested(self.peer_tunnel_id, self.peer_host_name, msg.get(A.VENDOR_NAME, "")))
 
     def _check_response(self, msg: ControlMessage, mtype: int) -> bool:
         if self._challenge is None:
@@ -351,14 +404,12 @@ class L2tpTunnel:
         want = challenge_response(mtype, self.config.secret or b"", self._challenge)
         if got is None or not hmac.compare_digest(got, want):
             reason = "tunnel authentication failed" if got is not None else "no Challenge Response from the peer"
-            self._stop(StopCcnResult.NOT_AUTHORIZED, None, "tunnel authentication failed", reason)
+            self._stop(StopCcnResult.NOT_AUTHORIZED, None, "tunnel authentication failed", reason,
+                       Cause.TUNNEL_AUTH_FAILED)
             return False
         return True
 
     def _on_sccrp(self, msg: ControlMessage) -> None:
-        if self.state is not TunnelState.WAIT_CTL_REPLY:
-            self._unexpected(msg)
-            return
         self._channel.peer_tunnel_id = msg.get(A.ASSIGNED_TUNNEL_ID)
         self._channel.set_peer_window(msg.get(A.RECEIVE_WINDOW_SIZE, 4))
         self.peer_host_name = msg.get(A.HOST_NAME)
@@ -369,22 +420,21 @@ class L2tpTunnel:
         if challenge is not None:
             if self.config.secret is None:
                 self._stop(StopCcnResult.NOT_AUTHORIZED, None, "challenged but no tunnel secret is configured",
-                           "peer asked for tunnel authentication; no secret configured")
+                           "peer asked for tunnel authentication; no secret configured", Cause.TUNNEL_AUTH_FAILED)
                 return
             items.append((A.CHALLENGE_RESPONSE, challenge_response(M.SCCCN, self.config.secret, challenge)))
         self._send(0, items, M.SCCCN)
         self._established()
 
     def _on_scccn(self, msg: ControlMessage) -> None:
-        if self.state is not TunnelState.WAIT_CTL_CONN:
-            self._unexpected(msg)
-            return
         if self._check_response(msg, M.SCCCN):
             self._established()
 
     def _established(self) -> None:
         self.state = TunnelState.ESTABLISHED
-        self._pending_events.append(TunnelUp(self.peer_tunnel_id, self.peer_host_name))
+        self._channel.retry_limit = None
+        self._idle_since = None if self.calls else self._now
+        self._events.append(TunnelUp(self.peer_tunnel_id, self.peer_host_name))
         for call in list(self.calls.values()):
             if call.state is SessionState.WAIT_TUNNEL:
                 self._send_icrq(call)
@@ -395,7 +445,9 @@ class L2tpTunnel:
         rc = msg.get(A.RESULT_CODE)
         result = rc.result if rc else 0
         error = rc.error if rc else None
-        self._finish(result, error, f"peer sent StopCCN: {_result_text(rc)}", by_peer=True)
+        cause = stopccn_cause(result, error, established=self.state is TunnelState.ESTABLISHED,
+                              have_secret=self.config.secret is not None)
+        self._finish(result, error, f"peer sent StopCCN: {_result_text(rc)}", by_peer=True, cause=cause)
 
     def _on_hello(self, msg: ControlMessage) -> None:
         pass                                  # the ack is all it needs
@@ -407,85 +459,47 @@ class L2tpTunnel:
         self._on_call_request(msg, outgoing=True)
 
     def _on_call_request(self, msg: ControlMessage, outgoing: bool) -> None:
-        if self.state is not TunnelState.ESTABLISHED:
-            self._unexpected(msg)
-            return
         peer_sid = msg.get(A.ASSIGNED_SESSION_ID)
         for call in self.calls.values():
             if call.peer_session_id == peer_sid and call.lac == outgoing:
                 self.stats.count("call request for an existing session")
                 return
         sid = self._new_session_id()
-        call = L2tpCall(sid, SessionState.WAIT_ADMISSION, lac=outgoing, outgoing=outgoing,
-                        peer_session_id=peer_sid, serial=msg.get(A.CALL_SERIAL_NUMBER, 0))
+        call = SessionRecord(sid, SessionState.WAIT_ADMISSION, lac=outgoing, outgoing=outgoing,
+                             peer_session_id=peer_sid, serial=msg.get(A.CALL_SERIAL_NUMBER, 0))
         self.calls[sid] = call
-        self._pending_events.append(CallRequested(sid, peer_sid, call.serial, outgoing,
-                                                  msg.get(A.CALLING_NUMBER, ""), msg.get(A.CALLED_NUMBER, "")))
+        self._idle_since = None
+        self._events.append(CallRequested(sid, peer_sid, call.serial, outgoing,
+                                          msg.get(A.CALLING_NUMBER, ""), msg.get(A.CALLED_NUMBER, "")))
 
-    def _session_for(self, msg: ControlMessage, state: SessionState, outgoing: bool) -> L2tpCall | None:
-        call = self.calls.get(msg.session_id)
-        if call is None or call.state is not state or call.outgoing is not outgoing:
-            self._unexpected(msg)
-            return None
-        return call
-
-    def _on_icrp(self, msg: ControlMessage) -> None:
-        call = self._session_for(msg, SessionState.WAIT_REPLY, outgoing=False)
-        if call is None:
-            return
+    # -- session messages (call = the session the header names) --
+    def _on_icrp(self, call: SessionRecord, msg: ControlMessage) -> None:
         call.peer_session_id = msg.get(A.ASSIGNED_SESSION_ID)
         self._send(call.peer_session_id, [(A.TX_CONNECT_SPEED, TX_CONNECT_SPEED),
                                           (A.FRAMING_TYPE, FRAMING_SYNC)], M.ICCN)
-        call.state = SessionState.ESTABLISHED
-        self._pending_events.append(SessionUp(call.local_session_id, call.peer_session_id))
+        self._events.append(SessionUp(call.local_session_id, call.peer_session_id))
 
-    def _on_ocrp(self, msg: ControlMessage) -> None:
-        call = self._session_for(msg, SessionState.WAIT_REPLY, outgoing=True)
-        if call is None:
-            return
+    def _on_ocrp(self, call: SessionRecord, msg: ControlMessage) -> None:
         call.peer_session_id = msg.get(A.ASSIGNED_SESSION_ID)
-        call.state = SessionState.WAIT_CONNECT
 
-    def _on_iccn(self, msg: ControlMessage) -> None:
-        call = self._session_for(msg, SessionState.WAIT_CONNECT, outgoing=False)
-        if call is None:
-            return
-        call.state = SessionState.ESTABLISHED
-        self._pending_events.append(SessionUp(call.local_session_id, call.peer_session_id))
+    def _on_connected(self, call: SessionRecord, msg: ControlMessage) -> None:   # ICCN (LNS), OCCN (LNS-outgoing)
+        self._events.append(SessionUp(call.local_session_id, call.peer_session_id))
 
-    def _on_occn(self, msg: ControlMessage) -> None:
-        call = self._session_for(msg, SessionState.WAIT_CONNECT, outgoing=True)
-        if call is None:
-            return
-        call.state = SessionState.ESTABLISHED
-        self._pending_events.append(SessionUp(call.local_session_id, call.peer_session_id))
-
-    def _on_cdn(self, msg: ControlMessage) -> None:
-        call = self.calls.pop(msg.session_id, None)
-        if call is None:
-            # a CDN answering our ICRQ before ICRP carries our session id in the header; anything else is stray
-            self.stats.count("CDN for an unknown session")
-            return
+    def _on_cdn(self, call: SessionRecord, msg: ControlMessage) -> None:
+        del self.calls[call.local_session_id]
+        self._note_idle()
         rc = msg.get(A.RESULT_CODE)
-        self._pending_events.append(SessionClosed(call.local_session_id, rc.result if rc else 0,
-                                                  rc.error if rc else None,
-                                                  f"peer sent CDN: {_result_text(rc)}", by_peer=True))
+        result = rc.result if rc else 0
+        cause = cdn_cause(result, established=call.state is SessionState.ESTABLISHED)
+        self._events.append(SessionClosed(call.local_session_id, result, rc.error if rc else None, cause,
+                                          f"peer sent CDN: {_result_text(rc)}", by_peer=True))
 
-    def _on_wen(self, msg: ControlMessage) -> None:
-        self._link_info(msg, A.CALL_ERRORS)
-
-    def _on_sli(self, msg: ControlMessage) -> None:
-        self._link_info(msg, A.ACCM)
-
-    def _link_info(self, msg: ControlMessage, attr: AvpType) -> None:
-        call = self.calls.get(msg.session_id)
-        if call is None:
-            self._unexpected(msg)
-            return
-        self._pending_events.append(LinkInfo(call.local_session_id, msg.message_type, msg.get(attr, b"")))
+    def _on_link_info(self, call: SessionRecord, msg: ControlMessage) -> None:     # WEN, SLI
+        attr = A.CALL_ERRORS if msg.message_type == M.WEN else A.ACCM
+        self._events.append(LinkInfo(call.local_session_id, msg.message_type, msg.get(attr, b"")))
 
     # ---- helpers ---------------------------------------------------------------------------------------------
-    def _call_in(self, sid: int, state: SessionState) -> L2tpCall:
+    def _call_in(self, sid: int, state: SessionState) -> SessionRecord:
         call = self.calls.get(sid)
         if call is None or call.state is not state:
             raise CoreMisuse(f"session {sid} is not in {state}")
@@ -510,42 +524,92 @@ class L2tpTunnel:
         body = encode_avp_list(body_items, secret=secret, hide_types=HIDDEN_AVPS, rng=self._rng)
         self._channel.queue(session_id, body)
 
-    def _send_icrq(self, call: L2tpCall) -> None:
+    def _send_icrq(self, call: SessionRecord) -> None:
         self._send(0, [(A.ASSIGNED_SESSION_ID, call.local_session_id), (A.CALL_SERIAL_NUMBER, call.serial),
                        (A.BEARER_TYPE, 0)], M.ICRQ)
         call.state = SessionState.WAIT_REPLY
 
-    def _send_cdn(self, call: L2tpCall, result: int, error: int | None, message: str) -> None:
+    def _send_cdn(self, call: SessionRecord, result: int, error: int | None, message: str) -> None:
         self.calls.pop(call.local_session_id, None)
+        self._note_idle()
         self._send(call.peer_session_id, [(A.RESULT_CODE, ResultCode(result, error, message)),
                                           (A.ASSIGNED_SESSION_ID, call.local_session_id)], M.CDN)
 
-    def _stop(self, result: int, error: int | None, message: str, reason: str) -> None:
+    def _stop(self, result: int, error: int | None, message: str, reason: str, cause: Cause) -> None:
         """Send StopCCN and wait for its ack (CLOSING); sessions are gone with the tunnel."""
         self.close_reason = reason
+        self.close_cause = cause
         for call in list(self.calls.values()):
             if call.state is SessionState.ESTABLISHED:
-                self._pending_events.append(SessionClosed(call.local_session_id, CdnResult.ADMIN, None,
-                                                          "tunnel closed", by_peer=False))
+                self._events.append(SessionClosed(call.local_session_id, CdnResult.ADMIN, None, cause,
+                                                  "tunnel closed", by_peer=False))
         self.calls.clear()
         self._send(0, [(A.ASSIGNED_TUNNEL_ID, self.local_tunnel_id),
                        (A.RESULT_CODE, ResultCode(result, error, message[:64]))], M.STOPCCN)
         self.state = TunnelState.CLOSING
         self._stop_result = (result, error)
 
-    def _finish(self, result: int, error: int | None, reason: str, by_peer: bool) -> None:
+    def _finish(self, result: int, error: int | None, reason: str, by_peer: bool, cause: Cause) -> None:
         if self._closed_emitted:
             self.state = TunnelState.CLOSED
             return
         for call in list(self.calls.values()):
             if call.state is SessionState.ESTABLISHED:
-                self._pending_events.append(SessionClosed(call.local_session_id, CdnResult.LOST_CARRIER
-                                                          if not by_peer else CdnResult.ADMIN, None,
-                                                          reason, by_peer))
+                self._events.append(SessionClosed(call.local_session_id, CdnResult.LOST_CARRIER
+                                                  if not by_peer else CdnResult.ADMIN, None,
+                                                  cause, reason, by_peer))
         self.calls.clear()
         if not by_peer and self.state is TunnelState.CLOSING:
             result, error = self._stop_result
+            cause = self.close_cause or cause
+            reason = self.close_reason or reason
         self.state = TunnelState.CLOSED
         self.close_reason = reason
+        self.close_cause = cause
         self._closed_emitted = True
-        self._pending_events.append(TunnelClosed(result, error, reason, by_peer))
+        self._events.append(TunnelClosed(result, error, cause, reason, by_peer))
+
+
+# ---- the machines as data ---------------------------------------------------------------------------------------
+
+class Transition(NamedTuple):
+    handler: Callable[..., None]
+    to: Any                  # TunnelState / SessionState after a well-formed message, None = unchanged
+
+
+def _tunnel_table() -> dict[tuple[TunnelState, MessageType], Transition]:
+    T, S = L2tpTunnel, TunnelState
+    t: dict[tuple[TunnelState, MessageType], Transition] = {
+        (S.IDLE, M.SCCRQ): Transition(T._on_sccrq, S.WAIT_ADMISSION),
+        (S.WAIT_CTL_REPLY, M.SCCRP): Transition(T._on_sccrp, S.ESTABLISHED),
+        (S.WAIT_CTL_CONN, M.SCCCN): Transition(T._on_scccn, S.ESTABLISHED),
+        (S.ESTABLISHED, M.ICRQ): Transition(T._on_icrq, None),
+        (S.ESTABLISHED, M.OCRQ): Transition(T._on_ocrq, None),
+    }
+    for st in S:
+        if st is not S.CLOSED:
+            t[(st, M.STOPCCN)] = Transition(T._on_stopccn, S.CLOSED)
+            t[(st, M.HELLO)] = Transition(T._on_hello, None)
+    for mtype in (M.ICRP, M.OCRP, M.ICCN, M.OCCN, M.CDN, M.WEN, M.SLI):
+        t[(S.ESTABLISHED, mtype)] = Transition(T._on_session_message, None)
+    return t
+
+
+def _session_table() -> dict[tuple[SessionKind, SessionState, MessageType], Transition]:
+    T, K, SS = L2tpTunnel, SessionKind, SessionState
+    t: dict[tuple[SessionKind, SessionState, MessageType], Transition] = {
+        (K.LAC_INCOMING, SS.WAIT_REPLY, M.ICRP): Transition(T._on_icrp, SS.ESTABLISHED),
+        (K.LNS_OUTGOING, SS.WAIT_REPLY, M.OCRP): Transition(T._on_ocrp, SS.WAIT_CONNECT),
+        (K.LNS_INCOMING, SS.WAIT_CONNECT, M.ICCN): Transition(T._on_connected, SS.ESTABLISHED),
+        (K.LNS_OUTGOING, SS.WAIT_CONNECT, M.OCCN): Transition(T._on_connected, SS.ESTABLISHED),
+    }
+    for kind in K:
+        for st in SS:
+            t[(kind, st, M.CDN)] = Transition(T._on_cdn, None)           # clears a session in any state
+            t[(kind, st, M.WEN)] = Transition(T._on_link_info, None)
+            t[(kind, st, M.SLI)] = Transition(T._on_link_info, None)
+    return t
+
+
+TUNNEL_TRANSITIONS = _tunnel_table()
+SESSION_TRANSITIONS = _session_table()

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from rrasctl.protocols.base import Event
+from rrasctl.protocols.causes import Cause
 
 
 class TunnelState(Enum):
@@ -39,7 +40,9 @@ class TunnelConfig:
     retransmit_s: float = 1.0
     retransmit_max_s: float = 8.0
     max_retries: int = 5
+    handshake_retries: int = 2             # SCCRP retransmissions to a peer that has not answered with SCCCN yet
     hello_s: float = 60.0                  # §6.5: a HELLO after this long without a message from the peer; 0 = off
+    idle_timeout_s: float = 0.0            # close a tunnel that carries no session for this long; 0 = never
     framing_capabilities: int = 3          # sync and async
     bearer_capabilities: int = 0
 
@@ -67,7 +70,8 @@ class TunnelUp(Event):
 class TunnelClosed(Event):
     result: int
     error: int | None
-    reason: str
+    cause: Cause
+    detail: str
     by_peer: bool
 
 
@@ -93,7 +97,8 @@ class SessionClosed(Event):
     local_session_id: int
     result: int
     error: int | None
-    reason: str
+    cause: Cause
+    detail: str
     by_peer: bool
 
 
@@ -105,11 +110,28 @@ class LinkInfo(Event):
     value: bytes
 
 
+class SessionKind(Enum):
+    """Which side of which kind of call a session is (RFC 2661 §7.4, §7.5)."""
+
+    LAC_INCOMING = "lac-incoming"          # we sent ICRQ (our demand-dial side)
+    LNS_INCOMING = "lns-incoming"          # we received ICRQ (the server side)
+    LNS_OUTGOING = "lns-outgoing"          # we sent OCRQ
+    LAC_OUTGOING = "lac-outgoing"          # we received OCRQ
+
+
 @dataclass(slots=True)
-class L2tpCall:
+class SessionRecord:
+    """One session inside the tunnel core (the control half; the data half is protocols/l2tp/call.py)."""
+
     local_session_id: int
     state: SessionState
     lac: bool                              # we are the LAC side of this session
     outgoing: bool = False
     peer_session_id: int = 0
     serial: int = 0
+
+    @property
+    def kind(self) -> SessionKind:
+        if self.lac:
+            return SessionKind.LAC_OUTGOING if self.outgoing else SessionKind.LAC_INCOMING
+        return SessionKind.LNS_OUTGOING if self.outgoing else SessionKind.LNS_INCOMING

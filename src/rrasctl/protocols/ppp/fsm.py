@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from enum import Enum, IntEnum
 from typing import Callable, Protocol
 
+from rrasctl.protocols.causes import Cause
 from rrasctl.protocols.base import Counters, Event, Malformed
 from rrasctl.protocols.ppp.frame import Code, ControlPacket
 
@@ -273,18 +274,21 @@ class LayerFinished(Event):
 
 @dataclass(frozen=True, slots=True)
 class LayerFailed(Event):
-    """The negotiation cannot succeed; the layer is being closed. ``reason`` is for operators."""
+    """The negotiation cannot succeed; the layer is being closed. ``reason`` is for operators; ``cause`` is set
+    when the option logic knows better than the layer what went wrong (no common authentication method)."""
 
     protocol: int
     reason: str
+    cause: Cause | None = None
 
 
 class NegotiationFailed(Exception):
     """Raised by option logic when no agreement is possible (caught by the Negotiator)."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, cause: Cause | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.cause = cause
 
 
 class LayerHandler(Protocol):
@@ -371,10 +375,10 @@ class Negotiator:
         """The peer sent an LCP Protocol-Reject for this protocol (RXJ-, RFC 1661 §5.7)."""
         return self.event(Input.RXJ_MINUS, now)
 
-    def fail(self, reason: str, now: float) -> list[Event]:
+    def fail(self, reason: str, now: float, cause: Cause | None = None) -> list[Event]:
         """Give up on this layer with an operator-facing reason: `LayerFailed`, then Close."""
         self.failure_reason = reason
-        return [LayerFailed(self.protocol, reason)] + self.event(Input.CLOSE, now)
+        return [LayerFailed(self.protocol, reason, cause)] + self.event(Input.CLOSE, now)
 
     def handle_timer(self, now: float) -> list[Event]:
         if self.deadline is None or now < self.deadline:
@@ -497,7 +501,7 @@ class Negotiator:
                               else self.handler.nak_received(pkt.data) if code == Code.CONFIGURE_NAK
                               else self.handler.reject_received(pkt.data))
                     except NegotiationFailed as exc:
-                        return self.fail(exc.reason, now)
+                        return self.fail(exc.reason, now, exc.cause)
                     if not ok:
                         self.stats.count(f"bad configure-{Code(code).name.split('_')[1].lower()}")
                         return []

@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from rrasctl.protocols.causes import Cause
 from rrasctl.protocols.base import Event, Rng
 from rrasctl.protocols.ppp.auth import AuthMethod
 from rrasctl.protocols.ppp.frame import Code, ControlPacket
@@ -111,11 +112,12 @@ def _nak_auth(ours: bytes | None, suggested: bytes, neg: Negotiation) -> bytes:
             return candidate.option_data
     offered = method.value if method is not None else f"0x{suggested.hex()}"
     allowed = ", ".join(m.value for m in policy.methods)
-    raise NegotiationFailed(f"no common authentication method (peer offered {offered}, policy allows {allowed})")
+    raise NegotiationFailed(f"no common authentication method (peer offered {offered}, policy allows {allowed})",
+                            Cause.NO_COMMON_AUTH)
 
 
 def _reject_auth(neg: Negotiation) -> None:
-    raise NegotiationFailed("peer refused to authenticate")
+    raise NegotiationFailed("peer refused to authenticate", Cause.NO_COMMON_AUTH)
 
 
 # -- magic number ------------------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ Owner's loop (the engine drivers do exactly this)::
             more = link.answer_password(password_or_None, now)  # ... or answer_external(accepted, now=..., keys=...)
             # commands return the events they cause (here AuthSucceeded/AuthFailed, maybe LinkDown): handle them too
         elif isinstance(event, NetworkUp): ...        # addresses, DNS, encryption, auth method
-        elif isinstance(event, LinkDown): ...         # event.reason is for operators
+        elif isinstance(event, LinkDown): ...         # event.cause (protocols/causes.py), event.detail
     for out in link.take_output(): send(out)          # whole PPP frames, in order
 
 Data path (allocation-light, no events): ``ip = link.open_data(frame)`` returns the IP packet of an IP or MPPE frame,
@@ -27,9 +27,10 @@ up or the policy forbids clear data.
 
 Events are facts: the auth events come from the auth cores (``rrasctl.protocols.ppp.auth``) unchanged;
 `NetworkUp` once, when IPCP and CCP have settled (a later IPCP/CCP renegotiation pauses data, ``network_up``, without
-new events); `LinkDown(reason)` once, at the end, with a
-reason an operator understands ("peer did not answer LCP", "authentication failed (691)", "peer refused
-encryption", "echo timeout", "peer terminated", or the reason given to ``close``).
+new events); `LinkDown(cause, detail, error)` once, at the end: a typed `Cause` (NO_ANSWER when the peer never
+answered LCP, AUTH_FAILED with the error number of a failed authentication, ENCRYPTION_MISMATCH, LINK_LOST after
+unanswered echoes, PEER_DISCONNECTED / PEER_ABORTED when the peer terminates, or the cause given to ``close``) and
+a detail for people.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from ipaddress import IPv4Address
 from typing import Any
 
 from rrasctl.protocols.base import CoreMisuse, Counters, Event, Malformed, Rng
+from rrasctl.protocols.causes import Cause
 from rrasctl.protocols.ppp.auth import (AuthenticatorConfig, AuthFailed, AuthMethod, AuthRequested,
                                         AuthSucceeded, MppeKeys, PeerConfig, new_authenticator, new_peer)
 from rrasctl.protocols.ppp.ccp import CcpLayer, CcpPolicy, ResetRequested
@@ -121,7 +123,7 @@ class PppLink(DataPath):
         self.network_up = False           # data may flow (False again while an NCP renegotiates)
         self._announced = False           # NetworkUp emitted (once per link)
         self._down = False
-        self._reason = ""                 # the first reason to end the link wins
+        self._end: tuple[Cause, str, int] | None = None   # (cause, detail, error): the first reason to end wins
         self._lcp_was_opened = False
         self._echo_deadline: float | None = None
         self._echo_pending = 0
@@ -182,22 +184,23 @@ class PppLink(DataPath):
         self.phase = Phase.ESTABLISH
         return self._dispatch(self.lcp.open(now) + self.lcp.up(now), now)
 
-    def close(self, reason: str, now: float) -> list[Event]:
-        """Close administratively: LCP Terminate-Request, then `LinkDown(reason)` on Terminate-Ack or timeout."""
+    def close(self, cause: Cause, now: float, detail: str = "", error: int = 0) -> list[Event]:
+        """Close: LCP Terminate-Request, then `LinkDown(cause)` on Terminate-Ack or timeout."""
         if self._down:
             return []
-        self._reason = self._reason or reason
+        self._set_end(cause, detail, error)
         if self.lcp.state in (State.INITIAL, State.STARTING, State.CLOSED, State.STOPPED):
             return self._finish(now)
         self._stop_network(now)
         self.phase = Phase.TERMINATE
         return self._dispatch(self.lcp.close(now), now)
 
-    def lower_down(self, now: float) -> list[Event]:
-        """The lower layer went away: no more output; `LinkDown("lower layer down")` unless already down."""
+    def lower_down(self, now: float, cause: Cause = Cause.LOWER_LAYER_DOWN, detail: str = "") -> list[Event]:
+        """The lower layer went away: no more output; `LinkDown(cause)` (LOWER_LAYER_DOWN by default) unless
+        already down."""
         if self._down:
             return []
-        self._reason = self._reason or "lower layer down"
+        self._set_end(cause, detail)
         self._out.clear()                  # nowhere to send it any more
         self._stop_network(now)
         self.lcp.down(now)
@@ -208,6 +211,13 @@ class PppLink(DataPath):
         if self._auth is None or not hasattr(self._auth, "answer_password"):
             raise CoreMisuse("answer_password() without a pending AuthRequested")
         return self._auth_events(self._auth.answer_password(password, now), now)
+
+    def verify_password(self, password: str) -> bool:
+        """Whether the pending `AuthRequested` was made with PASSWORD, without deciding (the owner checks the
+        credentials first, then lockout and policy, then answers: SPEC §4)."""
+        if self._auth is None or not hasattr(self._auth, "verify_password"):
+            raise CoreMisuse("verify_password() without a pending AuthRequested")
+        return self._auth.verify_password(password)
 
     def answer_external(self, accepted: bool, *, now: float, **kw: Any) -> list[Event]:
         """Answer an `AuthRequested` from outside (RADIUS): keyword arguments go to the auth core unchanged
@@ -281,17 +291,20 @@ class PppLink(DataPath):
     def _peer_terminates(self, info: memoryview, now: float) -> list[Event]:
         """LCP Terminate-Request. While still negotiating, RFC 1661 would ack and keep sending Configure-Requests
         until Max-Configure (pppd does); a peer that says goodbye during establishment means it, so we close too."""
-        if not self._reason:
+        if self._end is None:
             if self.phase is Phase.AUTHENTICATE and self._auth_error:
-                self._reason = f"authentication failed ({self._auth_error})"
+                self._set_end(Cause.AUTH_FAILED, f"authentication failed ({self._auth_error})", self._auth_error)
+            elif self._announced:
+                self._set_end(Cause.PEER_DISCONNECTED, "peer terminated")
             else:
-                self._reason = "peer terminated"
+                self._set_end(Cause.PEER_ABORTED, f"peer terminated in the {self.phase.value} phase")
         negotiating = self.lcp.state in (State.REQ_SENT, State.ACK_RCVD, State.ACK_SENT)
         if self.lcp.state is State.OPENED:
             self.phase = Phase.TERMINATE
         events = self._dispatch(self.lcp.receive(info, now), now)
         if negotiating and not self._down:
-            events += self.close(self._reason, now)
+            cause, detail, error = self._end or (Cause.PEER_ABORTED, "", 0)
+            events += self.close(cause, now, detail, error)
         return events
 
     def _nudge_auth(self, now: float) -> list[Event]:
@@ -329,7 +342,7 @@ class PppLink(DataPath):
             events += self._auth_events(auth.handle_timer(now), now)
         if self._auth_deadline is not None and self._auth_deadline <= now and not self._down:
             self._auth_deadline = None
-            events += self.close("authentication timed out", now)
+            events += self.close(Cause.AUTH_TIMEOUT, now, "authentication timed out")
         if self._echo_deadline is not None and self._echo_deadline <= now and not self._down:
             events += self._echo(now)
         return events
@@ -338,7 +351,7 @@ class PppLink(DataPath):
     def _echo(self, now: float) -> list[Event]:
         if self._echo_pending >= self.config.echo_failures:
             self._echo_deadline = None
-            return self.close("echo timeout", now)
+            return self.close(Cause.LINK_LOST, now, "echo timeout")
         self._echo_pending += 1
         self.lcp_layer.echo_request(self.lcp.new_id())
         self._echo_deadline = now + self.config.echo_interval_s
@@ -357,12 +370,13 @@ class PppLink(DataPath):
                 public += self._layer_finished(event.protocol, now)
             elif isinstance(event, LayerFailed):
                 self.stats.count(f"{PppProtocol(event.protocol).name} failed")
-                if event.protocol == _LCP or event.protocol == _IPCP:
-                    self._reason = self._reason or event.reason
-                    if event.protocol == _LCP:
-                        self.phase = Phase.TERMINATE
+                if event.protocol == _LCP:
+                    self._set_end(event.cause or Cause.NEGOTIATION_FAILED, event.reason)
+                    self.phase = Phase.TERMINATE
+                elif event.protocol == _IPCP:
+                    self._set_end(event.cause or Cause.NCP_FAILED, event.reason)
                 elif event.protocol == _CCP and not self.clear_allowed:
-                    self._reason = self._reason or event.reason
+                    self._set_end(event.cause or Cause.ENCRYPTION_MISMATCH, event.reason)
             elif isinstance(event, EchoReplied):
                 self._echo_pending = 0
             elif isinstance(event, ProtocolRejected):
@@ -388,7 +402,7 @@ class PppLink(DataPath):
             method = self.lcp_layer.auth_method
             if method is None:
                 if self._authenticator and self.config.methods:
-                    return self.close("peer refused to authenticate", now)
+                    return self.close(Cause.NO_COMMON_AUTH, now, "peer refused to authenticate")
                 return self._enter_network(now)
             return self._start_auth(method, now)
         if protocol == _IPCP:
@@ -427,21 +441,23 @@ class PppLink(DataPath):
 
     def _layer_finished(self, protocol: int, now: float) -> list[Event]:
         if protocol == _LCP:
-            if not self._reason:
-                self._reason = ("peer stopped answering LCP" if self._lcp_was_opened
-                                else "peer did not answer LCP")
+            if self._end is None:
+                if self._lcp_was_opened:
+                    self._set_end(Cause.LINK_LOST, "peer stopped answering LCP")
+                else:
+                    self._set_end(Cause.NO_ANSWER, "peer did not answer LCP")
             return self._finish(now)
         if self.phase is not Phase.NETWORK:
             return []
         if protocol == _IPCP:
-            return self.close(self.ipcp.failure_reason or "peer did not complete IPCP", now)
+            return self.close(Cause.NCP_FAILED, now, self.ipcp.failure_reason or "peer did not complete IPCP")
         if protocol == _CCP:
             return self._ccp_without_mppe(self.ccp.failure_reason or "peer did not answer CCP", now)
         return []
 
     def _ccp_without_mppe(self, reason: str, now: float) -> list[Event]:
         if not self.clear_allowed:
-            return self.close(reason, now)
+            return self.close(Cause.ENCRYPTION_MISMATCH, now, reason)
         self._ccp_gave_up = True
         self._encryptor = self._decryptor = None
         self.encryption = "none"
@@ -449,7 +465,7 @@ class PppLink(DataPath):
 
     def _protocol_rejected(self, protocol: int, now: float) -> list[Event]:
         if protocol == _IPCP:
-            self._reason = self._reason or "peer rejected IPCP"
+            self._set_end(Cause.NCP_FAILED, "peer rejected IPCP")
             return self._dispatch(self.ipcp.rejected(now), now)
         if protocol == _CCP:
             self.ccp.failure_reason = self.ccp.failure_reason or "peer refused encryption"
@@ -505,8 +521,11 @@ class PppLink(DataPath):
                 self._auth_error = event.error
                 if not event.retry:
                     self._auth_deadline = None
-                    reason = f"authentication failed ({event.error})" if event.error else event.reason
-                    public += self.close(reason, now)
+                    if event.error:
+                        public += self.close(Cause.AUTH_FAILED, now, f"authentication failed ({event.error})",
+                                             event.error)
+                    else:                   # no answer within the auth core's retransmissions
+                        public += self.close(Cause.AUTH_TIMEOUT, now, event.reason)
             if self._down:
                 break
         return public
@@ -521,7 +540,8 @@ class PppLink(DataPath):
                 events += self._dispatch(self.ccp.open(now) + self.ccp.up(now), now)
             elif not self.clear_allowed:
                 method = self.auth_method.value if self.auth_method else "no authentication"
-                return events + self.close(f"encryption required but {method} yields no MPPE keys", now)
+                return events + self.close(Cause.ENCRYPTION_MISMATCH, now,
+                                           f"encryption required but {method} yields no MPPE keys")
             else:
                 self._ccp_gave_up = True
         if self._down:
@@ -564,4 +584,10 @@ class PppLink(DataPath):
         self._echo_deadline = None
         self._auth_deadline = None
         self._auth = None
-        return [LinkDown(self._reason or "link closed")]
+        cause, detail, error = self._end or (Cause.LOWER_LAYER_DOWN, "link closed", 0)
+        return [LinkDown(cause, detail, error)]
+
+    def _set_end(self, cause: Cause, detail: str = "", error: int = 0) -> None:
+        """Remember why the link ends; the first reason given wins."""
+        if self._end is None:
+            self._end = (cause, detail, error)

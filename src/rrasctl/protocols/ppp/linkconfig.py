@@ -7,6 +7,7 @@ from enum import Enum
 from ipaddress import IPv4Address
 
 from rrasctl.protocols.base import Event
+from rrasctl.protocols.causes import Cause
 
 __all__ = ["ENCRYPTION_LEVELS", "Role", "Phase", "PppConfig", "NetworkUp", "Ipv6Up", "LinkDown"]
 
@@ -81,9 +82,13 @@ class NetworkUp(Event):
 
 @dataclass(frozen=True, slots=True)
 class LinkDown(Event):
-    """The link ended (emitted once). ``reason`` is written for operators."""
+    """The link ended (emitted once). ``cause`` says why (router/causes.py turns it into the Windows error and the
+    operator's text); ``detail`` is free text for people (never parsed); ``error`` is the error number of a failed
+    authentication (what the authenticator sent, or, as the authenticator, what we sent), 0 otherwise."""
 
-    reason: str
+    cause: Cause
+    detail: str = ""
+    error: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ Data path (DESIGN.md §5), no events and no avoidable allocation:
 from __future__ import annotations
 
 from rrasctl.protocols.base import Counters, Event
+from rrasctl.protocols.causes import Cause
 from rrasctl.protocols.pptp.gre import GreWindow
 
 GRE_ROOM = 16                 # the largest enhanced GRE header (sequence and ack): the PPP frame starts after it
@@ -32,7 +33,8 @@ TX_BUFFER = 2048              # per call; grows for a larger packet (TUN MTU abo
 class PptpCall:
     """A PPTP call carrying one PPP link."""
 
-    __slots__ = ("window", "link", "local_call_id", "peer_call_id", "_pending", "stats", "inbox", "_tx", "_txv")
+    __slots__ = ("window", "link", "local_call_id", "peer_call_id", "_pending", "stats", "inbox", "_tx", "_txv",
+                 "opened")
 
     def __init__(self, window: GreWindow, link) -> None:
         self.window = window
@@ -44,18 +46,28 @@ class PptpCall:
         self.stats = Counters()
         self._tx: bytearray | None = None   # seal_view's transmit buffer, allocated on first use
         self._txv: memoryview | None = None
+        self.opened = False                 # PPP started: before that, control frames wait in `_pending`
 
     # ---- commands -----------------------------------------------------------------------------------------
 
+    def connect(self, peer_call_id: int, peer_recv_window: int) -> None:
+        """The peer's Outgoing-Call-Reply named its call id and window (a call made before the request went out,
+        so that its first GRE packets find us ready)."""
+        self.window.set_peer(peer_call_id, peer_recv_window)
+        self.peer_call_id = peer_call_id
+
     def open(self, now: float) -> list[Event]:
-        """The call is connected: start PPP (LCP). Returns the link's events (PppLink commands return events)."""
-        return self.link.open(now) or []
+        """The call is connected: start PPP (LCP), then hand it the PPP frames that arrived first. Returns the
+        link's events (PppLink commands return events)."""
+        self.opened = True
+        events = self.link.open(now) or []
+        return events + self.receive_pending(now) if self._pending else events
 
-    def close(self, reason: str, now: float) -> list[Event]:
-        return self.link.close(reason, now) or []
+    def close(self, cause: Cause, now: float, detail: str = "") -> list[Event]:
+        return self.link.close(cause, now, detail) or []
 
-    def lower_down(self, now: float) -> list[Event]:
-        return self.link.lower_down(now)
+    def lower_down(self, now: float, cause: Cause = Cause.LOWER_LAYER_DOWN, detail: str = "") -> list[Event]:
+        return self.link.lower_down(now, cause, detail)
 
     # ---- inputs -------------------------------------------------------------------------------------------
 
@@ -77,7 +89,9 @@ class PptpCall:
         return ip
 
     def receive_pending(self, now: float) -> list[Event]:
-        """Give the PPP frames kept by `open_data` to the link."""
+        """Give the PPP frames kept by `open_data` to the link (they wait until `open`)."""
+        if not self.opened:
+            return []
         frames, self._pending = self._pending, []
         events: list[Event] = []
         receive = self.link.receive

@@ -4,23 +4,29 @@ The PAC (our server) waits for Start-Control-Connection-Request, answers Outgoin
 (`accept_call` / `refuse_call`) and sends Call-Disconnect-Notify; the PNS (our demand-dial client) starts the
 connection, places calls (`place_call`) and clears them with Call-Clear-Request. Both send Echo-Request after
 `echo_interval_s` without a message from the peer (RFC 2637 §2.5: 60 s) and give up after `echo_timeout_s` more.
+A connection that carries no call for `idle_timeout_s` is stopped (Stop-Control-Connection-Request), so a peer cannot
+keep control connections without calls forever (docs/decisions/0082).
 
 Stream input is reassembled here: partial and coalesced reads are fine; the buffer never holds more than one message
 (the largest is 220 octets). A bad magic cookie or an impossible Length field loses the framing, so the connection
-closes (`ControlClosed`); a well-framed message that does not decode is counted and dropped.
+closes (`ControlClosed` with `Cause.PROTOCOL_ERROR`); a well-framed message that does not decode is counted and dropped.
 
-Sans-I/O (DESIGN.md §3): `receive(data, now)` / `handle_timer(now)` return events; commands queue bytes for
-`take_output()`; `next_timer()` names one deadline. When `ControlClosed` comes out the owner writes the pending output
-and closes the socket.
+The machine is data: `TRANSITIONS[(role, state, message type)]` names the handler and the state a well-formed message
+moves to; a message with no entry is counted as "unexpected <Name>" and changes nothing (the exhaustive test walks
+every role x state x message). Sans-I/O (DESIGN.md §3): inputs and commands return the events they cause; bytes queue
+for `take_output()`; `next_timer()` names one deadline. After `ControlClosed` the owner writes the pending output and
+closes the socket.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
+from typing import Callable, NamedTuple
 
 from rrasctl.protocols.base import CoreMisuse, Counters, Event, Malformed, Rng
+from rrasctl.protocols.causes import Cause
 from rrasctl.protocols.pptp import messages as m
 from rrasctl.protocols.pptp.messages import (
     CdnResult,
@@ -69,6 +75,7 @@ class ControlConfig:
     setup_timeout_s: float = 60.0    # SCCRQ->SCCRP, OCRQ->OCRP, CCRQ->CDN
     stop_timeout_s: float = 10.0
     max_pending_calls: int = 64      # OCRQs awaiting the owner's answer; more are refused with NO_RESOURCE
+    idle_timeout_s: float = 0.0      # stop a connection that carries no call for this long; 0 = never
 
 
 @dataclass(slots=True)
@@ -112,11 +119,13 @@ class CallConnected(Event):
 
 @dataclass(frozen=True, slots=True)
 class CallRefused(Event):
-    """PNS: the PAC answered our Outgoing-Call-Request with another result than Connected."""
+    """PNS: the PAC answered our Outgoing-Call-Request with another result than Connected (or never answered:
+    result TIME_OUT, cause NO_ANSWER)."""
     local_call_id: int
     result: int
     error: int
-    cause: int
+    cause_code: int
+    cause: Cause = Cause.TUNNEL_REFUSED
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,9 +133,10 @@ class CallCleared(Event):
     """A call is gone (peer's CCRQ or CDN, the control connection closed, a timeout)."""
     local_call_id: int | None
     peer_call_id: int
-    reason: str
+    cause: Cause
+    detail: str
     result: int | None = None
-    cause: int | None = None
+    cause_code: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,10 +148,19 @@ class LinkInfoSet(Event):
 
 @dataclass(frozen=True, slots=True)
 class ControlClosed(Event):
-    reason: str
+    cause: Cause
+    detail: str
 
 
-_UNSET = object()
+Handler = Callable[["PptpControl", m.ControlMessage, float], list[Event]]
+
+
+class Transition(NamedTuple):
+    handler: Handler
+    to: ControlState | None       # the state a well-formed message leads to (None: unchanged); a handler may close
+
+
+_BUSY = frozenset({OcrpResult.BUSY, OcrpResult.DO_NOT_ACCEPT})
 
 
 class PptpControl:
@@ -160,14 +179,16 @@ class PptpControl:
         self._requested: dict[int, Call] = {}          # PAC: peer_call_id -> call awaiting the owner
         self._deadline: float | None = None            # start or stop deadline
         self._last_rx = 0.0
+        self._idle_since: float | None = None          # no call since then (idle_timeout_s)
         self._echo_id: int | None = None
         self._echo_sent = 0.0
         self._echo_counter = int.from_bytes(rng(4), "big")
+        self.close_cause: Cause | None = None
         self.close_reason: str | None = None
 
     # ---- commands ---------------------------------------------------------------------------------------------
 
-    def start(self, now: float) -> None:
+    def start(self, now: float) -> list[Event]:
         """The TCP connection is up: the PNS sends SCCRQ, the PAC starts waiting for one."""
         if self.state is not ControlState.IDLE:
             raise CoreMisuse("start() twice")
@@ -180,33 +201,38 @@ class PptpControl:
             self.state = ControlState.WAIT_START_REPLY
         else:
             self.state = ControlState.WAIT_START_REQUEST
+        return []
 
-    def accept_call(self, peer_call_id: int, local_call_id: int, now: float) -> None:
+    def accept_call(self, peer_call_id: int, local_call_id: int, now: float) -> list[Event]:
         """PAC: answer the peer's OCRQ with Connected; GRE to us will carry `local_call_id`. A request the peer
         withdrew meanwhile (CCRQ in the same read, connection closed) is ignored: check `pending_requests`."""
         call = self._take_requested(peer_call_id)
         if call is None:
-            return
+            return []
         if local_call_id in self._calls:
             raise CoreMisuse(f"local call id {local_call_id} in use")
         c = self.config
         call.local_call_id, call.state = local_call_id, CallState.ESTABLISHED
         self._calls[local_call_id] = call
+        self._idle_since = None
         self._send(m.OutgoingCallReply(
             call_id=local_call_id, peer_call_id=peer_call_id, result=OcrpResult.CONNECTED,
             connect_speed=c.connect_speed, recv_window=c.recv_window, processing_delay=c.processing_delay))
+        return []
 
     def refuse_call(self, peer_call_id: int, result: OcrpResult, now: float,
-                    error: GeneralError = GeneralError.NONE, cause: int = 0) -> None:
+                    error: GeneralError = GeneralError.NONE, cause: int = 0) -> list[Event]:
         """PAC: answer the peer's OCRQ with BUSY, DO_NOT_ACCEPT, GENERAL_ERROR... (RFC 2637 §2.8)."""
         if result is OcrpResult.CONNECTED:
             raise CoreMisuse("refuse_call with CONNECTED")
         if self._take_requested(peer_call_id) is None:
-            return
+            return []
         self._send(m.OutgoingCallReply(call_id=0, peer_call_id=peer_call_id, result=result, error=error,
                                        cause=cause, connect_speed=0, recv_window=0))
+        self._note_idle(now)
+        return []
 
-    def place_call(self, local_call_id: int, now: float, *, serial: int | None = None) -> None:
+    def place_call(self, local_call_id: int, now: float, *, serial: int | None = None) -> list[Event]:
         """PNS: send an Outgoing-Call-Request; CallConnected or CallRefused follows."""
         if self.role is not Role.PNS:
             raise CoreMisuse("only the PNS places calls")
@@ -218,34 +244,44 @@ class PptpControl:
         c = self.config
         self._calls[local_call_id] = Call(local_call_id, 0, CallState.WAIT_REPLY, serial,
                                           deadline=now + c.setup_timeout_s)
+        self._idle_since = None
         self._send(m.OutgoingCallRequest(call_id=local_call_id, call_serial=serial, recv_window=c.recv_window,
                                          processing_delay=c.processing_delay))
+        return []
 
-    def clear_call(self, local_call_id: int, now: float, result: CdnResult = CdnResult.ADMIN_SHUTDOWN) -> None:
-        """Hang up one call: the PAC sends Call-Disconnect-Notify (the call is gone at once); the PNS sends
-        Call-Clear-Request and reports CallCleared when the PAC's CDN arrives (or after setup_timeout_s)."""
+    def clear_call(self, local_call_id: int, now: float, result: CdnResult = CdnResult.ADMIN_SHUTDOWN) -> list[Event]:
+        """Hang up one call: the PAC sends Call-Disconnect-Notify (the call is gone at once, no event: the owner
+        asked); the PNS sends Call-Clear-Request and reports CallCleared when the PAC's CDN arrives (or after
+        setup_timeout_s)."""
         call = self._calls.get(local_call_id)
         if call is None:
-            return
+            return []
         if self.role is Role.PAC:
             del self._calls[local_call_id]
             self._send(m.CallDisconnectNotify(call_id=local_call_id, result=result))
+            self._note_idle(now)
         elif call.state is CallState.ESTABLISHED or call.state is CallState.WAIT_REPLY:
             call.state, call.deadline = CallState.CLEARING, now + self.config.setup_timeout_s
             self._send(m.CallClearRequest(call_id=local_call_id))
+        return []
 
-    def set_link_info(self, local_call_id: int, send_accm: int, recv_accm: int, now: float) -> None:
+    def set_link_info(self, local_call_id: int, send_accm: int, recv_accm: int, now: float) -> list[Event]:
         call = self._calls.get(local_call_id)
         if call is not None and self.state is ControlState.ESTABLISHED:
             self._send(m.SetLinkInfo(peer_call_id=call.peer_call_id, send_accm=send_accm, recv_accm=recv_accm))
+        return []
 
-    def stop(self, now: float, reason: StopReason = StopReason.NONE) -> None:
-        """Clear every call (CDN from the PAC, CCRQ from the PNS), then Stop-Control-Connection-Request."""
+    def stop(self, now: float, reason: StopReason = StopReason.NONE, cause: Cause = Cause.ADMIN_DISCONNECT,
+             detail: str = "stopped") -> list[Event]:
+        """Clear every call (CDN from the PAC, CCRQ from the PNS), then Stop-Control-Connection-Request; CAUSE is
+        what `ControlClosed` will say. Before the connection is established there is nothing to stop on the wire:
+        it closes at once (ControlClosed)."""
         if self.state in (ControlState.CLOSED, ControlState.WAIT_STOP_REPLY):
-            return
+            return []
+        if self.close_cause is None:
+            self.close_cause, self.close_reason = cause, detail
         if self.state in (ControlState.IDLE, ControlState.WAIT_START_REQUEST, ControlState.WAIT_START_REPLY):
-            self._close("stopped before start")
-            return
+            return self._close(cause, "stopped before start")
         for call in list(self._calls.values()):
             if self.role is Role.PAC:
                 self._send(m.CallDisconnectNotify(call_id=call.local_call_id, result=CdnResult.ADMIN_SHUTDOWN))
@@ -259,12 +295,13 @@ class PptpControl:
         self._send(m.StopControlConnectionRequest(reason=reason))
         self.state = ControlState.WAIT_STOP_REPLY
         self._deadline = now + self.config.stop_timeout_s
+        return []
 
     def connection_lost(self, now: float) -> list[Event]:
         """The TCP connection ended (EOF or error): every call is gone."""
         if self.state is ControlState.CLOSED:
             return []
-        return self._close("peer closed the control connection")
+        return self._close(Cause.LOWER_LAYER_DOWN, "peer closed the control connection")
 
     # ---- inputs -----------------------------------------------------------------------------------------------
 
@@ -279,10 +316,10 @@ class PptpControl:
             length = (buf[0] << 8) | buf[1]
             if length < m.MIN_MESSAGE or length > m.MAX_MESSAGE:
                 self.stats.count("bad control length")
-                return events + self._close("bad control message length")
+                return events + self._close(Cause.PROTOCOL_ERROR, "bad control message length")
             if len(buf) >= 8 and int.from_bytes(buf[4:8], "big") != m.MAGIC_COOKIE:
                 self.stats.count("bad magic cookie")
-                return events + self._close("bad magic cookie")
+                return events + self._close(Cause.PROTOCOL_ERROR, "bad magic cookie")
             if len(buf) < length:
                 break
             raw = bytes(buf[:length])
@@ -294,7 +331,7 @@ class PptpControl:
                 continue
             self._last_rx = now
             self.stats.count("rx " + type(msg).__name__)
-            events += self._handle(msg, now)
+            events += self._dispatch(msg, now)
         return events
 
     def handle_timer(self, now: float) -> list[Event]:
@@ -303,14 +340,14 @@ class PptpControl:
             return []
         if self._deadline is not None and now >= self._deadline and st is not ControlState.ESTABLISHED:
             if st is ControlState.WAIT_STOP_REPLY:
-                return self._close("stopped (no Stop-Control-Connection-Reply)")
-            return self._close("timeout waiting for Start-Control-Connection")
+                return self._close(Cause.ADMIN_DISCONNECT, "stopped (no Stop-Control-Connection-Reply)")
+            return self._close(Cause.NO_ANSWER, "timeout waiting for Start-Control-Connection")
         events: list[Event] = []
         if st is ControlState.ESTABLISHED and self.config.echo_interval_s > 0:
             if self._echo_id is not None:
                 if now >= self._echo_sent + self.config.echo_timeout_s:
                     self.stats.count("echo timeout")
-                    return self._close("echo timeout")
+                    return self._close(Cause.LINK_LOST, "echo timeout")
             elif now >= self._last_rx + self.config.echo_interval_s:
                 self._echo_counter = (self._echo_counter + 1) & 0xFFFFFFFF
                 self._echo_id, self._echo_sent = self._echo_counter, now
@@ -320,9 +357,16 @@ class PptpControl:
                 if call.deadline is not None and now >= call.deadline:
                     del self._calls[call.local_call_id]
                     if call.state is CallState.WAIT_REPLY:
-                        events.append(CallRefused(call.local_call_id, OcrpResult.TIME_OUT, GeneralError.NONE, 0))
+                        events.append(CallRefused(call.local_call_id, OcrpResult.TIME_OUT, GeneralError.NONE, 0,
+                                                  Cause.NO_ANSWER))
                     else:
-                        events.append(CallCleared(call.local_call_id, call.peer_call_id, "no Call-Disconnect-Notify"))
+                        events.append(CallCleared(call.local_call_id, call.peer_call_id, Cause.NO_ANSWER,
+                                                  "no Call-Disconnect-Notify"))
+                    self._note_idle(now)
+            idle = self._idle_deadline()
+            if idle is not None and now >= idle:
+                self.stats.count("idle control connection stopped")
+                events += self.stop(now, cause=Cause.IDLE_TIMEOUT, detail="no call for the idle time")
         return events
 
     def take_output(self) -> list[bytes]:
@@ -342,9 +386,9 @@ class PptpControl:
             deadline = self._echo_sent + self.config.echo_timeout_s
         else:
             deadline = self._last_rx + self.config.echo_interval_s
-        for call in self._calls.values():
-            if call.deadline is not None and (deadline is None or call.deadline < deadline):
-                deadline = call.deadline
+        for d in [c.deadline for c in self._calls.values()] + [self._idle_deadline()]:
+            if d is not None and (deadline is None or d < deadline):
+                deadline = d
         return deadline
 
     # ---- views ------------------------------------------------------------------------------------------------
@@ -365,24 +409,44 @@ class PptpControl:
     def _send(self, msg: m.ControlMessage) -> None:
         self._out.append(msg.encode())
 
+    def _idle_deadline(self) -> float | None:
+        if self.config.idle_timeout_s <= 0 or self._idle_since is None or self._calls or self._requested:
+            return None
+        return self._idle_since + self.config.idle_timeout_s
+
+    def _note_idle(self, now: float) -> None:
+        if not self._calls and not self._requested and self._idle_since is None:
+            self._idle_since = now
+
     def _take_requested(self, peer_call_id: int) -> Call | None:
         call = self._requested.pop(peer_call_id, None)
         if call is None:
             self.stats.count("answer to a withdrawn call request")
         return call
 
-    def _close(self, reason: str) -> list[Event]:
-        events: list[Event] = [CallCleared(c.local_call_id, c.peer_call_id, reason) for c in self._calls.values()]
+    def _close(self, cause: Cause, reason: str) -> list[Event]:
+        events: list[Event] = [CallCleared(c.local_call_id, c.peer_call_id, Cause.LOWER_LAYER_DOWN, reason)
+                               for c in self._calls.values()]
         self._calls.clear()
         self._requested.clear()
         self._buf.clear()
         self.state = ControlState.CLOSED
-        self.close_reason = reason
+        if self.close_cause is None:
+            self.close_cause, self.close_reason = cause, reason
         self._deadline = None
-        events.append(ControlClosed(reason))
+        events.append(ControlClosed(self.close_cause, self.close_reason or reason))
         return events
 
-    def _unexpected(self, msg: m.ControlMessage) -> list[Event]:
+    def _dispatch(self, msg: m.ControlMessage, now: float) -> list[Event]:
+        transition = TRANSITIONS.get((self.role, self.state, type(msg)))
+        if transition is None:
+            return self._unexpected(msg, now)
+        events = transition.handler(self, msg, now)
+        if transition.to is not None and self.state is not ControlState.CLOSED:
+            self.state = transition.to
+        return events
+
+    def _unexpected(self, msg: m.ControlMessage, now: float) -> list[Event]:
         self.stats.count("unexpected " + type(msg).__name__)
         return []
 
@@ -392,120 +456,134 @@ class PptpControl:
                 return call
         return None
 
-    def _handle(self, msg: m.ControlMessage, now: float) -> list[Event]:  # noqa: C901 (a dispatch table)
-        st = self.state
-        pac = self.role is Role.PAC
-        if isinstance(msg, m.StartControlConnectionRequest):
-            if not pac or st is not ControlState.WAIT_START_REQUEST:
-                return self._unexpected(msg)
-            c = self.config
-            if msg.version != m.PROTOCOL_VERSION:
-                self._send(m.StartControlConnectionReply(
-                    result=SccrpResult.BAD_PROTOCOL_VERSION, max_channels=c.max_channels, firmware=c.firmware,
-                    host_name=c.host_name, vendor=c.vendor))
-                return self._close(f"unsupported protocol version {msg.version:#06x}")
+    # ---- handlers (one per table entry) -----------------------------------------------------------------------
+
+    def _on_sccrq(self, msg: m.StartControlConnectionRequest, now: float) -> list[Event]:
+        c = self.config
+        if msg.version != m.PROTOCOL_VERSION:
             self._send(m.StartControlConnectionReply(
-                max_channels=c.max_channels, firmware=c.firmware, host_name=c.host_name, vendor=c.vendor))
-            self.peer, self.state, self._deadline = msg, ControlState.ESTABLISHED, None
-            return [ControlEstablished(msg.host_name, msg.vendor, msg.firmware)]
-        if isinstance(msg, m.StartControlConnectionReply):
-            if pac or st is not ControlState.WAIT_START_REPLY:
-                return self._unexpected(msg)
-            if msg.result != SccrpResult.SUCCESS:
-                return self._close(f"Start-Control-Connection refused (result {msg.result}, error {msg.error})")
-            self.peer, self.state, self._deadline = msg, ControlState.ESTABLISHED, None
-            return [ControlEstablished(msg.host_name, msg.vendor, msg.firmware)]
-        if isinstance(msg, m.StopControlConnectionRequest):
-            self._send(m.StopControlConnectionReply(result=StopResult.OK))
-            return self._close("peer stopped the control connection")
-        if isinstance(msg, m.StopControlConnectionReply):
-            if st is not ControlState.WAIT_STOP_REPLY:
-                return self._unexpected(msg)
-            return self._close("stopped")
-        if isinstance(msg, m.EchoRequest):
-            if st is ControlState.ESTABLISHED or st is ControlState.WAIT_STOP_REPLY:
-                self._send(m.EchoReply(identifier=msg.identifier))
-            else:
-                self._send(m.EchoReply(identifier=msg.identifier, result=EchoResult.GENERAL_ERROR,
-                                       error=GeneralError.NOT_CONNECTED))
+                result=SccrpResult.BAD_PROTOCOL_VERSION, max_channels=c.max_channels, firmware=c.firmware,
+                host_name=c.host_name, vendor=c.vendor))
+            return self._close(Cause.PROTOCOL_ERROR, f"unsupported protocol version {msg.version:#06x}")
+        self._send(m.StartControlConnectionReply(
+            max_channels=c.max_channels, firmware=c.firmware, host_name=c.host_name, vendor=c.vendor))
+        return self._established(msg, now)
+
+    def _on_sccrp(self, msg: m.StartControlConnectionReply, now: float) -> list[Event]:
+        if msg.result != SccrpResult.SUCCESS:
+            return self._close(Cause.TUNNEL_REFUSED,
+                               f"Start-Control-Connection refused (result {msg.result}, error {msg.error})")
+        return self._established(msg, now)
+
+    def _established(self, msg: m.ControlMessage, now: float) -> list[Event]:
+        self.peer, self._deadline = msg, None
+        self._idle_since = now
+        return [ControlEstablished(msg.host_name, msg.vendor, msg.firmware)]  # type: ignore[attr-defined]
+
+    def _on_stopccrq(self, msg: m.StopControlConnectionRequest, now: float) -> list[Event]:
+        self._send(m.StopControlConnectionReply(result=StopResult.OK))
+        return self._close(Cause.PEER_DISCONNECTED, "peer stopped the control connection")
+
+    def _on_stopccrp(self, msg: m.StopControlConnectionReply, now: float) -> list[Event]:
+        return self._close(Cause.ADMIN_DISCONNECT, "stopped")
+
+    def _on_echo_request(self, msg: m.EchoRequest, now: float) -> list[Event]:
+        if self.state is ControlState.ESTABLISHED or self.state is ControlState.WAIT_STOP_REPLY:
+            self._send(m.EchoReply(identifier=msg.identifier))
+        else:
+            self._send(m.EchoReply(identifier=msg.identifier, result=EchoResult.GENERAL_ERROR,
+                                   error=GeneralError.NOT_CONNECTED))
+        return []
+
+    def _on_echo_reply(self, msg: m.EchoReply, now: float) -> list[Event]:
+        if self._echo_id is not None and msg.identifier == self._echo_id:
+            self._echo_id = None
             return []
-        if isinstance(msg, m.EchoReply):
-            if self._echo_id is not None and msg.identifier == self._echo_id:
-                self._echo_id = None
-                return []
-            return self._unexpected(msg)
-        if st is not ControlState.ESTABLISHED:
-            return self._unexpected(msg)
-        # ---- call management (established connections only) ----
-        if isinstance(msg, m.OutgoingCallRequest):
-            if not pac:
-                self._send(m.OutgoingCallReply(peer_call_id=msg.call_id, result=OcrpResult.DO_NOT_ACCEPT,
-                                               connect_speed=0, recv_window=0))
-                return self._unexpected(msg)
-            if msg.call_id in self._requested or self._call_by_peer(msg.call_id) is not None:
-                self.stats.count("duplicate peer call id")
-                self._send(m.OutgoingCallReply(peer_call_id=msg.call_id, result=OcrpResult.GENERAL_ERROR,
-                                               error=GeneralError.BAD_CALL_ID, connect_speed=0, recv_window=0))
-                return []
-            if len(self._requested) >= self.config.max_pending_calls:
-                self.stats.count("too many pending calls")
-                self._send(m.OutgoingCallReply(peer_call_id=msg.call_id, result=OcrpResult.GENERAL_ERROR,
-                                               error=GeneralError.NO_RESOURCE, connect_speed=0, recv_window=0))
-                return []
-            self._requested[msg.call_id] = Call(0, msg.call_id, CallState.REQUESTED, msg.call_serial,
-                                                msg.recv_window, msg.processing_delay)
-            return [CallRequested(msg.call_id, msg.call_serial, msg.recv_window, msg.processing_delay,
-                                  msg.phone_number)]
-        if isinstance(msg, m.OutgoingCallReply):
-            call = self._calls.get(msg.peer_call_id)
-            if pac or call is None or call.state is not CallState.WAIT_REPLY:
-                self.stats.count("unknown call id")
-                return self._unexpected(msg)
-            if msg.result != OcrpResult.CONNECTED:
-                del self._calls[call.local_call_id]
-                return [CallRefused(call.local_call_id, msg.result, msg.error, msg.cause)]
-            call.peer_call_id, call.state, call.deadline = msg.call_id, CallState.ESTABLISHED, None
-            call.peer_recv_window, call.peer_processing_delay = msg.recv_window, msg.processing_delay
-            return [CallConnected(call.local_call_id, msg.call_id, msg.recv_window, msg.processing_delay)]
-        if isinstance(msg, m.IncomingCallRequest):
-            if not pac:   # we never take incoming calls as a PNS
-                self._send(m.IncomingCallReply(peer_call_id=msg.call_id, result=m.IcrpResult.DO_NOT_ACCEPT,
-                                               recv_window=0))
-            return self._unexpected(msg)
-        if isinstance(msg, m.CallClearRequest):
-            if not pac:
-                return self._unexpected(msg)
-            call = self._call_by_peer(msg.call_id)
-            if call is not None:
-                del self._calls[call.local_call_id]
-                self._send(m.CallDisconnectNotify(call_id=call.local_call_id, result=CdnResult.REQUEST))
-                return [CallCleared(call.local_call_id, call.peer_call_id, "peer cleared the call",
-                                    CdnResult.REQUEST)]
-            pending = self._requested.pop(msg.call_id, None)
-            if pending is not None:
-                return [CallCleared(None, msg.call_id, "peer cleared the call before it was answered",
-                                    CdnResult.REQUEST)]
+        return self._unexpected(msg, now)
+
+    def _on_ocrq(self, msg: m.OutgoingCallRequest, now: float) -> list[Event]:
+        if msg.call_id in self._requested or self._call_by_peer(msg.call_id) is not None:
+            self.stats.count("duplicate peer call id")
+            self._send(m.OutgoingCallReply(peer_call_id=msg.call_id, result=OcrpResult.GENERAL_ERROR,
+                                           error=GeneralError.BAD_CALL_ID, connect_speed=0, recv_window=0))
+            return []
+        if len(self._requested) >= self.config.max_pending_calls:
+            self.stats.count("too many pending calls")
+            self._send(m.OutgoingCallReply(peer_call_id=msg.call_id, result=OcrpResult.GENERAL_ERROR,
+                                           error=GeneralError.NO_RESOURCE, connect_speed=0, recv_window=0))
+            return []
+        self._requested[msg.call_id] = Call(0, msg.call_id, CallState.REQUESTED, msg.call_serial,
+                                            msg.recv_window, msg.processing_delay)
+        self._idle_since = None
+        return [CallRequested(msg.call_id, msg.call_serial, msg.recv_window, msg.processing_delay,
+                              msg.phone_number)]
+
+    def _on_ocrq_as_pns(self, msg: m.OutgoingCallRequest, now: float) -> list[Event]:
+        self._send(m.OutgoingCallReply(peer_call_id=msg.call_id, result=OcrpResult.DO_NOT_ACCEPT,
+                                       connect_speed=0, recv_window=0))
+        return self._unexpected(msg, now)
+
+    def _on_ocrp(self, msg: m.OutgoingCallReply, now: float) -> list[Event]:
+        call = self._calls.get(msg.peer_call_id)
+        if call is None or call.state is not CallState.WAIT_REPLY:
+            self.stats.count("unknown call id")
+            return self._unexpected(msg, now)
+        if msg.result != OcrpResult.CONNECTED:
+            del self._calls[call.local_call_id]
+            self._note_idle(now)
+            cause = Cause.PEER_BUSY if msg.result in _BUSY else Cause.TUNNEL_REFUSED
+            return [CallRefused(call.local_call_id, msg.result, msg.error, msg.cause, cause)]
+        call.peer_call_id, call.state, call.deadline = msg.call_id, CallState.ESTABLISHED, None
+        call.peer_recv_window, call.peer_processing_delay = msg.recv_window, msg.processing_delay
+        return [CallConnected(call.local_call_id, msg.call_id, msg.recv_window, msg.processing_delay)]
+
+    def _on_icrq_as_pns(self, msg: m.IncomingCallRequest, now: float) -> list[Event]:
+        # we never take incoming calls as a PNS
+        self._send(m.IncomingCallReply(peer_call_id=msg.call_id, result=m.IcrpResult.DO_NOT_ACCEPT, recv_window=0))
+        return self._unexpected(msg, now)
+
+    def _on_ccrq(self, msg: m.CallClearRequest, now: float) -> list[Event]:
+        call = self._call_by_peer(msg.call_id)
+        if call is not None:
+            del self._calls[call.local_call_id]
+            self._send(m.CallDisconnectNotify(call_id=call.local_call_id, result=CdnResult.REQUEST))
+            self._note_idle(now)
+            return [CallCleared(call.local_call_id, call.peer_call_id, Cause.PEER_DISCONNECTED,
+                                "peer cleared the call", CdnResult.REQUEST)]
+        pending = self._requested.pop(msg.call_id, None)
+        if pending is not None:
+            self._note_idle(now)
+            return [CallCleared(None, msg.call_id, Cause.PEER_ABORTED,
+                                "peer cleared the call before it was answered", CdnResult.REQUEST)]
+        self.stats.count("unknown call id")
+        return []
+
+    def _on_cdn(self, msg: m.CallDisconnectNotify, now: float) -> list[Event]:
+        # RFC: the PAC's call id; Windows RRAS sends the PNS's own (capture), so try both
+        call = self._call_by_peer(msg.call_id) or self._calls.get(msg.call_id)
+        if call is None:
+            self.stats.count("unknown call id")
+            return self._unexpected(msg, now)
+        del self._calls[call.local_call_id]
+        self._note_idle(now)
+        if call.state is CallState.CLEARING:
+            cause = Cause.ADMIN_DISCONNECT              # the CDN that answers our own Call-Clear-Request
+        elif call.state is CallState.WAIT_REPLY:
+            cause = Cause.PEER_ABORTED
+        else:
+            cause = Cause.PEER_DISCONNECTED
+        return [CallCleared(call.local_call_id, call.peer_call_id, cause, _cdn_reason(msg), msg.result, msg.cause)]
+
+    def _on_sli(self, msg: m.SetLinkInfo, now: float) -> list[Event]:
+        call = self._calls.get(msg.peer_call_id)
+        if call is None:
             self.stats.count("unknown call id")
             return []
-        if isinstance(msg, m.CallDisconnectNotify):
-            call = None
-            if not pac:  # RFC: the PAC's call id; Windows RRAS sends the PNS's own (capture), so try both
-                call = self._call_by_peer(msg.call_id) or self._calls.get(msg.call_id)
-            if call is None:
-                self.stats.count("unknown call id")
-                return self._unexpected(msg)
-            del self._calls[call.local_call_id]
-            return [CallCleared(call.local_call_id, call.peer_call_id, _cdn_reason(msg), msg.result, msg.cause)]
-        if isinstance(msg, m.SetLinkInfo):
-            call = self._calls.get(msg.peer_call_id)
-            if call is None:
-                self.stats.count("unknown call id")
-                return []
-            return [LinkInfoSet(call.local_call_id, msg.send_accm, msg.recv_accm)]
-        if isinstance(msg, m.WanErrorNotify):
-            self.stats.count("wan error notify")
-            return []
-        return self._unexpected(msg)
+        return [LinkInfoSet(call.local_call_id, msg.send_accm, msg.recv_accm)]
+
+    def _on_wen(self, msg: m.WanErrorNotify, now: float) -> list[Event]:
+        self.stats.count("wan error notify")
+        return []
 
 
 def _cdn_reason(msg: m.CallDisconnectNotify) -> str:
@@ -514,3 +592,36 @@ def _cdn_reason(msg: m.CallDisconnectNotify) -> str:
     except ValueError:
         name = f"result {msg.result}"
     return f"peer disconnected the call ({name})"
+
+
+# ---- the machine as data ------------------------------------------------------------------------------------------
+# (role, state, message type) -> (handler, state after a well-formed message). Anything else: "unexpected", no change.
+
+S, P = ControlState, PptpControl
+
+
+def _table() -> dict[tuple[Role, ControlState, type[m.ControlMessage]], Transition]:
+    t: dict[tuple[Role, ControlState, type[m.ControlMessage]], Transition] = {}
+    for role in Role:
+        starting = S.WAIT_START_REQUEST if role is Role.PAC else S.WAIT_START_REPLY
+        for st in (starting, S.ESTABLISHED, S.WAIT_STOP_REPLY):
+            t[(role, st, m.StopControlConnectionRequest)] = Transition(P._on_stopccrq, S.CLOSED)
+            t[(role, st, m.EchoRequest)] = Transition(P._on_echo_request, None)
+            t[(role, st, m.EchoReply)] = Transition(P._on_echo_reply, None)
+        t[(role, S.WAIT_STOP_REPLY, m.StopControlConnectionReply)] = Transition(P._on_stopccrp, S.CLOSED)
+        t[(role, S.ESTABLISHED, m.SetLinkInfo)] = Transition(P._on_sli, None)
+        t[(role, S.ESTABLISHED, m.WanErrorNotify)] = Transition(P._on_wen, None)
+    pac, pns = Role.PAC, Role.PNS
+    t[(pac, S.WAIT_START_REQUEST, m.StartControlConnectionRequest)] = Transition(P._on_sccrq, S.ESTABLISHED)
+    t[(pac, S.ESTABLISHED, m.OutgoingCallRequest)] = Transition(P._on_ocrq, None)
+    t[(pac, S.ESTABLISHED, m.CallClearRequest)] = Transition(P._on_ccrq, None)
+    t[(pns, S.WAIT_START_REPLY, m.StartControlConnectionReply)] = Transition(P._on_sccrp, S.ESTABLISHED)
+    t[(pns, S.ESTABLISHED, m.OutgoingCallReply)] = Transition(P._on_ocrp, None)
+    t[(pns, S.ESTABLISHED, m.CallDisconnectNotify)] = Transition(P._on_cdn, None)
+    t[(pns, S.ESTABLISHED, m.OutgoingCallRequest)] = Transition(P._on_ocrq_as_pns, None)
+    t[(pns, S.ESTABLISHED, m.IncomingCallRequest)] = Transition(P._on_icrq_as_pns, None)
+    return t
+
+
+TRANSITIONS = _table()
+del S, P

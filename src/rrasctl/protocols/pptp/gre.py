@@ -150,6 +150,13 @@ class GreWindow:
         self._hdr_view = memoryview(self._hdr)
         self._v12, self._v16 = self._hdr_view[4:16], self._hdr_view[:16]     # as header_into(self._hdr, 16) writes them
 
+    def set_peer(self, peer_call_id: int, peer_recv_window: int) -> None:
+        """The peer's call id and receive window, once its Outgoing-Call-Reply names them (a window made before the
+        call was placed, so that GRE arriving with the reply is not lost)."""
+        self.peer_call_id = peer_call_id
+        self.peer_recv_window = peer_recv_window if peer_recv_window > 0 else 64
+        self.ack_threshold = max(1, min(self.recv_window, self.peer_recv_window) // 2)
+
     # ---- receive ------------------------------------------------------------------------------------------
 
     def open(self, data: bytes | bytearray | memoryview) -> memoryview | None:

@@ -153,10 +153,20 @@ class ChapAuthenticator(AuthenticatorCore):
         if self.state is not AuthState.WAIT_DECISION:
             raise CoreMisuse("no CHAP response is waiting for a decision")
 
+    def verify_password(self, password: str) -> bool:
+        """Whether PASSWORD is the one the waiting response was made with (decides nothing: the owner then answers
+        with `answer_password` or `answer_external`; SPEC §4: credentials before policy)."""
+        self._check_waiting()
+        return self._check(password)[0]
+
     def answer_password(self, password: str | None, now: float) -> list[Event]:
         self._check_waiting()
         if password is None:
             return self._decide(False, 691, "", None, None, now)
+        ok, keys, auth_response = self._check(password)
+        return self._decide(ok, 691, "", keys, auth_response, now)
+
+    def _check(self, password: str) -> tuple[bool, MppeKeys | None, bytes | None]:
         method, value, challenge = self.method, self._response, self._challenge
         keys = auth_response = None
         if method is AuthMethod.CHAP_MD5:
@@ -177,7 +187,7 @@ class ChapAuthenticator(AuthenticatorCore):
                 auth_response = mschap.authenticator_response_from_hash(hash_hash, nt_response, peer_challenge,
                                                                         challenge, self._name).encode()
                 keys = mschap.mschap_v2_master_keys(hash_hash, nt_response, is_server=True)
-        return self._decide(ok, 691, "", keys, auth_response, now)
+        return ok, keys, auth_response
 
     def answer_external(self, accepted: bool, *, error: int = 691, message: str = "",
                         keys: MppeKeys | None = None, authenticator_response: bytes | str | None = None,

@@ -101,6 +101,11 @@ class PapAuthenticator(AuthenticatorCore):
         if self.state is not AuthState.WAIT_DECISION:
             raise CoreMisuse("no PAP request is waiting for a decision")
 
+    def verify_password(self, password: str) -> bool:
+        """Whether PASSWORD is the one the peer sent (decides nothing; SPEC §4: credentials before policy)."""
+        self._check_waiting()
+        return hmac.compare_digest(password.encode("utf-8"), self._password)
+
     def answer_password(self, password: str | None, now: float) -> list[Event]:
         self._check_waiting()
         ok = password is not None and hmac.compare_digest(password.encode("utf-8"), self._password)
