@@ -54,7 +54,7 @@ from rrasctl.protocols.base import CoreMisuse, Counters, ProtocolError, Rng, def
 from rrasctl.protocols.ipsec.replay import SEQ_MAX, ReplayVerdict, ReplayWindow
 from rrasctl.protocols.ipsec.suites import EncAlg, EspSuite, IntegAlg, UnsupportedSuite, suite_from_ike
 
-DEFAULT_REPLAY_WINDOW = 1024       # decision 0102
+DEFAULT_REPLAY_WINDOW = 128        # decision 0102
 REKEY_MARGIN = 1 << 24             # rekey_due when fewer sequence numbers than this remain (decision 0102)
 NEXT_HEADER_NONE = 59              # RFC 4303 §2.6: a dummy packet
 IPPROTO_UDP = 17
@@ -128,8 +128,8 @@ class EspSa:
     """One direction of one ESP SA. Seal with an outbound SA, open with an inbound one (see the module docs)."""
 
     __slots__ = ("spi", "suite", "stats", "window", "rekey_due", "seal", "open", "_seq", "_limit", "_soft",
-                 "_trailer", "_aead", "_salt", "_iv_mask", "_enc", "_dec", "_icv", "_icv_len", "_iv_len",
-                 "_block", "_seed", "_min_len", "_next_headers")
+                 "_trailer", "_encrypt", "_decrypt", "_salt", "_iv_mask", "_enc", "_dec", "_icv", "_icv_len", "_iv_len",
+                 "_block", "_seed", "_min_len", "_accepts")
 
     seal: Callable[[bytes | memoryview, int], bytes]
     open: Callable[[bytes | memoryview], Opened | None]
@@ -153,7 +153,9 @@ class EspSa:
         self._seq = first_seq - 1                       # the last sequence number sent
         self._soft = max(SEQ_MAX + 1 - rekey_margin, 1)
         self._limit = min(self._soft, SEQ_MAX + 1)
-        self._next_headers = next_headers
+        # next header -> 1 if delivered: 59 (no next header, RFC 4303 §2.6) never, others as `next_headers` says
+        self._accepts = bytes(0 if nh == NEXT_HEADER_NONE or (next_headers is not None and nh not in next_headers)
+                              else 1 for nh in range(256))
         self._block = suite.block_size
         self._trailer = _trailers(self._block)
         self._iv_len = suite.iv_len
@@ -162,16 +164,17 @@ class EspSa:
         key = bytes(keymat[:suite.enc_key_len])
         integ_key = bytes(keymat[suite.enc_key_len + suite.salt_len:])
         self._icv = IcvMac(suite.integ, integ_key).icv if suite.integ is not IntegAlg.NONE else None
-        self._aead = self._enc = self._dec = None
+        self._encrypt = self._decrypt = self._enc = self._dec = None
         self._salt = b""
         self._iv_mask = self._seed = 0
         if suite.aead:
-            self._aead = AESGCM(key)
+            aead = AESGCM(key)
+            self._encrypt, self._decrypt = aead.encrypt, aead.decrypt
             self._salt = bytes(keymat[suite.enc_key_len:suite.enc_key_len + 4])
             self._iv_mask = int.from_bytes(rng(8), "big")
             self.seal, self.open = self._seal_gcm, self._open_gcm
         elif suite.enc is EncAlg.NULL:
-            self.seal, self.open = self._seal_null, self._open_null
+            self.seal, self.open = self._seal_null, self._open_cbc
         else:
             algorithm = _cbc_algorithm(suite, key)
             block = self._block
@@ -201,14 +204,17 @@ class EspSa:
         self._limit = SEQ_MAX + 1
 
     # ------------------------------------------------------------------ AES-GCM (RFC 4106)
+    # The hot paths below are written out flat (no helper calls, the window's common case inlined): in CPython
+    # each call or attribute hop costs 30-60 ns against 0.5 µs for the AEAD itself (decision 0103).
     def _seal_gcm(self, payload: bytes | memoryview, next_header: int) -> bytes:
         seq = self._seq + 1
         if seq >= self._limit:
             self._at_limit(seq)
         self._seq = seq
         head = _SPI_SEQ_IV.pack(self.spi, seq, seq ^ self._iv_mask)
-        plain = b"".join((payload, self._trailer[next_header][-(len(payload) + 2) & 3]))
-        return head + self._aead.encrypt(self._salt + head[8:], plain, head[:8])
+        return head + self._encrypt(self._salt + head[8:],
+                                    b"".join((payload, self._trailer[next_header][-(len(payload) + 2) & 3])),
+                                    head[:8])
 
     def _open_gcm(self, packet: bytes | memoryview) -> Opened | None:
         n = len(packet)
@@ -218,18 +224,31 @@ class EspSa:
         if spi != self.spi:
             return self._drop("wrong spi")
         window = self.window
-        if seq <= window.top:
+        top = window.top
+        if seq <= top:
             verdict = window.check(seq)
             if verdict is not _OK:
                 return self._drop(verdict.value)
         if n & 3:                                       # 16 + ciphertext (4-aligned) + 16
             return self._drop("bad length")
         try:
-            plain = self._aead.decrypt(self._salt + packet[8:16], packet[16:], packet[:8])
+            plain = self._decrypt(self._salt + packet[8:16], packet[16:], packet[:8])
         except InvalidTag:
             return self._drop("bad icv")
-        window.accept(seq)
-        return self._finish(plain, seq)
+        if seq > top:                                   # ReplayWindow.accept's common case, inlined
+            shift = seq - top
+            window.bitmap = ((window.bitmap << shift) | 1) & window.mask if shift < window.size else 1
+            window.top = seq
+        else:
+            window.accept(seq)
+        pad = plain[-2]
+        end = len(plain) - 2 - pad
+        if pad and (end < 0 or plain[end:-2] != _PADS[pad]):
+            return self._drop("bad padding")
+        next_header = plain[-1]
+        if not self._accepts[next_header]:
+            return self._refuse(next_header)
+        return _new_opened(Opened, (plain[:end], next_header, seq))
 
     # ------------------------------------------------------------------ CBC ciphers + HMAC (RFC 3602, 2451, 2405)
     def _seal_cbc(self, payload: bytes | memoryview, next_header: int) -> bytes:
@@ -239,32 +258,11 @@ class EspSa:
         self._seq = seq
         block = self._block
         # the extra block's encryption is this packet's IV (decision 0101); the rest chains from it
-        stream = b"".join(((self._seed ^ seq).to_bytes(block, "big"), payload,
-                           self._trailer[next_header][-(len(payload) + 2) % block]))
-        body = _SPI_SEQ.pack(self.spi, seq) + self._enc(stream)
+        body = _SPI_SEQ.pack(self.spi, seq) + self._enc(b"".join((
+            (self._seed ^ seq).to_bytes(block, "big"), payload,
+            self._trailer[next_header][-(len(payload) + 2) % block])))
         icv = self._icv
         return body + icv(body) if icv is not None else body
-
-    def _open_cbc(self, packet: bytes | memoryview) -> Opened | None:
-        n = len(packet)
-        if n < self._min_len:
-            return self._drop("short")
-        spi, seq = _SPI_SEQ.unpack_from(packet)
-        if spi != self.spi:
-            return self._drop("wrong spi")
-        window = self.window
-        if seq <= window.top:
-            verdict = window.check(seq)
-            if verdict is not _OK:
-                return self._drop(verdict.value)
-        end = n - self._icv_len
-        if (end - 8) % self._block:                     # IV and ciphertext: whole blocks
-            return self._drop("bad length")
-        icv = self._icv
-        if icv is not None and not compare_digest(icv(packet[:end]), packet[end:]):
-            return self._drop("bad icv")
-        window.accept(seq)
-        return self._finish(self._dec(packet[8:end])[self._block:], seq)
 
     # ------------------------------------------------------------------ NULL encryption (RFC 2410)
     def _seal_null(self, payload: bytes | memoryview, next_header: int) -> bytes:
@@ -276,7 +274,8 @@ class EspSa:
         icv = self._icv
         return body + icv(body) if icv is not None else body
 
-    def _open_null(self, packet: bytes | memoryview) -> Opened | None:
+    # ------------------------------------------------------------------ open: CBC ciphers and NULL
+    def _open_cbc(self, packet: bytes | memoryview) -> Opened | None:
         n = len(packet)
         if n < self._min_len:
             return self._drop("short")
@@ -284,32 +283,38 @@ class EspSa:
         if spi != self.spi:
             return self._drop("wrong spi")
         window = self.window
-        if seq <= window.top:
+        top = window.top
+        if seq <= top:
             verdict = window.check(seq)
             if verdict is not _OK:
                 return self._drop(verdict.value)
         end = n - self._icv_len
-        if end & 3:
+        if (end - 8) % self._block:                     # IV and ciphertext: whole blocks
             return self._drop("bad length")
+        view = memoryview(packet)
         icv = self._icv
-        if icv is not None and not compare_digest(icv(packet[:end]), packet[end:]):
+        if icv is not None and not compare_digest(icv(view[:end]), view[end:]):
             return self._drop("bad icv")
-        window.accept(seq)
-        return self._finish(bytes(packet[8:end]), seq)
-
-    # ------------------------------------------------------------------ shared tail
-    def _finish(self, plain: bytes, seq: int) -> Opened | None:
+        if seq > top:                                   # ReplayWindow.accept's common case, inlined
+            shift = seq - top
+            window.bitmap = ((window.bitmap << shift) | 1) & window.mask if shift < window.size else 1
+            window.top = seq
+        else:
+            window.accept(seq)
+        dec = self._dec
+        # CBC: IV ‖ ciphertext through the continuous decryptor; its first output block is dropped (decision 0101)
+        plain, start = (dec(view[8:end]), self._iv_len) if dec is not None else (view[8:end], 0)
         pad = plain[-2]
-        end = len(plain) - 2 - pad
-        if end < 0 or (pad and plain[end:-2] != _PADS[pad]):
+        stop = len(plain) - 2 - pad
+        if pad and (stop < start or plain[stop:-2] != _PADS[pad]):
             return self._drop("bad padding")
         next_header = plain[-1]
-        if next_header == NEXT_HEADER_NONE:
-            return self._drop("dummy packet")
-        allowed = self._next_headers
-        if allowed is not None and next_header not in allowed:
-            return self._drop("next header")
-        return _new_opened(Opened, (plain[:end], next_header, seq))
+        if not self._accepts[next_header]:
+            return self._refuse(next_header)
+        return _new_opened(Opened, (bytes(plain[start:stop]), next_header, seq))
+
+    def _refuse(self, next_header: int) -> None:
+        return self._drop("dummy packet" if next_header == NEXT_HEADER_NONE else "next header")
 
     def _drop(self, reason: str) -> None:
         self.stats[reason] += 1

@@ -1,6 +1,6 @@
 """The ESP anti-replay window (RFC 4303 §3.4.3, the bitmap algorithm of its Appendix A), 32-bit sequence numbers.
 
-    window = ReplayWindow(1024)
+    window = ReplayWindow(128)
     verdict = window.check(seq)       # before the ICV: ReplayVerdict.OK, or why the packet must be dropped
     ...verify the ICV...
     window.accept(seq)                # only after the ICV verified: slide the window, mark seq as seen
@@ -32,15 +32,15 @@ class ReplayVerdict(enum.Enum):
 
 
 class ReplayWindow:
-    __slots__ = ("size", "top", "bitmap", "_mask")
+    __slots__ = ("size", "top", "bitmap", "mask")
 
-    def __init__(self, size: int = 1024) -> None:
+    def __init__(self, size: int = 128) -> None:
         if size != 0 and size < MIN_WINDOW:
             raise ValueError(f"replay window {size} is below RFC 4303's minimum of {MIN_WINDOW} (or 0 = off)")
         self.size = size
         self.top = 0
         self.bitmap = 0
-        self._mask = (1 << size) - 1
+        self.mask = (1 << size) - 1
 
     def check(self, seq: int) -> ReplayVerdict:
         """May a packet with this (not yet authenticated) sequence number be processed? Changes nothing."""
@@ -62,7 +62,7 @@ class ReplayWindow:
         top = self.top
         if seq > top:
             shift = seq - top
-            self.bitmap = ((self.bitmap << shift) | 1) & self._mask if shift < self.size else 1
+            self.bitmap = ((self.bitmap << shift) | 1) & self.mask if shift < self.size else 1
             self.top = seq
         else:
             self.bitmap |= 1 << (top - seq)
