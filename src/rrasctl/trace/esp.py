@@ -20,11 +20,14 @@ Parsing errors raise `EspSaFileError` (a ProtocolError) naming the line; keys ne
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import ipaddress
 from dataclasses import dataclass, field
 
-from rrasctl.protocols.base import ProtocolError
+from typing import Any, Callable
+
+from rrasctl.protocols.base import Malformed, ProtocolError
 from rrasctl.protocols.ipsec.suites import EncAlg, EspSuite, IntegAlg
 
 _ENC_BY_KEYWORD = (("aes-gcm", EncAlg.AES_GCM_16), ("aes-cbc", EncAlg.AES_CBC), ("tripledes", EncAlg.DES3_CBC),
@@ -215,4 +218,47 @@ class EspKeyring:
         return Decrypted(entry, opened.payload, opened.next_header, icv)
 
 
-__all__ = ["Decrypted", "EspKeyring", "EspSaFileError", "EspStats", "SaEntry", "parse_esp_sa"]
+def decrypted_row(keys: EspKeyring, ctx: Any, ip: Any, data: bytes, fields: dict[str, Any], encap: bool,
+                  udp_row: Callable[[Any, Any, Any], Any]) -> Any:
+    """The row for one ESP frame when keys were given (called by `Dissector._esp`).
+
+    Decrypted: the row of what the ESP payload carries, decoded by the dissector's own paths (`udp_row`: L2TP and
+    the PPP inside, IKE...), ICMP/ICMPv6 and TCP summarised; its `tunnel` starts with "esp spi=... seq=..." and its
+    fields gain `esp_icv` ("verified", "not checked", "none"). Not decrypted: the ESP row, with `decryption` saying
+    why ("no SA", "bad icv", "bad padding", ...).
+    """
+    from rrasctl.trace import layers
+
+    result = keys.decrypt(ip.src, ip.dst, data)
+    plain_message = "UDP-encapsulated" if encap else ""
+    if result.payload is None:
+        message = plain_message if result.error == "no SA" else f"not decrypted ({result.error})"
+        return ctx.row("ESP", message, {**fields, "decryption": result.error})
+    esp_tunnel = f"esp spi={fields['spi']} seq={fields['seq']}" + (" udp-encap" if encap else "")
+    ctx.tunnel = esp_tunnel
+    inner = layers.IpPacket(ip.version, ip.src, ip.dst, result.next_header, result.payload)
+    nh = result.next_header
+    name = layers.IP_PROTOCOL_NAMES.get(nh, f"IP proto {nh}")
+    try:
+        if nh == layers.IPPROTO_UDP:
+            row = udp_row(ctx, inner, layers.decode_udp(result.payload))
+        elif nh == layers.IPPROTO_TCP:
+            tcp = layers.decode_tcp(result.payload)
+            row = ctx.row("TCP", f"{tcp.sport} → {tcp.dport} [{tcp.flag_names}]", {"length": len(tcp.payload)})
+        elif nh in (layers.IPPROTO_ICMP, layers.IPPROTO_ICMPV6) and len(result.payload) >= 4:
+            types = layers.ICMP_TYPES if nh == layers.IPPROTO_ICMP else layers.ICMPV6_TYPES
+            kind, code = result.payload[0], result.payload[1]
+            fields_icmp: dict[str, Any] = {"type": kind, "code": code}
+            if kind in (0, 8, 128, 129) and len(result.payload) >= 8:
+                fields_icmp["id"] = int.from_bytes(result.payload[4:6], "big")
+                fields_icmp["seq"] = int.from_bytes(result.payload[6:8], "big")
+            row = ctx.row(name, types.get(kind, f"type {kind}"), fields_icmp)
+        else:
+            row = ctx.row(name, "", {"length": len(result.payload)})
+    except Malformed as exc:
+        row = ctx.row(name, "malformed", error=exc.reason)
+    tunnel = esp_tunnel if row.tunnel in ("", esp_tunnel) else f"{esp_tunnel} {row.tunnel}"
+    return dataclasses.replace(row, tunnel=tunnel, fields={**row.fields, "esp_icv": result.icv})
+
+
+__all__ = ["Decrypted", "EspKeyring", "EspSaFileError", "EspStats", "SaEntry", "decrypted_row", "parse_esp_sa"]
