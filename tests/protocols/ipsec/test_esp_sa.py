@@ -82,6 +82,23 @@ def test_cbc_ivs_differ_and_are_not_the_previous_ciphertext_block():
     assert len({w[24:-12] for w in wires}) == 50                           # same plaintext, different ciphertext
 
 
+def test_cbc_iv_is_the_encryption_of_the_extra_block_chained_on_the_previous_packet():
+    """Decision 0101: one continuous CBC stream; packet i's IV = E_K(last ciphertext block of packet i-1 XOR R),
+    R the SA's extra block (drawn once from rng); the first packet chains on the rng's initial block."""
+    suite = EspSuite.AES_CBC_128_SHA1
+    km = keymat(suite)
+    chaining, extra = bytes(range(16)), bytes(range(100, 116))
+    out = EspSa(SPI, suite, km, rng=lambda n, q=[chaining, extra]: q.pop(0))
+    ecb = Cipher(algorithms.AES(km[:16]), modes.ECB()).encryptor()
+
+    def xor(a: bytes, b: bytes) -> bytes:
+        return bytes(x ^ y for x, y in zip(a, b))
+
+    first, second = out.seal(b"one", 17), out.seal(b"two", 17)
+    assert first[8:24] == ecb.update(xor(chaining, extra))
+    assert second[8:24] == ecb.update(xor(first[-12 - 16:-12], extra))
+
+
 def test_the_same_rng_gives_the_same_bytes():
     a = EspSa(SPI, EspSuite.DES3_SHA1, keymat(EspSuite.DES3_SHA1), rng=fixed_rng(5))
     b = EspSa(SPI, EspSuite.DES3_SHA1, keymat(EspSuite.DES3_SHA1), rng=fixed_rng(5))

@@ -29,8 +29,8 @@ Send: the sequence number starts at `first_seq` (1) and never wraps; AES-GCM's 8
 XOR a per-SA random mask (unique per key, RFC 4106 §3.1); CBC ciphers run one continuous CBC stream per SA and
 send as each packet's IV the encryption of one extra block (decision 0101): no cipher context is created per
 packet. Receive decrypts IV ‖ ciphertext with one continuous decryptor and drops the first block.
-The `rng` draws, in order: GCM: the 8-octet IV mask; CBC: the stream's initial chaining block, then the seed
-block mixed into each packet's extra block. NULL draws nothing.
+The `rng` draws, in order: GCM: the 8-octet IV mask; CBC: the stream's initial chaining block, then the extra
+block fed before each packet. NULL draws nothing.
 """
 
 from __future__ import annotations
@@ -103,6 +103,11 @@ class IcvMac:
         self._ctx = crypto_hmac.HMAC(bytes(key), _HASHES[integ]())
         self.length = integ.icv_len
 
+    @property
+    def context(self) -> crypto_hmac.HMAC:
+        """The keyed context that `icv` copies (EspSa inlines `icv` on its hot path with it)."""
+        return self._ctx
+
     def digest(self, data: bytes | memoryview) -> bytes:
         """The full HMAC (what RFC 2202/4231 print)."""
         ctx = self._ctx.copy()
@@ -128,7 +133,7 @@ class EspSa:
     """One direction of one ESP SA. Seal with an outbound SA, open with an inbound one (see the module docs)."""
 
     __slots__ = ("spi", "suite", "stats", "window", "rekey_due", "seal", "open", "_seq", "_limit", "_soft",
-                 "_trailer", "_encrypt", "_decrypt", "_salt", "_iv_mask", "_enc", "_dec", "_icv", "_icv_len", "_iv_len",
+                 "_trailer", "_encrypt", "_decrypt", "_salt", "_iv_mask", "_enc", "_dec", "_mac", "_icv_len", "_iv_len",
                  "_block", "_seed", "_min_len", "_accepts")
 
     seal: Callable[[bytes | memoryview, int], bytes]
@@ -163,10 +168,11 @@ class EspSa:
         self._min_len = 8 + self._iv_len + self._block + self._icv_len     # at least one block of ciphertext
         key = bytes(keymat[:suite.enc_key_len])
         integ_key = bytes(keymat[suite.enc_key_len + suite.salt_len:])
-        self._icv = IcvMac(suite.integ, integ_key).icv if suite.integ is not IntegAlg.NONE else None
+        self._mac = IcvMac(suite.integ, integ_key).context if suite.integ is not IntegAlg.NONE else None
         self._encrypt = self._decrypt = self._enc = self._dec = None
         self._salt = b""
-        self._iv_mask = self._seed = 0
+        self._iv_mask = 0
+        self._seed = b""
         if suite.aead:
             aead = AESGCM(key)
             self._encrypt, self._decrypt = aead.encrypt, aead.decrypt
@@ -180,7 +186,7 @@ class EspSa:
             block = self._block
             self._enc = Cipher(algorithm, modes.CBC(rng(block))).encryptor().update
             self._dec = Cipher(algorithm, modes.CBC(bytes(block))).decryptor().update
-            self._seed = int.from_bytes(rng(block), "big")
+            self._seed = rng(block)
             self.seal, self.open = self._seal_cbc, self._open_cbc
 
     def __repr__(self) -> str:
@@ -259,10 +265,13 @@ class EspSa:
         block = self._block
         # the extra block's encryption is this packet's IV (decision 0101); the rest chains from it
         body = _SPI_SEQ.pack(self.spi, seq) + self._enc(b"".join((
-            (self._seed ^ seq).to_bytes(block, "big"), payload,
-            self._trailer[next_header][-(len(payload) + 2) % block])))
-        icv = self._icv
-        return body + icv(body) if icv is not None else body
+            self._seed, payload, self._trailer[next_header][-(len(payload) + 2) % block])))
+        mac = self._mac
+        if mac is None:
+            return body
+        mac = mac.copy()                                # IcvMac.icv, inlined
+        mac.update(body)
+        return body + mac.finalize()[:self._icv_len]
 
     # ------------------------------------------------------------------ NULL encryption (RFC 2410)
     def _seal_null(self, payload: bytes | memoryview, next_header: int) -> bytes:
@@ -271,8 +280,12 @@ class EspSa:
             self._at_limit(seq)
         self._seq = seq
         body = b"".join((_SPI_SEQ.pack(self.spi, seq), payload, self._trailer[next_header][-(len(payload) + 2) & 3]))
-        icv = self._icv
-        return body + icv(body) if icv is not None else body
+        mac = self._mac
+        if mac is None:
+            return body
+        mac = mac.copy()
+        mac.update(body)
+        return body + mac.finalize()[:self._icv_len]
 
     # ------------------------------------------------------------------ open: CBC ciphers and NULL
     def _open_cbc(self, packet: bytes | memoryview) -> Opened | None:
@@ -292,9 +305,12 @@ class EspSa:
         if (end - 8) % self._block:                     # IV and ciphertext: whole blocks
             return self._drop("bad length")
         view = memoryview(packet)
-        icv = self._icv
-        if icv is not None and not compare_digest(icv(view[:end]), view[end:]):
-            return self._drop("bad icv")
+        mac = self._mac
+        if mac is not None:
+            mac = mac.copy()                            # IcvMac.icv, inlined
+            mac.update(view[:end])
+            if not compare_digest(mac.finalize()[:self._icv_len], view[end:]):
+                return self._drop("bad icv")
         if seq > top:                                   # ReplayWindow.accept's common case, inlined
             shift = seq - top
             window.bitmap = ((window.bitmap << shift) | 1) & window.mask if shift < window.size else 1
