@@ -22,7 +22,14 @@ SCHEMA_VERSION = 1
 
 PROTOCOLS = editions.PROTOCOLS
 EDITIONS = editions.EDITIONS
-METHODS = ("pap", "chap", "ms-chap", "ms-chap-v2", "eap-tls")
+METHODS = ("pap", "chap", "ms-chap", "ms-chap-v2", "eap-tls")   # weakest first
+
+
+def offer_order(methods: tuple[str, ...]) -> tuple[str, ...]:
+    """SPEC §4: the order an authenticator asks for METHODS in: strongest first, whatever the list's order."""
+    return tuple(sorted(dict.fromkeys(methods), key=METHODS.index, reverse=True))
+
+
 ENCRYPTION_LEVELS = ("none", "basic", "strong", "strongest")
 PROVIDERS = ("local", "radius")
 ACCOUNTING = ("none", "local", "radius")
