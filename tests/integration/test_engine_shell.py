@@ -84,7 +84,7 @@ def test_engine_run_status_hup_second_engine_and_sigterm(netns, _isolated_env):
     config = Path(env["RRASCTL_CONFIG"])
     sock = env["RRASCTL_SOCKET"]
     config.parent.mkdir(parents=True, exist_ok=True)
-    config.write_text('[server]\nedition = "web"\n\n[ports.pptp]\ncount = 3\n')
+    config.write_text('[server]\nedition = "web"\naddress_pool = "10.87.0.0/24"\n\n[ports.pptp]\ncount = 3\n')
     eng = Engine(["ip", "netns", "exec", netns, *engine_argv()], env)
     try:
         log = eng.wait_log("engine ready")

@@ -28,9 +28,9 @@ def script(c: model.Config) -> str:
     args = [f"--edition {_q(s.edition)}"] if s.edition != ds.edition else []
     # ports first when lowering an edition would not fit, edition first otherwise: emit edition after pools
     # only if needed; pools are set below and always fit the dumped edition.
+    # the pool and tunnel address are always written: their default differs per installation (decision 0120)
+    args += [f"--address-pool {_q(s.address_pool)}", f"--tunnel-address {_q(s.tunnel_address)}"]
     for opt, v, dv in (("--listen-address", s.listen_address, ds.listen_address),
-                       ("--address-pool", s.address_pool, ds.address_pool),
-                       ("--tunnel-address", s.tunnel_address, ds.tunnel_address),
                        ("--log-level", s.log_level, ds.log_level), ("--tun-name", s.tun_name, ds.tun_name)):
         if v != dv:
             args.append(f"{opt} {_q(v)}")

@@ -39,7 +39,8 @@ PERMISSIONS = ("grant", "deny")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 TUNNEL_TYPES = ("pptp", "l2tp")
 
-# docs/decisions/0002-default-address-pool.md
+# docs/decisions/0002-default-address-pool.md: the fallback where no config path is known; a configuration file's
+# default is its installation's own pool (config/installation.py, decision 0120)
 DEFAULT_ADDRESS_POOL = "10.87.0.0/24"
 DEFAULT_TUNNEL_ADDRESS = "10.87.0.1"
 DEFAULT_PORTS = 5

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum, IntEnum
-from typing import Callable, Protocol
+from typing import Any, Callable, Protocol
 
 from rrasctl.protocols.base import Counters, Event, Malformed
 from rrasctl.protocols.ppp.frame import Code, ControlPacket
@@ -273,18 +273,21 @@ class LayerFinished(Event):
 
 @dataclass(frozen=True, slots=True)
 class LayerFailed(Event):
-    """The negotiation cannot succeed; the layer is being closed. ``reason`` is for operators."""
+    """The negotiation cannot succeed; the layer is being closed. ``reason`` is for operators; ``cause`` a typed
+    cause (linkconfig.LinkCause) when the failure has one of its own."""
 
     protocol: int
     reason: str
+    cause: Any = None
 
 
 class NegotiationFailed(Exception):
     """Raised by option logic when no agreement is possible (caught by the Negotiator)."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, cause: Any = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.cause = cause
 
 
 class LayerHandler(Protocol):
@@ -371,10 +374,10 @@ class Negotiator:
         """The peer sent an LCP Protocol-Reject for this protocol (RXJ-, RFC 1661 §5.7)."""
         return self.event(Input.RXJ_MINUS, now)
 
-    def fail(self, reason: str, now: float) -> list[Event]:
+    def fail(self, reason: str, now: float, cause: Any = None) -> list[Event]:
         """Give up on this layer with an operator-facing reason: `LayerFailed`, then Close."""
         self.failure_reason = reason
-        return [LayerFailed(self.protocol, reason)] + self.event(Input.CLOSE, now)
+        return [LayerFailed(self.protocol, reason, cause)] + self.event(Input.CLOSE, now)
 
     def handle_timer(self, now: float) -> list[Event]:
         if self.deadline is None or now < self.deadline:
@@ -497,7 +500,7 @@ class Negotiator:
                               else self.handler.nak_received(pkt.data) if code == Code.CONFIGURE_NAK
                               else self.handler.reject_received(pkt.data))
                     except NegotiationFailed as exc:
-                        return self.fail(exc.reason, now)
+                        return self.fail(exc.reason, now, exc.cause)
                     if not ok:
                         self.stats.count(f"bad configure-{Code(code).name.split('_')[1].lower()}")
                         return []

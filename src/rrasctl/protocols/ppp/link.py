@@ -44,16 +44,17 @@ from rrasctl.protocols.ppp.auth import (AuthenticatorConfig, AuthFailed, AuthMet
 from rrasctl.protocols.ppp.ccp import CcpLayer, CcpPolicy, ResetRequested
 from rrasctl.protocols.ppp.frame import Code, PppProtocol, build_frame, split_frame
 from rrasctl.protocols.ppp.fsm import LayerDown, LayerFailed, LayerFinished, LayerUp, Negotiator, State
-from rrasctl.protocols.ppp.ipcp import IpcpLayer, IpcpPolicy
+from rrasctl.protocols.ppp.ipcp import IpcpLayer, IpcpPolicy, clash_reason
 from rrasctl.protocols.ppp.lcp import LCP_RXR_CODES, EchoReplied, LcpLayer, LcpPolicy, ProtocolRejected
 from rrasctl.protocols.ppp.ipv6cp import Ipv6cpLayer, Ipv6cpPolicy
 from rrasctl.protocols.ppp.linkdata import DataPath
-from rrasctl.protocols.ppp.linkconfig import (ENCRYPTION_LEVELS, Ipv6Up, LinkDown, NetworkUp, Phase, PppConfig,
-                                              Role)
+from rrasctl.protocols.ppp.linkconfig import (ENCRYPTION_LEVELS, Ipv6Up, LinkCause, LinkDown, NetworkUp, Phase,
+                                              PppConfig, Role)
 from rrasctl.protocols.wire import U16
 
 __all__ = [
-    "Role", "Phase", "PppConfig", "PppLink", "NetworkUp", "Ipv6Up", "LinkDown", "AuthRequested", "AuthSucceeded",
+    "Role", "Phase", "PppConfig", "PppLink", "NetworkUp", "Ipv6Up", "LinkDown", "LinkCause", "AuthRequested",
+    "AuthSucceeded",
     "AuthFailed", "ENCRYPTION_LEVELS", "MppeKeys", "AuthMethod",
 ]
 
@@ -92,7 +93,8 @@ class PppLink(DataPath):
         self.lcp = Negotiator(_LCP, self.lcp_layer, rxr_codes=LCP_RXR_CODES, **timers)
         self.lcp_layer.negotiator = self.lcp
         self.ipcp_layer = IpcpLayer(IpcpPolicy(authenticator, config.local_address, config.peer_address,
-                                               tuple(config.dns), tuple(config.nbns)))
+                                               tuple(config.dns), tuple(config.nbns),
+                                               frozenset(config.own_addresses)))
         self.ipcp = Negotiator(_IPCP, self.ipcp_layer, **timers)
         self.ipv6cp_layer = Ipv6cpLayer(Ipv6cpPolicy(rng))
         self.ipv6cp = Negotiator(_IPV6CP, self.ipv6cp_layer, **timers)
@@ -122,6 +124,7 @@ class PppLink(DataPath):
         self._announced = False           # NetworkUp emitted (once per link)
         self._down = False
         self._reason = ""                 # the first reason to end the link wins
+        self._cause: LinkCause | None = None   # its typed cause, when it has one
         self._lcp_was_opened = False
         self._echo_deadline: float | None = None
         self._echo_pending = 0
@@ -265,7 +268,12 @@ class PppLink(DataPath):
             return self._nudge_auth(now)
         if phase is Phase.NETWORK:
             if protocol == _IPCP:
-                return self._dispatch(self.ipcp.receive(info, now), now)
+                events = self._dispatch(self.ipcp.receive(info, now), now)
+                clash = self.ipcp_layer.clash
+                if clash is not None and not self._down:      # our Nak is out: two routers on one address pool
+                    self._fail(clash_reason(clash), LinkCause.ADDRESS_CLASH)
+                    events += self.close(self._reason, now)
+                return events
             if protocol == _IPV6CP and self.config.ipv6:
                 return self._dispatch(self.ipv6cp.receive(info, now), now)
             if protocol == _CCP and self._mppe_lengths:
@@ -358,7 +366,7 @@ class PppLink(DataPath):
             elif isinstance(event, LayerFailed):
                 self.stats.count(f"{PppProtocol(event.protocol).name} failed")
                 if event.protocol == _LCP or event.protocol == _IPCP:
-                    self._reason = self._reason or event.reason
+                    self._fail(event.reason, event.cause)
                     if event.protocol == _LCP:
                         self.phase = Phase.TERMINATE
                 elif event.protocol == _CCP and not self.clear_allowed:
@@ -373,6 +381,11 @@ class PppLink(DataPath):
             if self._down:
                 break
         return public
+
+    def _fail(self, reason: str, cause: LinkCause | None) -> None:
+        """The first reason to end the link wins, and its cause with it."""
+        if not self._reason:
+            self._reason, self._cause = reason, cause
 
     def _layer_up(self, protocol: int, now: float) -> list[Event]:
         if protocol == _LCP:
@@ -564,4 +577,4 @@ class PppLink(DataPath):
         self._echo_deadline = None
         self._auth_deadline = None
         self._auth = None
-        return [LinkDown(self._reason or "link closed")]
+        return [LinkDown(self._reason or "link closed", self._cause)]
