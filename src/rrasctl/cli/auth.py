@@ -108,4 +108,16 @@ def set_(app, methods, encryption, provider, radius_servers, no_radius_servers, 
             e.set("auth.psk", app.seal(psk))
         if no_psk:
             e.delete("auth.psk")
+        after = e.preview()
     app.say("authentication settings saved")
+    warn_unsupported(app, after, {"auth.provider": provider, "auth.accounting": accounting, "auth.methods": methods})
+
+
+def warn_unsupported(app, config: model.Config, given: dict) -> None:
+    """A setting just stored that the engine cannot honour yet: say so, and that the engine refuses it (0121)."""
+    from rrasctl.config.supported import describe, unsupported
+
+    for item in unsupported(config):
+        if given.get(item.key) is not None:
+            app.say(f"warning: {describe(item)}; `rrasctl engine run` and `engine reload` refuse this "
+                    f"configuration until it changes ({item.fix})")

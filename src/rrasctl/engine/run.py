@@ -102,10 +102,15 @@ def setup_logging(level: str = "info") -> None:
 
 
 # ---------------------------------------------------------------------------------------------------- config
-def load_config(path: Any) -> Any:
+def load_config(path: Any, *, doing: str = "start") -> Any:
+    """The configuration at PATH, refused (ValidationError) when it asks for what this engine cannot do yet
+    (config/supported.py, decision 0121): starting or reloading on it would silently ignore a setting."""
     from rrasctl.config.store import load
+    from rrasctl.config.supported import check
 
-    return load(path)
+    cfg = load(path)
+    check(cfg, doing=doing)
+    return cfg
 
 
 def build_context(loop: asyncio.AbstractEventLoop, paths: Any, cfg: Any) -> Any:
@@ -169,11 +174,11 @@ def make_reload(ctx: Any, paths: Any):
     async def reload() -> dict[str, Any]:
         async with lock:
             try:
-                new = load_config(paths.config)
+                new = load_config(paths.config, doing="reload")
             except RrasctlError as exc:
                 log.error("reload failed, keeping the running configuration: %s", exc.message)
                 raise ValidationError(f"the configuration was not reloaded: {exc.message}",
-                                      hint="fix it (rrasctl config check), then reload again") from None
+                                      hint=exc.hint or "fix it (rrasctl config check), then reload again") from None
             old = ctx.config
             apply_config(ctx, new)
             for d in list(ctx.drivers.values()):
@@ -204,6 +209,8 @@ def main(paths: Any, log_level: str | None = "info") -> int:
         cfg = load_config(paths.config)
     except RrasctlError as exc:
         log.error("cannot start: %s", exc.message)
+        if exc.hint:
+            log.error("hint: %s", exc.hint)
         return exc.exit_code
     if log_level is None:
         setup_logging(cfg.server.log_level)
@@ -390,6 +397,8 @@ def run_foreground_dial(paths: Any, name: str, log_level: str | None = "info") -
         cfg = load_config(paths.config)
     except RrasctlError as exc:
         log.error("cannot start: %s", exc.message)
+        if exc.hint:
+            log.error("hint: %s", exc.hint)
         return exc.exit_code
     if name not in (getattr(cfg, "demand_dial", {}) or {}):
         sys.stderr.write(f"error: no demand-dial interface named {name!r}\n")
