@@ -49,11 +49,17 @@ class App:
         if not os.path.exists(self.paths.socket):
             return
         try:
-            self.engine("reload", timeout=5.0)
+            result = self.engine("reload", timeout=5.0)
         except EngineUnavailable:
             return
         except RrasctlError as e:
             self.say(f"warning: saved, but the running engine did not apply it: {e.message}")
+            return
+        waiting = result.get("restart_needed") if isinstance(result, dict) else None
+        if waiting:   # decision 0122: the engine applies these only when it starts
+            keys = ", ".join(f"{w.get('key')} (running {w.get('running')}, saved {w.get('saved')})" for w in waiting)
+            self.say(f"saved; the running engine applies {keys} only when it starts: restart it "
+                     "(stop it, then rrasctl engine run); rrasctl engine status lists what waits")
             return
         self.say("the running engine applied the change")
 

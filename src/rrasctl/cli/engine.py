@@ -48,7 +48,11 @@ def run(app, log_level: str | None, config_path: str | None) -> None:
 def status(app) -> None:
     """Ask the running engine for its status.
 
-    JSON: the engine's status object (as documented by the engine: pid, uptime, listeners, sessions, …).
+    pending_restart lists saved settings the engine applies only when it starts (listen address, tunnel address,
+    TUN name) whose saved value differs from the running one.
+
+    JSON: the engine's status object (as documented by the engine: pid, uptime, listeners, sessions, …,
+    pending_restart: a list of objects with key, running, saved, why).
 
     \b
     Example:
@@ -64,6 +68,9 @@ def status(app) -> None:
             summary[k] = status[k]
     if status.get("notes"):
         summary["notes"] = status["notes"]
+    if status.get("pending_restart"):   # saved, applied when the engine starts (decision 0122)
+        summary["pending_restart"] = [f"{p.get('key')} (running {p.get('running')}, saved {p.get('saved')})"
+                                      for p in status["pending_restart"]]
     app.emit(summary)
     if isinstance(status.get("ports"), list) and status["ports"]:
         click.echo()

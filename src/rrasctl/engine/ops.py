@@ -4,8 +4,10 @@ Result shapes (JSON, snake_case; the CLI renders them):
 
 - `status` -> {running, pid, version, started, uptime_s, config, socket, state_dir, edition, max_concurrent,
   inbound, sessions, ports: [ports.list rows], listeners: {pptp: str, l2tp: str}, tun: {...}, counters: {accepted,
-  refused, malformed, dropped, ended: {key: n}}, drivers: {proto: {...}}, timers: {armed, fired}, notes: [str]}
-- `reload` -> {reloaded: true, config}            (a bad file: error kind "invalid", the old config stays)
+  refused, malformed, dropped, ended: {key: n}}, drivers: {proto: {...}}, timers: {armed, fired}, notes: [str],
+  pending_restart: [{key, running, saved, why}]}
+- `reload` -> {reloaded: true, config, restart_needed: [{key, running, saved, why}]}   (a bad file: error kind
+  "invalid", the old config stays; restart_needed: saved settings applied only at the next start, decision 0122)
 - `ports.list` -> [{protocol, count, remote_access, demand_dial, in_use, available}]
 - `ports.show {protocol}` -> {protocol, count, remote_access, demand_dial, in_use, available, ports: [{port, state,
   use, connection_id, user, interface, peer, duration_s, bytes_in, bytes_out}]}
@@ -121,7 +123,19 @@ class Ops:
             "drivers": drivers,
             "timers": {"armed": len(ctx.timers), "fired": ctx.timers.fired, "errors": ctx.timers.errors},
             "notes": list(ctx.notes),
+            "pending_restart": self._pending_restart(),
         }
+
+    def _pending_restart(self) -> list[dict[str, Any]]:
+        """Restart-only settings the file changed since the engine started (decision 0122); [] when unreadable."""
+        from rrasctl.config.store import load
+        from rrasctl.engine.pending import pending
+
+        paths = self.ctx.paths
+        try:
+            return pending(self.ctx.config, load(paths.config)) if paths is not None else []
+        except RrasctlError:
+            return []
 
     async def reload(self, args: dict[str, Any], progress: Any) -> dict[str, Any]:
         return await self._reload()

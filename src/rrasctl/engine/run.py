@@ -169,6 +169,8 @@ def apply_config(ctx: Any, cfg: Any) -> None:
 
 def make_reload(ctx: Any, paths: Any):
     """The `reload` coroutine for SIGHUP and the control op: re-read, validate, apply; a bad file keeps the old."""
+    from rrasctl.engine.pending import describe, hold_restart_only, pending
+
     lock = asyncio.Lock()
 
     async def reload() -> dict[str, Any]:
@@ -180,7 +182,10 @@ def make_reload(ctx: Any, paths: Any):
                 raise ValidationError(f"the configuration was not reloaded: {exc.message}",
                                       hint=exc.hint or "fix it (rrasctl config check), then reload again") from None
             old = ctx.config
+            saved, new = new, hold_restart_only(old, new)      # decision 0122: those wait for a restart
             apply_config(ctx, new)
+            if new.server.log_level != old.server.log_level:
+                logging.getLogger("rrasctl").setLevel(getattr(logging, new.server.log_level.upper(), logging.INFO))
             for d in list(ctx.drivers.values()):
                 hook = getattr(d, "reload", None)
                 if hook is not None:
@@ -189,7 +194,10 @@ def make_reload(ctx: Any, paths: Any):
                     except Exception:
                         log.exception("%s driver failed to apply the new configuration", d.protocol)
             log.info("configuration reloaded from %s", paths.config)
-            return {"reloaded": True, "config": str(paths.config)}
+            waiting = pending(new, saved)
+            if waiting:
+                log.warning("applied at the next start of the engine, not now: %s", describe(waiting))
+            return {"reloaded": True, "config": str(paths.config), "restart_needed": waiting}
 
     return reload
 
