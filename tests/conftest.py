@@ -13,6 +13,7 @@ from support import CAPTURES, DATA, ROOT, VECTORS, fixed_rng, is_root  # noqa: F
 @pytest.fixture(autouse=True)
 def _isolated_env(tmp_path_factory, monkeypatch):
     home = tmp_path_factory.mktemp("rrasctl-home")
+    (home / "config").mkdir()     # an explicit config path must be in an existing directory (decision 0123)
     monkeypatch.setenv("RRASCTL_CONFIG", str(home / "config" / "rrasctl.toml"))
     monkeypatch.setenv("RRASCTL_STATE_DIR", str(home / "state"))
     monkeypatch.setenv("RRASCTL_SOCKET", str(home / "state" / "control.sock"))

@@ -24,16 +24,29 @@ class App:
             self._paths = paths.resolve(self.config_flag)
         return self._paths
 
+    def config_file(self):
+        """The config file to read or write. A path given with --config or RRASCTL_CONFIG whose directory does not
+        exist is an error (exit 2), for reads and writes alike: a typo must not silently mean the defaults, nor
+        create directories (decision 0123). A missing file in an existing directory means the defaults."""
+        p = self.paths
+        if p.explicit and not p.config.parent.is_dir():
+            from rrasctl.errors import ValidationError
+
+            source = "--config" if self.config_flag is not None else "RRASCTL_CONFIG"
+            raise ValidationError(f"{source} {p.config}: the directory {p.config.parent} does not exist",
+                                  hint=f"create it first (mkdir -p {p.config.parent}), or give another path")
+        return p.config
+
     def load(self):
         from rrasctl.config import store
 
-        return store.load(self.paths.config)
+        return store.load(self.config_file())
 
     @contextmanager
     def edit(self) -> Iterator[Any]:
         from rrasctl.config import store
 
-        with store.edit(self.paths.config) as e:
+        with store.edit(self.config_file()) as e:
             yield e
         if e.changed:
             self._tell_engine()

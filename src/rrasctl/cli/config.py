@@ -70,7 +70,7 @@ def check(app, check_secrets: bool) -> None:
 
     from rrasctl.config.supported import describe, unsupported
 
-    p = app.paths.config
+    p = app.config_file()
     text = store.read_text(p)
     parsed = store.parse_config(p, text)
     if check_secrets and text is not None:
@@ -97,7 +97,7 @@ def export(app, effective: bool) -> None:
     """
     from rrasctl.config import store
 
-    text = store.read_text(app.paths.config)
+    text = store.read_text(app.config_file())
     config = store.parse_config(app.paths.config, text)
     if effective or text is None:
         click.echo(render_effective(config), nl=False)

@@ -35,6 +35,7 @@ def run(app, log_level: str | None, config_path: str | None) -> None:
     """
     if config_path is not None:
         app.config_flag, app._paths = config_path, None
+    app.config_file()   # an explicit path in a missing directory: exit 2 before anything starts
     if log_level is None:
         log_level = app.load().server.log_level
     from rrasctl.engine.run import main

@@ -93,7 +93,8 @@ class Ops:
             try:
                 drivers[proto] = d.status()
             except Exception as exc:  # a driver's status bug must not hide the rest
-                drivers[proto] = {"error": f"{exc.__class__.__name__}: {exc}"}
+                log.exception("%s driver status failed", proto)
+                drivers[proto] = {"error": f"status failed: {str(exc).strip() or 'no detail'}"}
         tun = None
         if ctx.tun is not None:
             tun = {"name": ctx.tun.name, "address": cfg.server.tunnel_address, "mtu": ctx.tun.mtu,

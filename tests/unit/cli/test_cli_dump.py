@@ -42,6 +42,7 @@ def _masked(path: Path) -> dict:
 
 
 def _replay(script: str, target: Path) -> subprocess.CompletedProcess:
+    target.parent.mkdir(parents=True, exist_ok=True)     # an explicit config path needs its directory (0123)
     env = dict(os.environ, RRASCTL_CONFIG=str(target),
                PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""))
     return subprocess.run(["bash", "-e"], input=script, env=env, capture_output=True, text=True, timeout=120)

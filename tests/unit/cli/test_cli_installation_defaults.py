@@ -36,6 +36,7 @@ def test_two_fresh_configs_on_one_host_differ_and_the_first_write_pins_them(rr, 
     one, two = tmp_path / "one" / "rrasctl.toml", tmp_path / "two" / "rrasctl.toml"
     shown = []
     for path in (one, two):
+        path.parent.mkdir()
         r = rr("--config", str(path), "server", "show", "-o", "json")
         assert r.exit_code == 0 and not path.exists()            # reading writes nothing
         shown.append(json.loads(r.stdout))
