@@ -87,6 +87,23 @@ class App:
 
         return call(str(self.paths.socket), op, args, **kw)
 
+    def live_check(self, op: str, args: dict) -> Any:
+        """A removal check asked of a running engine under the config lock (decision 0017): its Conflict (live
+        connections, no --force) propagates and nothing is written; None when no engine runs."""
+        from rrasctl.errors import EngineUnavailable
+
+        if not os.path.exists(self.paths.socket):
+            return None
+        try:
+            return self.engine(op, args)
+        except EngineUnavailable:
+            return None
+
+    def say_ended(self, result: Any) -> None:
+        """`ended connection 3 (PPTP-0, alice from 198.51.100.7)` for each connection a --force ended."""
+        for c in (result or {}).get("disconnected", []) if isinstance(result, dict) else []:
+            self.say(f"ended {c.get('text') or 'connection ' + str(c.get('id'))}")
+
     def engine_if_running(self, op: str, args: dict | None = None) -> Any:
         """The result, or None when no engine runs (for optional live columns)."""
         from rrasctl.errors import EngineUnavailable, RrasctlError

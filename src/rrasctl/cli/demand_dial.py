@@ -138,16 +138,21 @@ def set_(app, name, destination, user, routes, ask_password, password_stdin, **o
 
 @demand_dial.command("remove")
 @click.argument("name")
+@click.option("--force", is_flag=True,
+              help="End the interface's live connection or dial (else they refuse the removal).")
 @click.pass_obj
-def remove(app, name: str) -> None:
-    """Remove a demand-dial interface.
+def remove(app, name: str, force: bool) -> None:
+    """Remove a demand-dial interface; refused while it is connected or dialling, unless --force ends that.
 
     \b
     Example:
         rrasctl demand-dial remove branch1
+        rrasctl demand-dial remove branch1 --force
     """
     with app.edit() as e:
         _get(e.config, name)
+        ended = app.live_check("demand_dial.remove_check", {"name": name, "force": force})
+        app.say_ended(ended)
         e.delete(["demand_dial", name])
     app.say(f"demand-dial interface {name} removed")
 

@@ -149,16 +149,20 @@ def set_(app, name, password_stdin, ask_password, dial_in, static_ip, routes, no
 
 @users.command("remove")
 @click.argument("name")
+@click.option("--force", is_flag=True, help="End the user's live connections (else they refuse the removal).")
 @click.pass_obj
-def remove(app, name: str) -> None:
-    """Remove a local user.
+def remove(app, name: str, force: bool) -> None:
+    """Remove a local user; refused while it has live connections, unless --force ends them.
 
     \b
     Example:
         rrasctl users remove alice
+        rrasctl users remove alice --force
     """
     with app.edit() as e:
         _get(e.config, name)
+        ended = app.live_check("users.remove_check", {"name": name, "force": force})
+        app.say_ended(ended)
         e.delete(["users", name])
     app.say(f"user {name} removed")
 

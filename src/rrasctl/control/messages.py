@@ -37,6 +37,8 @@ OPS: dict[str, tuple[str, ...]] = {
     "demand_dial.connect": ("name", "wait"),
     "demand_dial.disconnect": ("name",),
     "demand_dial.status": ("name",),
+    "users.remove_check": ("name", "force"),
+    "demand_dial.remove_check": ("name", "force"),
 }
 
 

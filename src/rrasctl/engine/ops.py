@@ -16,6 +16,9 @@ Result shapes (JSON, snake_case; the CLI renders them):
 - `connections.list` -> [Session.row()]; `connections.show {id}` -> Session.detail();
   `connections.disconnect {id}` -> {id, disconnected: true}; `connections.refusals` -> [refusal records]
 - `demand_dial.connect {name, wait}` -> demand_dial.status row; progress lines while dialling
+- `users.remove_check {name, force}`, `demand_dial.remove_check {name, force}` -> {affected: [conn], disconnected:
+  [conn]} with conn = {id, port, user, interface, peer, text}: live connections of that user (inbound) or bound to
+  that interface (and a dial in progress) refuse the removal (error "conflict") unless force ends them
 - `demand_dial.disconnect {name}` -> status row; `demand_dial.status {name|null}` -> row or [rows]:
   {name, type, state, since, last_error, windows_error, unreachable_reason, connection_id, protocol, ip,
   bytes_in, bytes_out}
@@ -32,7 +35,7 @@ import time
 from typing import Any, Awaitable, Callable
 
 from rrasctl.engine.drivers import DialFailed, EngineContext
-from rrasctl.engine.sessions import Session, SessionState, iso_utc
+from rrasctl.engine.sessions import Direction, Session, SessionState, iso_utc
 from rrasctl.errors import Conflict, NotFound, RrasctlError, ValidationError
 from rrasctl.router.admission import Protocol, port_name
 
@@ -81,6 +84,8 @@ class Ops:
             "demand_dial.connect": self.dd_connect,
             "demand_dial.disconnect": self.dd_disconnect,
             "demand_dial.status": self.dd_status,
+            "users.remove_check": self.users_remove_check,
+            "demand_dial.remove_check": self.dd_remove_check,
         }
 
     # --- engine ------------------------------------------------------------------------------------------------
@@ -218,6 +223,44 @@ class Ops:
                 result["disconnected"].append(s.id)
             else:
                 self.ctx.admission.release(Protocol(proto), p)
+        return result
+
+    # --- removing what live connections use (users remove, demand-dial remove; as ports.remove_check) ----------
+    async def users_remove_check(self, args: dict[str, Any], progress: Any) -> dict[str, Any]:
+        """`users remove NAME`: its inbound connections refuse the removal (Conflict) unless `force` ends them."""
+        name = str(args.get("name", ""))
+        victims = [s for s in list(self.ctx.sessions) if s.direction is Direction.INBOUND and s.user == name]
+        return await self._end_for_removal(f"user {name}", victims, bool(args.get("force")),
+                                           "user removed by the administrator")
+
+    async def dd_remove_check(self, args: dict[str, Any], progress: Any) -> dict[str, Any]:
+        """`demand-dial remove NAME`: connections bound to the interface (dialled out, or a router calling in) and
+        a dial in progress refuse the removal unless `force` ends them."""
+        name = str(args.get("name", ""))
+        force = bool(args.get("force"))
+        st = self.dials.get(name)
+        dialling = st is not None and st.task is not None and not st.task.done()
+        if dialling and not force:
+            raise Conflict(f"demand-dial interface {name} is dialling",
+                           hint="add --force to stop the dial and remove the interface")
+        if dialling:
+            await self.dd_disconnect({"name": name}, progress)
+        victims = [s for s in list(self.ctx.sessions) if s.interface == name]
+        return await self._end_for_removal(f"demand-dial interface {name}", victims, force,
+                                           "demand-dial interface removed by the administrator")
+
+    async def _end_for_removal(self, what: str, victims: list[Session], force: bool, cause: str) -> dict[str, Any]:
+        affected = [_brief(s) for s in sorted(victims, key=lambda s: s.id)]
+        result: dict[str, Any] = {"affected": affected, "disconnected": []}
+        if not victims:
+            return result
+        if not force:
+            listed = ", ".join(a["text"] for a in affected)
+            raise Conflict(f"{what} has live connection{'s' if len(victims) > 1 else ''}: {listed}",
+                           hint="add --force to end them")
+        for s, brief in zip(sorted(victims, key=lambda s: s.id), affected):
+            await self._disconnect(s, cause)
+            result["disconnected"].append(brief)
         return result
 
     # --- connections -------------------------------------------------------------------------------------------
@@ -389,6 +432,13 @@ class Ops:
             t.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _brief(s: Session) -> dict[str, Any]:
+    """A connection as the CLI names it: `connection 3 (PPTP-0, alice from 198.51.100.7)`."""
+    who = f"{s.user} from {s.peer}" if s.user else f"from {s.peer}"
+    return {"id": s.id, "port": s.port_name, "user": s.user, "interface": s.interface, "peer": s.peer,
+            "text": f"connection {s.id} ({s.port_name}, {who})"}
 
 
 def _consume(task: "asyncio.Task[Any]") -> None:
