@@ -123,8 +123,11 @@ class App:
         """A message for the person: stderr."""
         click.echo(message, err=True)
 
-    def emit(self, data: Any, columns: list[str] | None = None, *, title: str | None = None) -> None:
-        """Data: stdout, as JSON (-o json) or a table (rich on a TTY, plain aligned text in a pipe)."""
+    def emit(self, data: Any, columns: list[str] | None = None, *, title: str | None = None,
+             drop: tuple[str, ...] = (), tail: str | None = None) -> None:
+        """Data: stdout, as JSON (-o json) or a table (rich on a TTY, plain aligned text in a pipe) that fits the
+        terminal: DROP names the low-value columns to leave out first when it is too narrow, TAIL a long text
+        column that then goes under its row (decision 0124)."""
         from rrasctl.cli import _output
 
-        _output.emit(data, self.output, columns=columns, title=title)
+        _output.emit(data, self.output, columns=columns, title=title, drop=drop, tail=tail)

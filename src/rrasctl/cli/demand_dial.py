@@ -187,7 +187,7 @@ def list_(app) -> None:
             row["state"] = states.get(n, {}).get("state")
         rows.append(row)
     cols = ["name", "destination", "type", "user", "persistent", "enabled", "routes"]
-    app.emit(rows, cols + (["state"] if states else []))
+    app.emit(rows, cols + (["state"] if states else []), drop=("enabled", "persistent", "type"))
 
 
 @demand_dial.command("show")
@@ -352,8 +352,8 @@ def disconnect(app, name: str) -> None:
 def status(app, name: str | None) -> None:
     """State of one or every interface: connected, connecting, disconnected, unreachable, disabled.
 
-    JSON: a list of objects (one object when NAME is given) with name, state, since, last_error, reason,
-    bytes_in, bytes_out.
+    JSON: a list of objects (one object when NAME is given) with name, type, state, since, last_error,
+    windows_error, unreachable_reason, connection_id, protocol, ip, bytes_in, bytes_out.
 
     \b
     Example:
@@ -364,5 +364,6 @@ def status(app, name: str | None) -> None:
     result = app.engine("demand_dial.status", {"name": name})
     if isinstance(result, dict) and isinstance(result.get("interfaces"), list):
         result = result["interfaces"]
-    cols = ["name", "state", "since", "last_error", "reason", "bytes_in", "bytes_out"]
-    app.emit(result, cols if isinstance(result, list) else None)
+    cols = ["name", "state", "since", "windows_error", "last_error", "bytes_in", "bytes_out"]
+    app.emit(result, cols if isinstance(result, list) else None, drop=("bytes_out", "bytes_in", "since"),
+             tail="last_error")

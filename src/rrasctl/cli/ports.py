@@ -75,7 +75,8 @@ def show(app, protocol: str) -> None:
     app.emit(pool)
     if data["ports"] is not None:
         click.echo()
-        app.emit(data["ports"], ["port", "state", "user", "interface", "peer", "duration_s", "bytes_in", "bytes_out"])
+        app.emit(data["ports"], ["port", "state", "user", "interface", "peer", "duration_s", "bytes_in", "bytes_out"],
+                 drop=("interface", "bytes_in", "bytes_out"))
     else:
         app.say("(engine not running: no per-port state)")
 

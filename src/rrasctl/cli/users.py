@@ -62,7 +62,7 @@ def list_(app) -> None:
     config = app.load()
     table, now = _lockout(app, config), time.time()
     rows = [user_view(u, table.is_locked(n, now)) for n, u in sorted(config.users.items())]
-    app.emit(rows, ["name", "dial_in", "static_ip", "locked", "routes", "password"])
+    app.emit(rows, ["name", "dial_in", "static_ip", "locked", "routes", "password"], drop=("password",))
 
 
 @users.command("show")
