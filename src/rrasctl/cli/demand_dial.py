@@ -34,7 +34,10 @@ def _get(config: model.Config, name: str) -> model.DemandDial:
 
 
 def dd_view(d: model.DemandDial) -> dict:
-    return {"name": d.name, "destination": d.destination, "type": d.type, "user": d.user, "domain": d.domain,
+    from rrasctl.router import dialplan
+
+    return {"name": d.name, "destination": d.destination, "type": d.type,
+            "protocols": dialplan.protocols(d.type), "user": d.user, "domain": d.domain,
             "password": MASK if d.password else None, "routes": [r.cidr for r in d.routes],
             "route_metrics": {r.cidr: r.metric for r in d.routes}, "persistent": d.persistent,
             "idle_timeout_s": d.idle_timeout_s, "redial_attempts": d.redial_attempts,
@@ -43,7 +46,9 @@ def dd_view(d: model.DemandDial) -> dict:
 
 
 _COMMON = [
-    ("--type", "type_", click.Choice(model.DEMAND_DIAL_TYPES), "automatic (L2TP/IPsec, then PPTP), pptp or l2tp."),
+    ("--type", "type_", click.Choice(model.DEMAND_DIAL_TYPES),
+     "automatic (L2TP/IPsec when available, else PPTP; today PPTP only), pptp, or l2tp (plain L2TP until "
+     "IPsec lands)."),
     ("--domain", "domain", str, "The domain of the user name ('' = none)."),
     ("--idle-timeout", "idle_timeout", click.IntRange(0, 604800), "Hang up an on-demand link idle this long (s)."),
     ("--redial-attempts", "redial_attempts", click.IntRange(0, 1000), "Redials after a failure or loss."),
@@ -197,9 +202,12 @@ def list_(app) -> None:
 def show(app, name: str) -> None:
     """Show one demand-dial interface.
 
-    JSON: an object with name, destination, type, user, domain, password (******** or null), routes (CIDR
-    strings), route_metrics (CIDR -> metric), persistent, idle_timeout_s, redial_attempts, redial_interval_s,
-    dial_hours, encryption, enabled, and state when the engine runs.
+    protocols are the tunnel types the engine dials, in order: automatic means L2TP/IPsec when available, else
+    PPTP; this engine has no IPsec yet, so today automatic dials PPTP only.
+
+    JSON: an object with name, destination, type, protocols (list, in the order tried), user, domain, password
+    (******** or null), routes (CIDR strings), route_metrics (CIDR -> metric), persistent, idle_timeout_s,
+    redial_attempts, redial_interval_s, dial_hours, encryption, enabled, and state when the engine runs.
 
     \b
     Example:
@@ -210,6 +218,10 @@ def show(app, name: str) -> None:
     states = _states(app)
     if states:
         row["state"] = states.get(name, {}).get("state")
+    if d.type == "automatic" and app.output != "json":
+        from rrasctl.router import dialplan
+
+        row["protocols"] = f"{', '.join(row['protocols'])} (automatic: {dialplan.AUTOMATIC})"
     app.emit(row)
 
 

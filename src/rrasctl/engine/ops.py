@@ -37,6 +37,7 @@ from typing import Any, Awaitable, Callable
 from rrasctl.engine.drivers import DialFailed, EngineContext
 from rrasctl.engine.sessions import Direction, Session, SessionState, iso_utc
 from rrasctl.errors import Conflict, NotFound, RrasctlError, ValidationError
+from rrasctl.router import dialplan
 from rrasctl.router.admission import Protocol, port_name
 
 log = logging.getLogger(__name__)
@@ -344,7 +345,9 @@ class Ops:
         s = self.ctx.sessions.by_interface(name)
         if s is not None and s.state is SessionState.UP:
             return self._dial_row(name)
-        protocols = ["l2tp", "pptp"] if iface.type == "automatic" else [iface.type]
+        protocols = dialplan.protocols(iface.type)          # decision 0125: automatic is PPTP only, for now
+        if iface.type == "automatic":
+            log.info("[%s] type automatic: %s", name, dialplan.AUTOMATIC)
         usable = [p for p in protocols if p in self.ctx.drivers]
         if not usable:
             raise RrasctlError(f"cannot dial {name}: the {' or '.join(protocols)} driver is not available yet in "
