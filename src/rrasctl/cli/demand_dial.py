@@ -85,21 +85,26 @@ def _route_items(routes) -> list:
 @click.option("--user", required=True, help="The user name this router gives the remote one.")
 @click.option("--route", "routes", type=_types.ROUTE, multiple=True, help="CIDR[/metric] routed through it (repeat).")
 @_common_options
+@_types.if_exists_option("interface")
 @click.pass_obj
-def add(app, name, destination, user, routes, password_stdin, **opts) -> None:
+def add(app, name, destination, user, routes, password_stdin, if_exists, **opts) -> None:
     """Add a demand-dial interface.
 
-    Without --password-stdin the password is asked on a hidden prompt when there is a terminal.
+    Without --password-stdin the password is asked on a hidden prompt when there is a terminal. With --if-exists
+    update, an existing interface gets exactly these settings (the others back to their defaults) and keeps its
+    password unless a new one is given (what `dump` writes, so that its script can be replayed).
 
     \b
     Example:
         printf '%s\\n' "$PW" | rrasctl demand-dial add branch1 --destination 203.0.113.2 --user hq \\
             --password-stdin --type l2tp --route 10.2.0.0/16 --route 10.3.0.0/16/5 --persistent
     """
-    password = _secrets.read("password", stdin=password_stdin, ask=_secrets.stdin_is_tty())
+    password = _secrets.read("password", stdin=password_stdin,
+                             ask=_secrets.stdin_is_tty() and if_exists != "update")
     values = {k: v for k, v in _values(**opts).items() if v is not None and v != ""}
     with app.edit() as e:
-        if name in e.config.demand_dial:
+        exists = name in e.config.demand_dial
+        if exists and if_exists != "update":
             raise Conflict(f"demand-dial interface {name!r} exists",
                            hint=f"change it with: rrasctl demand-dial set {name} …")
         table = {"destination": destination, "user": user, **values}
@@ -107,8 +112,15 @@ def add(app, name, destination, user, routes, password_stdin, **opts) -> None:
             table["routes"] = _route_items(routes)
         if password is not None:
             table["password"] = app.seal(password)
-        e.set_table(["demand_dial", name], table)
-    app.say(f"demand-dial interface {name} added" + ("" if password else " (no password yet)"))
+        if exists:          # in place: every setting as given (the rest back to defaults), the password kept
+            keys = {k for k in e.get(["demand_dial", name], {}) if k != "password"} | set(table)
+            for k in sorted(keys):
+                e.set(["demand_dial", name, k], table.get(k))
+        else:
+            e.set_table(["demand_dial", name], table)
+    kept = exists and password is None and e.config.demand_dial[name].password
+    app.say(f"demand-dial interface {name} " + ("updated (it existed)" if exists else "added")
+            + ("" if password or kept else " (no password yet)"))
 
 
 @demand_dial.command("set")
