@@ -4,8 +4,9 @@
 #   tools/venv.sh test    also the test dependencies (pip), every Debian tool the tests drive, and the labs of
 #                         ../shared/lab when that directory is there (decision 0127):
 #                           ping (iputils-ping), xl2tpd, tshark/editcap/mergecap (tshark), nft (nftables),
-#                           ip (iproute2), setpriv (util-linux); the SoftEther lab's softether-vpnserver and
-#                           softether-vpncmd; the VM lab built by its build.sh (~70 s the first time, 0.3 s after;
+#                           ip (iproute2), setpriv (util-linux), jq (the README's examples); the SoftEther lab's
+#                           softether-vpnserver and softether-vpncmd; the VM lab built by its build.sh (~70 s the
+#                           first time, 0.3 s after;
 #                           it installs its own host tools: debootstrap, qemu-system-x86, qemu-utils, e2fsprogs).
 #                         A lab whose build fails is recorded in $VMLAB_STATE/rrasctl-build.failed (its log's last
 #                         lines): its tests then skip naming that reason, which CI=true allows (a failure outside
@@ -36,7 +37,7 @@ if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then need="python3-ven
 if [ "${1:-}" = "test" ]; then
     # tool the tests run -> the Debian package that has it
     for pair in ping:iputils-ping xl2tpd:xl2tpd tshark:tshark editcap:tshark mergecap:tshark nft:nftables \
-                ip:iproute2 setpriv:util-linux; do
+                ip:iproute2 setpriv:util-linux jq:jq; do
         tool=${pair%%:*} pkg=${pair#*:}
         command -v "$tool" >/dev/null 2>&1 || need="$need $pkg"
     done

@@ -61,14 +61,14 @@ def test_missing_tools_are_installed_and_the_vm_lab_is_built(tmp_path):
     softether = [] if os.path.exists("/usr/libexec/softether/vpnserver/vpnserver") and os.path.exists(
         "/usr/libexec/softether/vpncmd/vpncmd") else ["softether-vpncmd", "softether-vpnserver"]
     assert install == ["apt-get install -y -qq --no-install-recommends "
-                       + " ".join(sorted(["iputils-ping", "nftables", "xl2tpd", *softether]))]
+                       + " ".join(sorted(["iputils-ping", "jq", "nftables", "xl2tpd", *softether]))]
     assert "apt-get update -qq" in calls
     assert "python -m pip install -q --disable-pip-version-check -e .[test]" in calls
     assert "build.sh " in calls and not (tmp_path / "vm" / "rrasctl-build.failed").exists()
 
 
 def test_a_failed_lab_build_is_recorded_for_the_tests(tmp_path):
-    present = ("ping", "xl2tpd", "tshark", "editcap", "mergecap", "nft", "ip", "setpriv")
+    present = ("ping", "xl2tpd", "tshark", "editcap", "mergecap", "nft", "ip", "setpriv", "jq")
     co, env, log = _checkout(tmp_path, present=present, build_fails=True)
     res = subprocess.run(["sh", str(co / "tools" / "venv.sh"), "test"], env=env, capture_output=True, text=True,
                          timeout=60)
