@@ -135,6 +135,14 @@ def test_the_router_to_router_tour_on_two_fresh_configurations(tour):
     assert (port0["STATE"], port0["USER"], port0["PEER"]) == ("active", "branch1", BRANCH_WAN), ports.stdout
     assert hq.json("connections", "refusals") == []
 
+    # live connections refuse the removal of what they use (exit 4, naming them); the files are unchanged
+    r = hq.cli("users", "remove", "branch1")
+    assert (r.returncode, r.stderr.splitlines()[0]) == (
+        4, "error: user branch1 has live connection: connection 1 (PPTP-0, branch1 from 203.0.113.2)"), r.stderr
+    r = branch.cli("demand-dial", "remove", "hq")
+    assert r.returncode == 4 and r.stderr.startswith("error: demand-dial interface hq has live connection: "), r.stderr
+    assert len(hq.connections()) == 1 and branch.json("demand-dial", "status", "hq")["state"] == "connected"
+
     assert branch.cli("demand-dial", "disconnect", "hq").returncode == 0
     assert wait_for(lambda: hq.connections() == [], 10)
     assert tour.ping("hl", BRANCH_HOST, 1) != expect
