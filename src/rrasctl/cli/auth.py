@@ -11,10 +11,16 @@ from rrasctl.config import model
 MASK = "********"
 
 
+def offer_order(methods: tuple[str, ...]) -> tuple[str, ...]:
+    """SPEC §4: the order an authenticator asks for METHODS in: strongest first (model.METHODS is weakest first),
+    whatever the list's order; the PPP core (protocols/ppp/auth STRENGTH_ORDER) asks in the same order."""
+    return tuple(sorted(dict.fromkeys(methods), key=model.METHODS.index, reverse=True))
+
+
 def auth_view(c: model.Config) -> dict:
     a = c.auth
     return {
-        "methods": list(a.methods), "offer_order": list(model.offer_order(a.methods)),
+        "methods": list(a.methods), "offer_order": list(offer_order(a.methods)),
         "encryption": list(a.encryption), "provider": a.provider,
         "radius_servers": [str(s) for s in a.radius_servers], "radius_secret": MASK if a.radius_secret else None,
         "radius_timeout_s": a.radius_timeout_s, "accounting": a.accounting, "psk": MASK if a.psk else None,
