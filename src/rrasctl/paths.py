@@ -24,6 +24,7 @@ class Paths:
     key: Path
     state_dir: Path
     socket: Path
+    explicit: bool = False      # the config path came from --config or RRASCTL_CONFIG (decision 0123)
 
     @property
     def lock(self) -> Path:
@@ -39,6 +40,7 @@ def resolve(config: str | os.PathLike | None = None) -> Paths:
     """The paths in use, given the ``--config`` flag (or None)."""
     if config is None:
         config = os.environ.get("RRASCTL_CONFIG") or None
+    explicit = config is not None
     if config is None:
         import platformdirs
 
@@ -57,4 +59,4 @@ def resolve(config: str | os.PathLike | None = None) -> Paths:
     state_dir = Path(os.path.abspath(Path(state).expanduser()))
     sock = os.environ.get("RRASCTL_SOCKET") or None
     socket = Path(os.path.abspath(Path(sock).expanduser())) if sock else state_dir / SOCKET_NAME
-    return Paths(config=cfg, key=cfg.with_name(KEY_NAME), state_dir=state_dir, socket=socket)
+    return Paths(config=cfg, key=cfg.with_name(KEY_NAME), state_dir=state_dir, socket=socket, explicit=explicit)

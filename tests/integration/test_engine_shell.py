@@ -84,7 +84,7 @@ def test_engine_run_status_hup_second_engine_and_sigterm(netns, _isolated_env):
     config = Path(env["RRASCTL_CONFIG"])
     sock = env["RRASCTL_SOCKET"]
     config.parent.mkdir(parents=True, exist_ok=True)
-    config.write_text('[server]\nedition = "web"\n\n[ports.pptp]\ncount = 3\n')
+    config.write_text('[server]\nedition = "web"\naddress_pool = "10.87.0.0/24"\n\n[ports.pptp]\ncount = 3\n')
     eng = Engine(["ip", "netns", "exec", netns, *engine_argv()], env)
     try:
         log = eng.wait_log("engine ready")
@@ -142,14 +142,41 @@ def test_engine_run_status_hup_second_engine_and_sigterm(netns, _isolated_env):
             eng.proc.wait()
 
 
+NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+
+
+def _as_nobody_argv(home: Path) -> list[str]:
+    """An interpreter and a copy of rrasctl that uid 65534 can read, whatever the permissions of the checkout (under
+    /root, say) or of pytest's own temp dirs: the engine's start-up path needs the standard library only."""
+    lib = home / "lib"
+    shutil.copytree(ROOT / "src" / "rrasctl", lib / "rrasctl", ignore=shutil.ignore_patterns("__pycache__"))
+    for path in [home, *home.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    code = f"import sys; sys.path.insert(0, {str(lib)!r}); import rrasctl.engine.run"
+    for interp in dict.fromkeys([sys.executable, getattr(sys, "_base_executable", None), "/usr/bin/python3"]):
+        if interp and subprocess.run([*NOBODY, interp, "-S", "-c", code], capture_output=True,
+                                     timeout=60).returncode == 0:
+            return [interp, "-S", "-c", f"import sys; sys.path.insert(0, {str(lib)!r}); {MAIN}"]
+    pytest.fail("no Python interpreter that uid 65534 can run (Debian's /usr/bin/python3 is one)")
+
+
 @needs_root
 @pytest.mark.skipif(shutil.which("setpriv") is None, reason="needs util-linux setpriv to drop privileges")
-def test_without_capabilities_it_names_them_and_binds_nothing(tmp_path):
-    tmp_path.chmod(0o777)
-    env = {**os.environ, "RRASCTL_CONFIG": str(tmp_path / "c.toml"), "RRASCTL_STATE_DIR": str(tmp_path / "state"),
-           "RRASCTL_SOCKET": str(tmp_path / "state" / "control.sock"), "HOME": str(tmp_path)}
-    out = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", PY, "-c", MAIN],
-                         env=env, capture_output=True, text=True, timeout=60)
+def test_without_capabilities_it_names_them_and_binds_nothing():
+    import tempfile
+
+    home = Path(tempfile.mkdtemp(prefix="rrasctl-nobody-"))      # under /tmp: every uid may traverse it
+    try:
+        home.chmod(0o777)
+        env = {**os.environ, "RRASCTL_CONFIG": str(home / "c.toml"), "RRASCTL_STATE_DIR": str(home / "state"),
+               "RRASCTL_SOCKET": str(home / "state" / "control.sock"), "HOME": str(home)}
+        out = subprocess.run([*NOBODY, *_as_nobody_argv(home)], env=env, capture_output=True, text=True, timeout=60)
+        _check_no_capabilities(out, home)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def _check_no_capabilities(out: subprocess.CompletedProcess, tmp_path: Path) -> None:
     assert out.returncode == 1
     assert out.stderr.splitlines() == [
         "error: missing capability CAP_NET_ADMIN (needed to create the TUN device and set its addresses and routes)",

@@ -70,6 +70,7 @@ def test_pptp_default_policy_refuses_a_policy_user_with_649_and_a_granting_polic
     from pptp_lab import Lab, setup_pair, wait_for as wait_until
 
     lab = Lab(tmp_path / "lab", f"{os.getpid() % 100000}p9")
+    lab.server.cli("server", "set", "--address-pool", "10.87.0.0/24", "--tunnel-address", "10.87.0.1", check=True)
     try:
         (c,) = setup_pair(lab)
         s = lab.server

@@ -37,6 +37,8 @@ _counter = iter(range(1000))
 @pytest.fixture
 def lab(tmp_path):
     lab = Lab(tmp_path / "lab", f"{os.getpid() % 100000}{next(_counter)}")
+    # these tests name the server's addresses: pin the pool a fresh installation would derive (decision 0120)
+    lab.server.cli("server", "set", "--address-pool", "10.87.0.0/24", "--tunnel-address", "10.87.0.1", check=True)
     try:
         yield lab
     finally:

@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from support import skip_outside
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "integration"))
 from l2tp_netns import Node, poll  # noqa: E402
@@ -34,7 +35,7 @@ def softether():
     if os.geteuid() != 0:
         pytest.skip("needs root (network namespaces, TUN)")
     if not (LAB / "up.sh").exists():
-        pytest.skip(f"the SoftEther lab is not at {LAB}")
+        skip_outside(f"the SoftEther lab is not at {LAB}")
     if shutil.which("ping") is None:
         pytest.skip("needs ping")
     ours = "selab" not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split()
@@ -42,8 +43,8 @@ def softether():
     if p.returncode == 3:     # a hung server from an earlier run: restart it, as the README says
         subprocess.run([str(LAB / "down.sh")], cwd=LAB, capture_output=True, timeout=120)
         p = subprocess.run([str(LAB / "up.sh")], cwd=LAB, capture_output=True, text=True, timeout=300)
-    if p.returncode != 0:
-        pytest.skip(f"the SoftEther lab did not start (up.sh exit {p.returncode}): {p.stderr.strip()[-300:]}")
+    if p.returncode != 0:   # the shared lab's own failure (its package archive, the server): outside the project
+        skip_outside(f"the SoftEther lab did not start (up.sh exit {p.returncode}): {p.stderr.strip()[-300:]}")
     try:
         yield
     finally:

@@ -27,6 +27,8 @@ pytestmark = [pytest.mark.interop, pytest.mark.root]
 def engine(tmp_path, vmlab):
     eng = Engine(CLI_NS, tmp_path / "engine", "lab-engine")
     eng.address = CLI_IP
+    # the tests name our addresses: pin the pool a fresh installation would derive (decision 0120)
+    eng.cli("server", "set", "--address-pool", "10.87.0.0/24", "--tunnel-address", "10.87.0.1", check=True)
     try:
         yield eng
     finally:

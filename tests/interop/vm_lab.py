@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
+from support import OUTSIDE
 
 LAB = Path(os.environ.get("RRASCTL_VMLAB", Path(__file__).resolve().parents[3] / "shared" / "lab" / "vm"))
 STATE = Path(os.environ.get("VMLAB_STATE", "/tmp/vmlab"))
@@ -26,12 +27,19 @@ VM_IP, CLI_NS, CLI_IP = "198.51.100.1", "vmlab-cli", "198.51.100.2"
 
 
 def why_not() -> str | None:
+    """Why the VM lab cannot run, or None. A lab that is absent from ../shared, or whose build failed (tools/venv.sh
+    test records the failure), is outside the project: CI=true lets those skip; a lab not built, or qemu missing,
+    is this machine's set-up, which CI=true turns into a failure (decision 0127)."""
     if os.geteuid() != 0:
         return "the VM lab needs root (network namespaces, qemu, TUN)"
     if not (LAB / "up.sh").exists():
-        return f"no VM lab at {LAB} (set RRASCTL_VMLAB)"
+        return f"{OUTSIDE}no VM lab at {LAB} (set RRASCTL_VMLAB)"
     if not all((STATE / f).exists() for f in ("vmlinuz", "initrd.img", "root.img")):
-        return f"the VM lab is not built: run {LAB}/build.sh first (about 70 s)"
+        failed = STATE / "rrasctl-build.failed"
+        if failed.exists():
+            tail = " | ".join(line.strip() for line in failed.read_text(errors="replace").splitlines() if line.strip())
+            return f"{OUTSIDE}the VM lab's build.sh failed (tools/venv.sh test ran it): {tail[-300:]}"
+        return f"the VM lab is not built: run {LAB}/build.sh first (about 70 s; tools/venv.sh test does)"
     if shutil.which("qemu-system-x86_64") is None:
         return "qemu-system-x86_64 is not installed (build.sh installs it)"
     return None
@@ -66,7 +74,8 @@ def vmlab():
     wait = float(os.environ.get("RRASCTL_VMLAB_WAIT", "200"))
     lock = _lock(wait)
     if lock is None:
-        pytest.skip(f"the VM lab stayed busy (another test run holds {STATE / 'interop.lock'}) for {wait:.0f} s")
+        pytest.skip(f"{OUTSIDE}the VM lab stayed busy (another test run holds {STATE / 'interop.lock'}) for "
+                    f"{wait:.0f} s")
     try:
         yield from _booted()
     finally:
@@ -78,7 +87,7 @@ def _booted():
     if vm("true", 10).returncode != 0:
         up = subprocess.run([str(LAB / "up.sh")], capture_output=True, text=True, timeout=400)
         if up.returncode != 0:
-            pytest.skip(f"the VM lab did not start: {up.stderr.strip()[-300:]}")
+            pytest.skip(f"{OUTSIDE}the VM lab's up.sh did not start it: {up.stderr.strip()[-300:]}")
         started = True
     try:
         assert vm("true", 10).returncode == 0

@@ -91,8 +91,9 @@ class LazyGroup(click.Group):
         except Exception as e:  # an unexpected failure: one line, no traceback unless RRASCTL_DEBUG=1
             if os.environ.get("RRASCTL_DEBUG"):
                 raise
-            click.echo(f"error: unexpected {type(e).__name__}: {e}", err=True)
-            click.echo("hint: run again with RRASCTL_DEBUG=1 for the traceback", err=True)
+            detail = str(e).strip() or "no detail"   # never the exception's class name (decision 0123)
+            click.echo(f"error: an unexpected internal failure stopped the command ({detail})", err=True)
+            click.echo("hint: run again with RRASCTL_DEBUG=1 for the traceback, and report it", err=True)
             ctx.exit(1)
 
 

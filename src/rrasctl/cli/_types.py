@@ -75,3 +75,11 @@ IPS = CommaList(item=model.ip_address, name="IPS")
 CIDRS = CommaList(item=model.cidr, name="CIDRS")
 NAMES = CommaList(item=model.name, name="NAMES")
 PROTOCOL = click.Choice(model.PROTOCOLS)
+
+
+def if_exists_option(what: str):
+    """`--if-exists fail|update` for an add command (decision 0126): update gives an existing WHAT exactly the
+    settings of the command, keeping its secret unless a new one is given; `dump` writes it."""
+    return click.option("--if-exists", type=click.Choice(["fail", "update"]), default="fail", show_default=True,
+                        help=f"If the {what} exists: fail (exit 4), or update it to exactly these settings (its "
+                             "password kept unless one is given).")

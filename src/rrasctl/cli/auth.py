@@ -11,10 +11,17 @@ from rrasctl.config import model
 MASK = "********"
 
 
+def offer_order(methods: tuple[str, ...]) -> tuple[str, ...]:
+    """SPEC §4: the order an authenticator asks for METHODS in: strongest first (model.METHODS is weakest first),
+    whatever the list's order; the PPP core (protocols/ppp/auth STRENGTH_ORDER) asks in the same order."""
+    return tuple(sorted(dict.fromkeys(methods), key=model.METHODS.index, reverse=True))
+
+
 def auth_view(c: model.Config) -> dict:
     a = c.auth
     return {
-        "methods": list(a.methods), "encryption": list(a.encryption), "provider": a.provider,
+        "methods": list(a.methods), "offer_order": list(offer_order(a.methods)),
+        "encryption": list(a.encryption), "provider": a.provider,
         "radius_servers": [str(s) for s in a.radius_servers], "radius_secret": MASK if a.radius_secret else None,
         "radius_timeout_s": a.radius_timeout_s, "accounting": a.accounting, "psk": MASK if a.psk else None,
         "lockout_max": a.lockout.max_failures, "lockout_reset_minutes": a.lockout.reset_minutes,
@@ -38,8 +45,11 @@ def auth() -> None:
 def show(app) -> None:
     """Show the authentication settings (secrets as ********).
 
-    JSON: an object with methods, encryption, provider, radius_servers, radius_secret, radius_timeout_s,
-    accounting, psk, lockout_max, lockout_reset_minutes, eap_tls_cert, eap_tls_key, eap_tls_ca.
+    offer_order is the order the server asks a caller for the methods in: strongest first (eap-tls, ms-chap-v2,
+    ms-chap, chap, pap), whatever the order of the list.
+
+    JSON: an object with methods, offer_order, encryption, provider, radius_servers, radius_secret,
+    radius_timeout_s, accounting, psk, lockout_max, lockout_reset_minutes, eap_tls_cert, eap_tls_key, eap_tls_ca.
 
     \b
     Example:
@@ -49,7 +59,8 @@ def show(app) -> None:
 
 
 @auth.command("set")
-@click.option("--methods", type=_types.METHODS, help="Allowed methods: pap,chap,ms-chap,ms-chap-v2,eap-tls.")
+@click.option("--methods", type=_types.METHODS,
+              help="Allowed methods: pap,chap,ms-chap,ms-chap-v2,eap-tls (asked for strongest first, any order).")
 @click.option("--encryption", type=_types.LEVELS, help="Allowed encryption levels: none,basic,strong,strongest.")
 @click.option("--provider", type=click.Choice(model.PROVIDERS), help="Who checks credentials: local or radius.")
 @click.option("--radius-server", "radius_servers", type=_types.RADIUS, multiple=True,
@@ -103,4 +114,16 @@ def set_(app, methods, encryption, provider, radius_servers, no_radius_servers, 
             e.set("auth.psk", app.seal(psk))
         if no_psk:
             e.delete("auth.psk")
+        after = e.preview()
     app.say("authentication settings saved")
+    warn_unsupported(app, after, {"auth.provider": provider, "auth.accounting": accounting, "auth.methods": methods})
+
+
+def warn_unsupported(app, config: model.Config, given: dict) -> None:
+    """A setting just stored that the engine cannot honour yet: say so, and that the engine refuses it (0121)."""
+    from rrasctl.config.supported import describe, unsupported
+
+    for item in unsupported(config):
+        if given.get(item.key) is not None:
+            app.say(f"warning: {describe(item)}; `rrasctl engine run` and `engine reload` refuse this "
+                    f"configuration until it changes ({item.fix})")

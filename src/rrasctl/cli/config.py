@@ -68,9 +68,11 @@ def check(app, check_secrets: bool) -> None:
     """
     from rrasctl.config import store
 
-    p = app.paths.config
+    from rrasctl.config.supported import describe, unsupported
+
+    p = app.config_file()
     text = store.read_text(p)
-    store.parse_config(p, text)
+    parsed = store.parse_config(p, text)
     if check_secrets and text is not None:
         import tomlkit
 
@@ -79,6 +81,8 @@ def check(app, check_secrets: bool) -> None:
             raise RrasctlError(f"{len(bad)} secret(s) do not open with {app.paths.key}: {', '.join(bad)}",
                                hint="set them again")
     app.say(f"{p}: valid" if text is not None else f"{p}: absent (the defaults apply)")
+    for item in unsupported(parsed):   # valid, but the engine refuses it until it changes (decision 0121)
+        app.say(f"warning: {describe(item)}; the engine refuses this configuration ({item.fix})")
 
 
 @config.command("export")
@@ -93,7 +97,7 @@ def export(app, effective: bool) -> None:
     """
     from rrasctl.config import store
 
-    text = store.read_text(app.paths.config)
+    text = store.read_text(app.config_file())
     config = store.parse_config(app.paths.config, text)
     if effective or text is None:
         click.echo(render_effective(config), nl=False)

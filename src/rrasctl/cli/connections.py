@@ -8,7 +8,10 @@ from rrasctl.cli._output import output_option
 
 COLUMNS = ["id", "protocol", "user", "interface", "peer", "port", "ip", "encryption", "auth", "started",
            "bytes_in", "bytes_out"]
+# left out first when the terminal is narrow (decision 0124); `-o json` keeps them
+DROP = ("started", "interface", "bytes_in", "bytes_out", "encryption", "protocol")
 REFUSAL_COLUMNS = ["time", "peer", "user", "protocol", "cause", "wire_code", "windows_error"]
+REFUSAL_DROP = ("wire_code", "protocol")
 
 
 @click.group()
@@ -35,7 +38,7 @@ def list_(app) -> None:
         rrasctl connections list -o json
     """
     rows = app.engine("connections.list")
-    app.emit(rows or [], COLUMNS)
+    app.emit(rows or [], COLUMNS, drop=DROP)
 
 
 @connections.command("show")
@@ -81,7 +84,7 @@ def refusals(app) -> None:
         rrasctl connections refusals -o json
     """
     rows = app.engine("connections.refusals")
-    app.emit(rows or [], REFUSAL_COLUMNS)
+    app.emit(rows or [], REFUSAL_COLUMNS, drop=REFUSAL_DROP, tail="cause")
 
 
 def _id(value: str):

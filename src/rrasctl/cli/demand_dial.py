@@ -34,7 +34,10 @@ def _get(config: model.Config, name: str) -> model.DemandDial:
 
 
 def dd_view(d: model.DemandDial) -> dict:
-    return {"name": d.name, "destination": d.destination, "type": d.type, "user": d.user, "domain": d.domain,
+    from rrasctl.router import dialplan
+
+    return {"name": d.name, "destination": d.destination, "type": d.type,
+            "protocols": dialplan.protocols(d.type), "user": d.user, "domain": d.domain,
             "password": MASK if d.password else None, "routes": [r.cidr for r in d.routes],
             "route_metrics": {r.cidr: r.metric for r in d.routes}, "persistent": d.persistent,
             "idle_timeout_s": d.idle_timeout_s, "redial_attempts": d.redial_attempts,
@@ -43,7 +46,9 @@ def dd_view(d: model.DemandDial) -> dict:
 
 
 _COMMON = [
-    ("--type", "type_", click.Choice(model.DEMAND_DIAL_TYPES), "automatic (L2TP/IPsec, then PPTP), pptp or l2tp."),
+    ("--type", "type_", click.Choice(model.DEMAND_DIAL_TYPES),
+     "automatic (L2TP/IPsec when available, else PPTP; today PPTP only), pptp, or l2tp (plain L2TP until "
+     "IPsec lands)."),
     ("--domain", "domain", str, "The domain of the user name ('' = none)."),
     ("--idle-timeout", "idle_timeout", click.IntRange(0, 604800), "Hang up an on-demand link idle this long (s)."),
     ("--redial-attempts", "redial_attempts", click.IntRange(0, 1000), "Redials after a failure or loss."),
@@ -80,21 +85,26 @@ def _route_items(routes) -> list:
 @click.option("--user", required=True, help="The user name this router gives the remote one.")
 @click.option("--route", "routes", type=_types.ROUTE, multiple=True, help="CIDR[/metric] routed through it (repeat).")
 @_common_options
+@_types.if_exists_option("interface")
 @click.pass_obj
-def add(app, name, destination, user, routes, password_stdin, **opts) -> None:
+def add(app, name, destination, user, routes, password_stdin, if_exists, **opts) -> None:
     """Add a demand-dial interface.
 
-    Without --password-stdin the password is asked on a hidden prompt when there is a terminal.
+    Without --password-stdin the password is asked on a hidden prompt when there is a terminal. With --if-exists
+    update, an existing interface gets exactly these settings (the others back to their defaults) and keeps its
+    password unless a new one is given (what `dump` writes, so that its script can be replayed).
 
     \b
     Example:
         printf '%s\\n' "$PW" | rrasctl demand-dial add branch1 --destination 203.0.113.2 --user hq \\
             --password-stdin --type l2tp --route 10.2.0.0/16 --route 10.3.0.0/16/5 --persistent
     """
-    password = _secrets.read("password", stdin=password_stdin, ask=_secrets.stdin_is_tty())
+    password = _secrets.read("password", stdin=password_stdin,
+                             ask=_secrets.stdin_is_tty() and if_exists != "update")
     values = {k: v for k, v in _values(**opts).items() if v is not None and v != ""}
     with app.edit() as e:
-        if name in e.config.demand_dial:
+        exists = name in e.config.demand_dial
+        if exists and if_exists != "update":
             raise Conflict(f"demand-dial interface {name!r} exists",
                            hint=f"change it with: rrasctl demand-dial set {name} …")
         table = {"destination": destination, "user": user, **values}
@@ -102,8 +112,15 @@ def add(app, name, destination, user, routes, password_stdin, **opts) -> None:
             table["routes"] = _route_items(routes)
         if password is not None:
             table["password"] = app.seal(password)
-        e.set_table(["demand_dial", name], table)
-    app.say(f"demand-dial interface {name} added" + ("" if password else " (no password yet)"))
+        if exists:          # in place: every setting as given (the rest back to defaults), the password kept
+            keys = {k for k in e.get(["demand_dial", name], {}) if k != "password"} | set(table)
+            for k in sorted(keys):
+                e.set(["demand_dial", name, k], table.get(k))
+        else:
+            e.set_table(["demand_dial", name], table)
+    kept = exists and password is None and e.config.demand_dial[name].password
+    app.say(f"demand-dial interface {name} " + ("updated (it existed)" if exists else "added")
+            + ("" if password or kept else " (no password yet)"))
 
 
 @demand_dial.command("set")
@@ -138,16 +155,21 @@ def set_(app, name, destination, user, routes, ask_password, password_stdin, **o
 
 @demand_dial.command("remove")
 @click.argument("name")
+@click.option("--force", is_flag=True,
+              help="End the interface's live connection or dial (else they refuse the removal).")
 @click.pass_obj
-def remove(app, name: str) -> None:
-    """Remove a demand-dial interface.
+def remove(app, name: str, force: bool) -> None:
+    """Remove a demand-dial interface; refused while it is connected or dialling, unless --force ends that.
 
     \b
     Example:
         rrasctl demand-dial remove branch1
+        rrasctl demand-dial remove branch1 --force
     """
     with app.edit() as e:
         _get(e.config, name)
+        ended = app.live_check("demand_dial.remove_check", {"name": name, "force": force})
+        app.say_ended(ended)
         e.delete(["demand_dial", name])
     app.say(f"demand-dial interface {name} removed")
 
@@ -182,7 +204,7 @@ def list_(app) -> None:
             row["state"] = states.get(n, {}).get("state")
         rows.append(row)
     cols = ["name", "destination", "type", "user", "persistent", "enabled", "routes"]
-    app.emit(rows, cols + (["state"] if states else []))
+    app.emit(rows, cols + (["state"] if states else []), drop=("enabled", "persistent", "type"))
 
 
 @demand_dial.command("show")
@@ -192,9 +214,12 @@ def list_(app) -> None:
 def show(app, name: str) -> None:
     """Show one demand-dial interface.
 
-    JSON: an object with name, destination, type, user, domain, password (******** or null), routes (CIDR
-    strings), route_metrics (CIDR -> metric), persistent, idle_timeout_s, redial_attempts, redial_interval_s,
-    dial_hours, encryption, enabled, and state when the engine runs.
+    protocols are the tunnel types the engine dials, in order: automatic means L2TP/IPsec when available, else
+    PPTP; this engine has no IPsec yet, so today automatic dials PPTP only.
+
+    JSON: an object with name, destination, type, protocols (list, in the order tried), user, domain, password
+    (******** or null), routes (CIDR strings), route_metrics (CIDR -> metric), persistent, idle_timeout_s,
+    redial_attempts, redial_interval_s, dial_hours, encryption, enabled, and state when the engine runs.
 
     \b
     Example:
@@ -205,6 +230,10 @@ def show(app, name: str) -> None:
     states = _states(app)
     if states:
         row["state"] = states.get(name, {}).get("state")
+    if d.type == "automatic" and app.output != "json":
+        from rrasctl.router import dialplan
+
+        row["protocols"] = f"{', '.join(row['protocols'])} (automatic: {dialplan.AUTOMATIC})"
     app.emit(row)
 
 
@@ -347,8 +376,8 @@ def disconnect(app, name: str) -> None:
 def status(app, name: str | None) -> None:
     """State of one or every interface: connected, connecting, disconnected, unreachable, disabled.
 
-    JSON: a list of objects (one object when NAME is given) with name, state, since, last_error, reason,
-    bytes_in, bytes_out.
+    JSON: a list of objects (one object when NAME is given) with name, type, state, since, last_error,
+    windows_error, unreachable_reason, connection_id, protocol, ip, bytes_in, bytes_out.
 
     \b
     Example:
@@ -359,5 +388,6 @@ def status(app, name: str | None) -> None:
     result = app.engine("demand_dial.status", {"name": name})
     if isinstance(result, dict) and isinstance(result.get("interfaces"), list):
         result = result["interfaces"]
-    cols = ["name", "state", "since", "last_error", "reason", "bytes_in", "bytes_out"]
-    app.emit(result, cols if isinstance(result, list) else None)
+    cols = ["name", "state", "since", "windows_error", "last_error", "bytes_in", "bytes_out"]
+    app.emit(result, cols if isinstance(result, list) else None, drop=("bytes_out", "bytes_in", "since"),
+             tail="last_error")

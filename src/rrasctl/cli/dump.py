@@ -28,9 +28,9 @@ def script(c: model.Config) -> str:
     args = [f"--edition {_q(s.edition)}"] if s.edition != ds.edition else []
     # ports first when lowering an edition would not fit, edition first otherwise: emit edition after pools
     # only if needed; pools are set below and always fit the dumped edition.
+    # the pool and tunnel address are always written: their default differs per installation (decision 0120)
+    args += [f"--address-pool {_q(s.address_pool)}", f"--tunnel-address {_q(s.tunnel_address)}"]
     for opt, v, dv in (("--listen-address", s.listen_address, ds.listen_address),
-                       ("--address-pool", s.address_pool, ds.address_pool),
-                       ("--tunnel-address", s.tunnel_address, ds.tunnel_address),
                        ("--log-level", s.log_level, ds.log_level), ("--tun-name", s.tun_name, ds.tun_name)):
         if v != dv:
             args.append(f"{opt} {_q(v)}")
@@ -76,7 +76,7 @@ def script(c: model.Config) -> str:
     if c.users:
         out.append("# users")
     for name, u in sorted(c.users.items()):
-        args = [f"rrasctl users add {_q(name)} --dial-in {u.dial_in}"]
+        args = [f"rrasctl users add {_q(name)} --if-exists update --dial-in {u.dial_in}"]
         if u.static_ip:
             args.append(f"--static-ip {u.static_ip}")
         args += [f"--route {r}" for r in u.routes]
@@ -89,7 +89,8 @@ def script(c: model.Config) -> str:
     if c.demand_dial:
         out.append("# demand-dial interfaces")
     for name, x in sorted(c.demand_dial.items()):
-        args = [f"rrasctl demand-dial add {_q(name)} --destination {_q(x.destination)} --user {_q(x.user)}",
+        args = [f"rrasctl demand-dial add {_q(name)} --if-exists update --destination {_q(x.destination)} "
+                f"--user {_q(x.user)}",
                 f"--type {x.type}"]
         if x.domain:
             args.append(f"--domain {_q(x.domain)}")
@@ -109,9 +110,9 @@ def script(c: model.Config) -> str:
     out.append("# remote access policies, in order (a fresh config holds `default`)")
     names = [p.name for p in c.policies]
     if "default" not in names:
-        out.append("rrasctl policy remove default")
+        out.append("rrasctl policy remove default --missing-ok")
     for i, p in enumerate(c.policies):
-        verb = "set default" if p.name == "default" else f"add {_q(p.name)}"
+        verb = "set default" if p.name == "default" else f"add {_q(p.name)} --if-exists update"
         args = [f"rrasctl policy {verb} --permission {p.permission}"]
         for opt, v in (("--tunnel-type", p.tunnel_types), ("--users", p.users), ("--client-ip", p.client_ips),
                        ("--auth-type", p.auth_types)):

@@ -35,6 +35,7 @@ def run(app, log_level: str | None, config_path: str | None) -> None:
     """
     if config_path is not None:
         app.config_flag, app._paths = config_path, None
+    app.config_file()   # an explicit path in a missing directory: exit 2 before anything starts
     if log_level is None:
         log_level = app.load().server.log_level
     from rrasctl.engine.run import main
@@ -48,7 +49,11 @@ def run(app, log_level: str | None, config_path: str | None) -> None:
 def status(app) -> None:
     """Ask the running engine for its status.
 
-    JSON: the engine's status object (as documented by the engine: pid, uptime, listeners, sessions, …).
+    pending_restart lists saved settings the engine applies only when it starts (listen address, tunnel address,
+    TUN name) whose saved value differs from the running one.
+
+    JSON: the engine's status object (as documented by the engine: pid, uptime, listeners, sessions, …,
+    pending_restart: a list of objects with key, running, saved, why).
 
     \b
     Example:
@@ -64,6 +69,9 @@ def status(app) -> None:
             summary[k] = status[k]
     if status.get("notes"):
         summary["notes"] = status["notes"]
+    if status.get("pending_restart"):   # saved, applied when the engine starts (decision 0122)
+        summary["pending_restart"] = [f"{p.get('key')} (running {p.get('running')}, saved {p.get('saved')})"
+                                      for p in status["pending_restart"]]
     app.emit(summary)
     if isinstance(status.get("ports"), list) and status["ports"]:
         click.echo()

@@ -189,9 +189,11 @@ def show(app, name: str) -> None:
 @_policy_options
 @click.option("--position", type=click.IntRange(min=1), default=1, show_default=True,
               help="Where it goes in the order (1 = first, evaluated before the others).")
+@_types.if_exists_option("policy")
 @click.pass_obj
-def add(app, name: str, position: int, **values) -> None:
-    """Add a policy; by default it goes first, before `default`.
+def add(app, name: str, position: int, if_exists: str, **values) -> None:
+    """Add a policy; by default it goes first, before `default`. With --if-exists update, an existing policy gets
+    exactly these settings and moves to --position (what `dump` writes, so that its script can be replayed).
 
     \b
     Example:
@@ -201,9 +203,12 @@ def add(app, name: str, position: int, **values) -> None:
     stored = _normalise(values)
     stored.setdefault("permission", "deny")
     with app.edit() as e:
-        if e.config.policy(name) is not None:
+        exists = e.config.policy(name) is not None
+        if exists and if_exists != "update":
             raise Conflict(f"policy {name!r} exists", hint=f"change it with: rrasctl policy set {name} …")
         aot = _aot(e)
+        if exists:
+            del aot[_index(e.config, name)]
         t = _table({"name": name, **stored})
         if position > len(aot):
             aot.append(t)
@@ -211,7 +216,8 @@ def add(app, name: str, position: int, **values) -> None:
             aot.insert(position - 1, t)
         e.changed = True
         after = e.preview()
-    app.say(f"policy {name} added at position {_index(after, name) + 1}")
+    app.say(f"policy {name} {'updated (it existed), now' if exists else 'added'} at position "
+            f"{_index(after, name) + 1}")
 
 
 @policy.command("set")
@@ -247,8 +253,9 @@ def set_(app, name: str, **values) -> None:
 
 @policy.command("remove")
 @click.argument("name")
+@click.option("--missing-ok", is_flag=True, help="A policy that does not exist is not an error (what `dump` writes).")
 @click.pass_obj
-def remove(app, name: str) -> None:
+def remove(app, name: str, missing_ok: bool) -> None:
     """Remove a policy (removing every policy denies every connection).
 
     \b
@@ -256,6 +263,9 @@ def remove(app, name: str) -> None:
         rrasctl policy remove night
     """
     with app.edit() as e:
+        if missing_ok and e.config.policy(name) is None:
+            app.say(f"policy {name} does not exist: nothing to remove")
+            return
         i = _index(e.config, name)
         aot = _aot(e)
         del aot[i]

@@ -75,7 +75,8 @@ def show(app, protocol: str) -> None:
     app.emit(pool)
     if data["ports"] is not None:
         click.echo()
-        app.emit(data["ports"], ["port", "state", "user", "interface", "peer", "duration_s", "bytes_in", "bytes_out"])
+        app.emit(data["ports"], ["port", "state", "user", "interface", "peer", "duration_s", "bytes_in", "bytes_out"],
+                 drop=("interface", "bytes_in", "bytes_out"))
     else:
         app.say("(engine not running: no per-port state)")
 
@@ -103,6 +104,12 @@ def _change(app, protocol: str, new_count, remote_access=None, demand_dial=None,
         old = e.config.ports[protocol]
         if new_count is not None:
             target = old.count + int(new_count) if isinstance(new_count, _Delta) else new_count
+            if isinstance(new_count, _Delta) and target < 0:
+                from rrasctl.errors import ValidationError
+
+                raise ValidationError(f"{protocol} has only {old.count} port{'s' if old.count != 1 else ''}; "
+                                      f"cannot remove {-int(new_count)}",
+                                      hint=f"rrasctl ports set {protocol} --count 0 disables {protocol}")
             e.set(["ports", protocol, "count"], target)  # validation names the edition's limit, or 0
         if remote_access is not None:
             e.set(["ports", protocol, "remote_access"], remote_access)

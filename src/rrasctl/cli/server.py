@@ -64,13 +64,13 @@ def check_edition(config: model.Config, edition: str) -> None:
 
 @server.command("set")
 @click.option("--edition", type=click.Choice(model.EDITIONS), help="web, standard, enterprise or datacenter.")
-@click.option("--listen-address", type=_types.IP, help="Address the listeners bind (0.0.0.0 = all).")
+@click.option("--listen-address", type=_types.IP, help="Address the listeners bind (0.0.0.0 = all); a running engine applies it when restarted.")
 @click.option("--address-pool", type=_types.CIDR, help="CIDR the clients' addresses come from.")
-@click.option("--tunnel-address", type=_types.IP, help="The server's own address on the tunnel.")
+@click.option("--tunnel-address", type=_types.IP, help="The server's own address on the tunnel; a running engine applies it when restarted.")
 @click.option("--dns", type=_types.IPS, help="DNS servers handed to clients, comma-separated ('' = none).")
 @click.option("--wins", type=_types.IPS, help="WINS servers handed to clients, comma-separated ('' = none).")
 @click.option("--log-level", type=click.Choice(model.LOG_LEVELS), help="The engine's log level.")
-@click.option("--tun-name", type=_types.TUN, help="Name of the engine's TUN device.")
+@click.option("--tun-name", type=_types.TUN, help="Name of the engine's TUN device; a running engine applies it when restarted.")
 @click.option("--pptp-echo-interval", type=click.IntRange(0, 3600), metavar="SECONDS",
               help="PPTP Echo-Request interval (0 = off).")
 @click.option("--l2tp-hello-interval", type=click.IntRange(0, 3600), metavar="SECONDS",
@@ -82,6 +82,9 @@ def check_edition(config: model.Config, edition: str) -> None:
 def set_(app, edition, listen_address, address_pool, tunnel_address, dns, wins, log_level, tun_name,
          pptp_echo_interval, l2tp_hello_interval, l2tp_hide_avps, l2tp_secret_stdin, no_l2tp_secret) -> None:
     """Change server settings; only the options given change.
+
+    A running engine applies them at once, except --listen-address, --tunnel-address and --tun-name, which it
+    applies when it next starts: the command then says so, and `rrasctl engine status` lists them as pending.
 
     \b
     Example:

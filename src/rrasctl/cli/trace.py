@@ -105,7 +105,7 @@ def decode(app: App, file: str, password_stdin: bool, l2tp_secret_stdin: bool, e
     if app.output == "json":
         app.emit([r.as_dict() for r in rows])
     else:
-        app.emit([_table_row(r) for r in rows], list(TABLE_COLUMNS))
+        app.emit([_table_row(r) for r in rows], list(TABLE_COLUMNS), drop=("tunnel",), tail="fields")
     _say_summary(app, dissector, password is not None, secret is not None, write_pcap)
 
 

@@ -72,7 +72,7 @@ def list_(app) -> None:
     config = app.load()
     locked = _locked(app, config)
     rows = [user_view(u, locked.get(n, False)) for n, u in sorted(config.users.items())]
-    app.emit(rows, ["name", "dial_in", "static_ip", "locked", "routes", "password"])
+    app.emit(rows, ["name", "dial_in", "static_ip", "locked", "routes", "password"], drop=("password",))
 
 
 @users.command("show")
@@ -100,26 +100,39 @@ def show(app, name: str) -> None:
               help="Remote access permission: allow, deny, or decided by policy.")
 @click.option("--static-ip", type=_types.IP, help="Always give this user this address.")
 @click.option("--route", "routes", type=_types.CIDR, multiple=True, help="A route behind a router caller (repeat).")
+@_types.if_exists_option("user")
 @click.pass_obj
-def add(app, name, password_stdin, dial_in, static_ip, routes) -> None:
+def add(app, name, password_stdin, dial_in, static_ip, routes, if_exists) -> None:
     """Add a local user.
 
     Without --password-stdin the password is asked on a hidden prompt when there is a terminal; otherwise the user
-    is added without one (it cannot authenticate until `users set NAME --password-stdin`).
+    is added without one (it cannot authenticate until `users set NAME --password-stdin`). With --if-exists update,
+    an existing user gets exactly these settings and keeps its password unless a new one is given (what `dump`
+    writes, so that its script can be replayed).
 
     \b
     Example:
         printf '%s\\n' "$PW" | rrasctl users add alice --password-stdin --dial-in allow
         rrasctl users add branch2 --route 10.2.0.0/16
     """
-    password = _secrets.read("password", stdin=password_stdin, ask=_secrets.stdin_is_tty())
+    exists = False
+    password = _secrets.read("password", stdin=password_stdin,
+                             ask=_secrets.stdin_is_tty() and if_exists != "update")
     with app.edit() as e:
-        if name in e.config.users:
+        exists = name in e.config.users
+        if exists and if_exists != "update":
             raise Conflict(f"user {name!r} exists", hint=f"change it with: rrasctl users set {name} …")
-        values = {"dial_in": dial_in, "static_ip": static_ip, "routes": list(routes) if routes else None,
-                  "password": app.seal(password) if password is not None else None}
-        e.set_table(["users", name], {k: v for k, v in values.items() if v is not None})
-    app.say(f"user {name} added" + ("" if password else " (no password yet)"))
+        values = {"dial_in": dial_in, "static_ip": static_ip, "routes": list(routes) if routes else None}
+        if password is not None:
+            values["password"] = app.seal(password)
+        if exists:
+            for k, v in values.items():       # in place: the table keeps its comments and its password
+                e.set(["users", name, k], v)
+        else:
+            e.set_table(["users", name], {k: v for k, v in values.items() if v is not None})
+    kept = exists and password is None and e.config.users[name].password
+    app.say(f"user {name} " + ("updated (it existed)" if exists else "added")
+            + ("" if password or kept else " (no password yet)"))
 
 
 @users.command("set")
@@ -157,16 +170,20 @@ def set_(app, name, password_stdin, ask_password, dial_in, static_ip, routes, no
 
 @users.command("remove")
 @click.argument("name")
+@click.option("--force", is_flag=True, help="End the user's live connections (else they refuse the removal).")
 @click.pass_obj
-def remove(app, name: str) -> None:
-    """Remove a local user.
+def remove(app, name: str, force: bool) -> None:
+    """Remove a local user; refused while it has live connections, unless --force ends them.
 
     \b
     Example:
         rrasctl users remove alice
+        rrasctl users remove alice --force
     """
     with app.edit() as e:
         _get(e.config, name)
+        ended = app.live_check("users.remove_check", {"name": name, "force": force})
+        app.say_ended(ended)
         e.delete(["users", name])
     app.say(f"user {name} removed")
 

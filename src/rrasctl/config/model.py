@@ -22,7 +22,7 @@ SCHEMA_VERSION = 1
 
 PROTOCOLS = editions.PROTOCOLS
 EDITIONS = editions.EDITIONS
-METHODS = ("pap", "chap", "ms-chap", "ms-chap-v2", "eap-tls")
+METHODS = ("pap", "chap", "ms-chap", "ms-chap-v2", "eap-tls")   # weakest first (cli/auth.py offer_order)
 ENCRYPTION_LEVELS = ("none", "basic", "strong", "strongest")
 PROVIDERS = ("local", "radius")
 ACCOUNTING = ("none", "local", "radius")
@@ -32,7 +32,7 @@ PERMISSIONS = ("grant", "deny")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 TUNNEL_TYPES = ("pptp", "l2tp")
 
-# docs/decisions/0002-default-address-pool.md
+# decision 0002, now the fallback where no config path is known: a file's default is its installation's (0120)
 DEFAULT_ADDRESS_POOL = "10.87.0.0/24"
 DEFAULT_TUNNEL_ADDRESS = "10.87.0.1"
 DEFAULT_PORTS = 5

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
+from rrasctl.config import installation
 from rrasctl.config import migrate as _migrate
 from rrasctl.config.model import Config, validate
 from rrasctl.errors import RrasctlError, ValidationError
@@ -58,13 +59,14 @@ def _unwrapped(doc: Any) -> dict:
 
 
 def parse_config(path: str | os.PathLike, text: str | None) -> Config:
-    """Validate TEXT (the contents of PATH; None = missing file = defaults)."""
+    """Validate TEXT (the contents of PATH; None = missing file = defaults, with this installation's own address
+    pool and tunnel address where the file names none: config/installation.py)."""
     if text is None:
-        return validate({})
+        return validate(installation.fill_raw({}, path))
     doc = _parse(Path(path), text)
     raw = _unwrapped(doc)
     _migrate.migrate(raw)
-    return validate(raw)
+    return validate(installation.fill_raw(raw, path))
 
 
 def load(path: str | os.PathLike) -> Config:
@@ -150,7 +152,19 @@ class Edit:
         """Validate the document as it stands now."""
         raw = _unwrapped(self.doc)
         _migrate.migrate(raw)
-        return validate(raw)
+        return validate(installation.fill_raw(raw, self.path))
+
+    def materialise(self) -> None:
+        """Write this installation's address pool and tunnel address into a document that names neither, so the
+        choice never moves again (decision 0120)."""
+        raw = _unwrapped(self.doc)
+        server = raw.get("server") if isinstance(raw.get("server"), dict) else None
+        if server is None and "server" in raw:
+            return                            # not a table: validation names it
+        filled = installation.fill_raw(raw, self.path)["server"]
+        for key in ("address_pool", "tunnel_address"):
+            if key not in (server or {}):
+                self.set(["server", key], filled[key])
 
 
 def to_item(value: Any) -> Any:
@@ -249,7 +263,7 @@ def edit(path: str | os.PathLike) -> Iterator[Edit]:
             doc.add(tomlkit.comment(HEADER.strip()[2:]))
             doc.add("schema_version", _migrate.CURRENT)
             doc.add(tomlkit.nl())
-            before = validate({})
+            before = parse_config(path, None)
         else:
             doc = _parse(path, text)
             raw = _unwrapped(doc)
@@ -259,6 +273,8 @@ def edit(path: str | os.PathLike) -> Iterator[Edit]:
         e = Edit(path, doc, before, existed)
         yield e
         if e.changed or not existed or doc is not e.doc:
+            if not existed:
+                e.materialise()  # the first write of a fresh installation pins its address pool (decision 0120)
             e.preview()  # raises ValidationError naming the key; nothing written
             atomic_write(path, e.doc.as_string())
     finally:

@@ -39,6 +39,8 @@ OPS: dict[str, tuple[str, ...]] = {
     "demand_dial.status": ("name",),
     "users.lockout": (),
     "users.unlock": ("name",),
+    "users.remove_check": ("name", "force"),
+    "demand_dial.remove_check": ("name", "force"),
 }
 
 

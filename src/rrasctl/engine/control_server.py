@@ -161,5 +161,6 @@ class ControlServer:
             raise
         except Exception as exc:
             log.exception("control op %s failed", op)
-            return messages.error(req_id, "failed", f"internal error in {op}: {exc.__class__.__name__}: {exc}")
+            detail = str(exc).strip() or "no detail"   # the class name stays in the log's traceback
+            return messages.error(req_id, "failed", f"internal error in {op}: {detail} (see the engine's log)")
         return messages.ok(req_id, _redact(result))

@@ -4,8 +4,10 @@ Result shapes (JSON, snake_case; the CLI renders them):
 
 - `status` -> {running, pid, version, started, uptime_s, config, socket, state_dir, edition, max_concurrent,
   inbound, sessions, ports: [ports.list rows], listeners: {pptp: str, l2tp: str}, tun: {...}, counters: {accepted,
-  refused, malformed, dropped, ended: {key: n}}, drivers: {proto: {...}}, timers: {armed, fired}, notes: [str]}
-- `reload` -> {reloaded: true, config}            (a bad file: error kind "invalid", the old config stays)
+  refused, malformed, dropped, ended: {key: n}}, drivers: {proto: {...}}, timers: {armed, fired}, notes: [str],
+  pending_restart: [{key, running, saved, why}]}
+- `reload` -> {reloaded: true, config, restart_needed: [{key, running, saved, why}]}   (a bad file: error kind
+  "invalid", the old config stays; restart_needed: saved settings applied only at the next start, decision 0122)
 - `ports.list` -> [{protocol, count, remote_access, demand_dial, in_use, available}]
 - `ports.show {protocol}` -> {protocol, count, remote_access, demand_dial, in_use, available, ports: [{port, state,
   use, connection_id, user, interface, peer, duration_s, bytes_in, bytes_out}]}
@@ -14,6 +16,9 @@ Result shapes (JSON, snake_case; the CLI renders them):
 - `connections.list` -> [Session.row()]; `connections.show {id}` -> Session.detail();
   `connections.disconnect {id}` -> {id, disconnected: true}; `connections.refusals` -> [refusal records]
 - `demand_dial.connect {name, wait}` -> demand_dial.status row; progress lines while dialling
+- `users.remove_check {name, force}`, `demand_dial.remove_check {name, force}` -> {affected: [conn], disconnected:
+  [conn]} with conn = {id, port, user, interface, peer, text}: live connections of that user (inbound) or bound to
+  that interface (and a dial in progress) refuse the removal (error "conflict") unless force ends them
 - `demand_dial.disconnect {name}` -> status row; `demand_dial.status {name|null}` -> row or [rows]:
   {name, type, state, since, last_error, windows_error, unreachable_reason, connection_id, protocol, ip,
   bytes_in, bytes_out}
@@ -33,6 +38,7 @@ from rrasctl.engine.drivers import DialFailed, EngineContext
 from rrasctl.engine.sessions import Direction, Session, SessionState, iso_utc
 from rrasctl.protocols.causes import Cause
 from rrasctl.errors import Conflict, NotFound, RrasctlError, ValidationError
+from rrasctl.router import dialplan
 from rrasctl.router.admission import Protocol, port_name
 
 log = logging.getLogger(__name__)
@@ -97,6 +103,8 @@ class Ops:
             "demand_dial.status": self.dd_status,
             "users.lockout": self.users_lockout,
             "users.unlock": self.users_unlock,
+            "users.remove_check": self.users_remove_check,
+            "demand_dial.remove_check": self.dd_remove_check,
         }
 
     # --- engine ------------------------------------------------------------------------------------------------
@@ -109,7 +117,8 @@ class Ops:
             try:
                 drivers[proto] = d.status()
             except Exception as exc:  # a driver's status bug must not hide the rest
-                drivers[proto] = {"error": f"{exc.__class__.__name__}: {exc}"}
+                log.exception("%s driver status failed", proto)
+                drivers[proto] = {"error": f"status failed: {str(exc).strip() or 'no detail'}"}
         tun = None
         if ctx.tun is not None:
             tun = {"name": ctx.tun.name, "address": cfg.server.tunnel_address, "mtu": ctx.tun.mtu,
@@ -139,7 +148,19 @@ class Ops:
             "drivers": drivers,
             "timers": {"armed": len(ctx.timers), "fired": ctx.timers.fired, "errors": ctx.timers.errors},
             "notes": list(ctx.notes),
+            "pending_restart": self._pending_restart(),
         }
+
+    def _pending_restart(self) -> list[dict[str, Any]]:
+        """Restart-only settings the file changed since the engine started (decision 0122); [] when unreadable."""
+        from rrasctl.config.store import load
+        from rrasctl.engine.pending import pending
+
+        paths = self.ctx.paths
+        try:
+            return pending(self.ctx.config, load(paths.config)) if paths is not None else []
+        except RrasctlError:
+            return []
 
     async def reload(self, args: dict[str, Any], progress: Any) -> dict[str, Any]:
         return await self._reload()
@@ -221,6 +242,44 @@ class Ops:
                 result["disconnected"].append(s.id)
             else:
                 self.ctx.admission.release(Protocol(proto), p)
+        return result
+
+    # --- removing what live connections use (users remove, demand-dial remove; as ports.remove_check) ----------
+    async def users_remove_check(self, args: dict[str, Any], progress: Any) -> dict[str, Any]:
+        """`users remove NAME`: its inbound connections refuse the removal (Conflict) unless `force` ends them."""
+        name = str(args.get("name", ""))
+        victims = [s for s in list(self.ctx.sessions) if s.direction is Direction.INBOUND and s.user == name]
+        return await self._end_for_removal(f"user {name}", victims, bool(args.get("force")),
+                                           Cause.ADMIN_DISCONNECT)
+
+    async def dd_remove_check(self, args: dict[str, Any], progress: Any) -> dict[str, Any]:
+        """`demand-dial remove NAME`: connections bound to the interface (dialled out, or a router calling in) and
+        a dial in progress refuse the removal unless `force` ends them."""
+        name = str(args.get("name", ""))
+        force = bool(args.get("force"))
+        st = self.dials.get(name)
+        dialling = st is not None and st.task is not None and not st.task.done()
+        if dialling and not force:
+            raise Conflict(f"demand-dial interface {name} is dialling",
+                           hint="add --force to stop the dial and remove the interface")
+        if dialling:
+            await self.dd_disconnect({"name": name}, progress)
+        victims = [s for s in list(self.ctx.sessions) if s.interface == name]
+        return await self._end_for_removal(f"demand-dial interface {name}", victims, force,
+                                           Cause.ADMIN_DISCONNECT)
+
+    async def _end_for_removal(self, what: str, victims: list[Session], force: bool, cause: Cause) -> dict[str, Any]:
+        affected = [_brief(s) for s in sorted(victims, key=lambda s: s.id)]
+        result: dict[str, Any] = {"affected": affected, "disconnected": []}
+        if not victims:
+            return result
+        if not force:
+            listed = ", ".join(a["text"] for a in affected)
+            raise Conflict(f"{what} has live connection{'s' if len(victims) > 1 else ''}: {listed}",
+                           hint="add --force to end them")
+        for s, brief in zip(sorted(victims, key=lambda s: s.id), affected):
+            await self._disconnect(s, cause)
+            result["disconnected"].append(brief)
         return result
 
     # --- connections -------------------------------------------------------------------------------------------
@@ -318,7 +377,9 @@ class Ops:
         s = self.ctx.sessions.by_interface(name)
         if s is not None and s.state is SessionState.UP:
             return self._dial_row(name)
-        protocols = ["l2tp", "pptp"] if iface.type == "automatic" else [iface.type]
+        protocols = dialplan.protocols(iface.type)          # decision 0125: automatic is PPTP only, for now
+        if iface.type == "automatic":
+            log.info("[%s] type automatic: %s", name, dialplan.AUTOMATIC)
         usable = [p for p in protocols if p in self.ctx.drivers]
         if not usable:
             raise RrasctlError(f"cannot dial {name}: the {' or '.join(protocols)} driver is not available yet in "
@@ -405,6 +466,13 @@ class Ops:
             t.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _brief(s: Session) -> dict[str, Any]:
+    """A connection as the CLI names it: `connection 3 (PPTP-0, alice from 198.51.100.7)`."""
+    who = f"{s.user} from {s.peer}" if s.user else f"from {s.peer}"
+    return {"id": s.id, "port": s.port_name, "user": s.user, "interface": s.interface, "peer": s.peer,
+            "text": f"connection {s.id} ({s.port_name}, {who})"}
 
 
 def _consume(task: "asyncio.Task[Any]") -> None:

@@ -105,10 +105,15 @@ def setup_logging(level: str = "info") -> None:
 
 
 # ---------------------------------------------------------------------------------------------------- config
-def load_config(path: Any) -> Any:
+def load_config(path: Any, *, doing: str = "start") -> Any:
+    """The configuration at PATH, refused (ValidationError) when it asks for what this engine cannot do yet
+    (config/supported.py, decision 0121): starting or reloading on it would silently ignore a setting."""
     from rrasctl.config.store import load
+    from rrasctl.config.supported import check
 
-    return load(path)
+    cfg = load(path)
+    check(cfg, doing=doing)
+    return cfg
 
 
 def build_context(loop: asyncio.AbstractEventLoop, paths: Any, cfg: Any, transport: Any = None) -> Any:
@@ -176,18 +181,23 @@ def apply_config(ctx: Any, cfg: Any) -> None:
 
 def make_reload(ctx: Any, paths: Any):
     """The `reload` coroutine for SIGHUP and the control op: re-read, validate, apply; a bad file keeps the old."""
+    from rrasctl.engine.pending import describe, hold_restart_only, pending
+
     lock = asyncio.Lock()
 
     async def reload() -> dict[str, Any]:
         async with lock:
             try:
-                new = load_config(paths.config)
+                new = load_config(paths.config, doing="reload")
             except RrasctlError as exc:
                 log.error("reload failed, keeping the running configuration: %s", exc.message)
                 raise ValidationError(f"the configuration was not reloaded: {exc.message}",
-                                      hint="fix it (rrasctl config check), then reload again") from None
+                                      hint=exc.hint or "fix it (rrasctl config check), then reload again") from None
             old = ctx.config
+            saved, new = new, hold_restart_only(old, new)      # decision 0122: those wait for a restart
             apply_config(ctx, new)
+            if new.server.log_level != old.server.log_level:
+                logging.getLogger("rrasctl").setLevel(getattr(logging, new.server.log_level.upper(), logging.INFO))
             for d in list(ctx.drivers.values()):
                 hook = getattr(d, "reload", None)
                 if hook is not None:
@@ -196,7 +206,10 @@ def make_reload(ctx: Any, paths: Any):
                     except Exception:
                         log.exception("%s driver failed to apply the new configuration", d.protocol)
             log.info("configuration reloaded from %s", paths.config)
-            return {"reloaded": True, "config": str(paths.config)}
+            waiting = pending(new, saved)
+            if waiting:
+                log.warning("applied at the next start of the engine, not now: %s", describe(waiting))
+            return {"reloaded": True, "config": str(paths.config), "restart_needed": waiting}
 
     return reload
 
@@ -216,6 +229,8 @@ def main(paths: Any, log_level: str | None = "info") -> int:
         cfg = load_config(paths.config)
     except RrasctlError as exc:
         log.error("cannot start: %s", exc.message)
+        if exc.hint:
+            log.error("hint: %s", exc.hint)
         return exc.exit_code
     if log_level is None:
         setup_logging(cfg.server.log_level)
@@ -435,6 +450,8 @@ def run_foreground_dial(paths: Any, name: str, log_level: str | None = "info") -
         cfg = load_config(paths.config)
     except RrasctlError as exc:
         log.error("cannot start: %s", exc.message)
+        if exc.hint:
+            log.error("hint: %s", exc.hint)
         return exc.exit_code
     if name not in (getattr(cfg, "demand_dial", {}) or {}):
         sys.stderr.write(f"error: no demand-dial interface named {name!r}\n")

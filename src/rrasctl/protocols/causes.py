@@ -46,7 +46,7 @@ class Cause(enum.Enum):
     # -- the network phase -----------------------------------------------------------------------------------------
     ENCRYPTION_MISMATCH = "encryption_mismatch"  # the required data encryption could not be agreed
     NCP_FAILED = "ncp_failed"                    # IPCP did not complete (no address, address refused)
-    ADDRESS_CONFLICT = "address_conflict"        # the peer claims an address this host already holds
+    ADDRESS_CLASH = "address_clash"        # the peer claims an address this host already holds
     NEGOTIATION_FAILED = "negotiation_failed"    # LCP options never converged
 
     # -- the end of an established (or establishing) connection ----------------------------------------------------

@@ -98,7 +98,7 @@ TABLE: dict[Cause, tuple[WindowsError, str]] = {
                                "the stored password cannot be opened (the key file is missing or was replaced)"),
     Cause.ENCRYPTION_MISMATCH: (W.NO_LOCAL_ENCRYPTION, "the two sides could not agree on the required encryption"),
     Cause.NCP_FAILED: (W.PPP_CP_REJECTED, "IP address negotiation (IPCP) failed"),
-    Cause.ADDRESS_CONFLICT: (W.PPP_CP_REJECTED, "the remote end's tunnel address is one of this host's own"),
+    Cause.ADDRESS_CLASH: (W.PPP_CP_REJECTED, "the remote end's tunnel address is one of this host's own"),
     Cause.NEGOTIATION_FAILED: (W.PPP_NOT_CONVERGING, "the two sides could not agree on PPP options"),
     Cause.PEER_ABORTED: (W.DISCONNECTION, "the remote computer hung up before the connection was complete"),
     Cause.PEER_DISCONNECTED: (W.REMOTE_DISCONNECTION, "the remote computer hung up"),

@@ -10,7 +10,8 @@ carries several PPTP control messages. It finds
   Challenge Response AVPs of SCCRP/SCCCN are verified, RFC 2661 §4.2);
 - PPP frames seen directly (PPP link types, PPPoE sessions, Windows NDISWAN captures);
 - ESP and IKE headers (SPI, sequence; IKE exchange); given ESP keys (`esp`, trace/esp.py), ESP frames, plain and
-  UDP-encapsulated, are decrypted and their payload decoded as if it were the IP payload (L2TP/PPP inside).
+  UDP-encapsulated, are decrypted and their payload decoded as if it were the IP payload (L2TP/PPP inside);
+- all of the above inside IP-in-IP (protocol 4) and IPv6/IPv4-in-IPv6 (41) tunnels (`trace/encap.py`).
 PPP frames go to one `PppTrace` per link (both directions of a GRE call or an L2TP tunnel between two addresses),
 which verifies MS-CHAP and decrypts MPPE given the password.
 
@@ -28,7 +29,7 @@ from typing import Any, Callable
 
 from rrasctl.protocols.base import Malformed
 from rrasctl.protocols.wire import Reader
-from rrasctl.trace import layers
+from rrasctl.trace import encap, layers
 from rrasctl.trace.pcap import Packet
 from rrasctl.trace.pppview import Decoded, PppTrace, Stats
 
@@ -130,7 +131,7 @@ class Dissector:
             dst = link.dst or ("remote" if link.outbound else "local")
             ctx.src, ctx.dst = src, dst
             return [self._ppp(ctx, ("ppp", pkt.interface), link.payload, src)]
-        ip = layers.decode_ip(link.payload, self._reassembler)
+        ip, raw = encap.peel(link.payload, self._reassembler, ctx.encap)   # IP-in-IP (4), IPv6 (41)
         ctx.src, ctx.dst = ip.src, ip.dst
         if ip.fragment:
             return [ctx.row(f"IPv{ip.version}", "fragment (not reassembled yet)")]
@@ -143,7 +144,7 @@ class Dissector:
         if ip.protocol == layers.IPPROTO_ESP:
             return [self._esp(ctx, ip.payload, ip=ip)]
         return [ctx.row(layers.IP_PROTOCOL_NAMES.get(ip.protocol, f"IP proto {ip.protocol}"),
-                        layers.ip_summary(link.payload) if ip.protocol in (1, 58) else "")]
+                        layers.ip_summary(raw) if ip.protocol in (1, 58) else "")]
 
     # ------------------------------------------------------------------ PPP
     def _ppp(self, ctx: "_Ctx", key: Any, frame: bytes, sender: str) -> Row:
@@ -368,10 +369,12 @@ class _Ctx:
     src: str = ""
     dst: str = ""
     tunnel: str = ""
+    encap: list[str] = field(default_factory=list)     # outer IP-in-IP layers (trace/encap.py), outermost first
 
     def row(self, protocol: str, message: str, fields: dict[str, Any] | None = None,
             error: str | None = None) -> Row:
-        return Row(self.number, self.time, self.src, self.dst, self.tunnel, protocol, message, fields or {}, error)
+        tunnel = ", ".join([*self.encap, self.tunnel] if self.tunnel else self.encap)
+        return Row(self.number, self.time, self.src, self.dst, tunnel, protocol, message, fields or {}, error)
 
 
 def _without_hidden_avps(data: bytes) -> tuple[bytes, list[int]]:

@@ -1,4 +1,4 @@
-"""PPP frames of one link, decoded for `trace decode`: LCP, PAP, CHAP/MS-CHAP, EAP, IPCP, CCP, MPPE, IP.
+"""PPP frames of one link, decoded for `trace decode`: LCP, PAP, CHAP/MS-CHAP, EAP, CBCP, IPCP, CCP, MPPE, IP.
 
 `PppTrace` follows one PPP link (a PPTP call or an L2TP session, both directions) through a capture. Frames are split
 with the engine's `protocols.ppp.frame`; MS-CHAP texts, NT-Responses, authenticator responses and MPPE keys come from
@@ -30,7 +30,7 @@ MPPE, IP, IPV6 = 0x00FD, 0x0021, 0x0057
 SEEN_MPPE_MAX = 64   # how far back a repeated MPPE frame is recognised as a duplicate
 
 PROTOCOL_LABEL = {LCP: "LCP", PAP: "PAP", CHAP: "CHAP", EAP: "EAP", IPCP: "IPCP", IPV6CP: "IPV6CP", CCP: "CCP",
-                  MPPE: "MPPE", IP: "IP", IPV6: "IPv6", 0xC025: "LQR", 0x8281: "MPLSCP"}
+                  MPPE: "MPPE", IP: "IP", IPV6: "IPv6", 0xC025: "LQR", 0x8281: "MPLSCP", 0xC029: "CBCP"}
 
 CODE_NAMES = {c.value: c.name.replace("_", "-").title() for c in Code}
 CHAP_CODES = {1: "Challenge", 2: "Response", 3: "Success", 4: "Failure"}
@@ -69,6 +69,10 @@ def format_option(protocol: int, otype: int, value: bytes) -> str:
     if not _SPECS:
         _SPECS.update(_option_specs())
     spec = _SPECS.get(protocol, {}).get(otype)
+    if protocol == LCP and otype == 13:                 # Callback (RFC 1570): operation 6 asks for CBCP
+        from rrasctl.trace.cbcp import format_lcp_callback
+
+        return format_lcp_callback(value)
     if spec is None:
         name = OTHER_OPTION_NAMES.get(protocol, {}).get(otype, f"option-{otype}")
         return f"{name}={value.hex()}" if value else name
@@ -175,6 +179,10 @@ class PppTrace:
             return self._eap(info)
         if protocol == MPPE:
             return self._mppe(info, sender)
+        if protocol == 0xC029:                          # Microsoft's Callback Control Protocol (trace/cbcp.py)
+            from rrasctl.trace.cbcp import decode as decode_cbcp
+
+            return Decoded("CBCP", *decode_cbcp(info))
         if protocol in (IP, IPV6):
             return Decoded("IP" if protocol == IP else "IPv6", ip_summary(info))
         return Decoded(PROTOCOL_LABEL.get(protocol, f"PPP 0x{protocol:04x}"), "data", {"length": len(info)})

@@ -58,10 +58,12 @@ def test_peer_naks_eap_with_ms_chap_v2_as_windows_did():
 
 
 def test_authenticator_moves_to_the_method_the_peer_names():
-    lcp = LcpLayer(LcpPolicy(True, (AuthMethod.CHAP_MD5, AuthMethod.MSCHAP_V2), 1500, fixed_rng(1)))
+    lcp = LcpLayer(LcpPolicy(True, (AuthMethod.CHAP_MD5, AuthMethod.MSCHAP_V1, AuthMethod.MSCHAP_V2), 1500,
+                             fixed_rng(1)))
+    assert lcp.neg.want["auth-protocol"] == AuthMethod.MSCHAP_V2.option_data      # the strongest first
     lcp.build_request()
-    assert lcp.nak_received(WIN_LCP_NAK.data)
-    assert lcp.neg.want["auth-protocol"] == AuthMethod.MSCHAP_V2.option_data
+    assert lcp.nak_received(bytes.fromhex("0305c22305"))                        # the peer names CHAP-MD5
+    assert lcp.neg.want["auth-protocol"] == AuthMethod.CHAP_MD5.option_data
 
 
 def test_server_ccp_naks_windows_with_stateless_128_as_pptpd():

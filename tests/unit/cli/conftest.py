@@ -27,3 +27,20 @@ def rr() -> Run:
 @pytest.fixture
 def cfg() -> Path:
     return Path(os.environ["RRASCTL_CONFIG"])
+
+
+@pytest.fixture
+def fake_engine():
+    """start(handlers) -> a support.FakeEngine on this test's control socket; closed afterwards."""
+    from support import FakeEngine
+
+    made = []
+
+    def start(handlers):
+        e = FakeEngine(os.environ["RRASCTL_SOCKET"], handlers)
+        made.append(e)
+        return e
+
+    yield start
+    for e in made:
+        e.close()

@@ -42,6 +42,7 @@ def _masked(path: Path) -> dict:
 
 
 def _replay(script: str, target: Path) -> subprocess.CompletedProcess:
+    target.parent.mkdir(parents=True, exist_ok=True)     # an explicit config path needs its directory (0123)
     env = dict(os.environ, RRASCTL_CONFIG=str(target),
                PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""))
     return subprocess.run(["bash", "-e"], input=script, env=env, capture_output=True, text=True, timeout=120)
@@ -84,8 +85,67 @@ def test_dump_of_a_config_without_the_default_policy(rr, cfg, tmp_path):
     assert _masked(target) == _masked(cfg)
 
 
-def test_dump_of_defaults_replays_to_defaults(rr, tmp_path):
+def test_dump_of_defaults_replays_to_defaults(rr, cfg, tmp_path):
     target = tmp_path / "fresh.toml"
     p = _replay(rr("dump").stdout, target)
     assert p.returncode == 0, p.stderr
-    assert _masked(target) == redact(to_plain(store.load(tmp_path / "absent.toml")))
+    # the defaults of this installation, its own address pool included (decision 0120)
+    assert _masked(target) == redact(to_plain(store.load(cfg)))
+
+
+def _export(target: Path) -> str:
+    env = dict(os.environ, RRASCTL_CONFIG=str(target))
+    p = subprocess.run([sys.executable, "-m", "rrasctl", "config", "export"], env=env, capture_output=True,
+                       text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    return p.stdout
+
+
+def test_the_dump_replays_twice_to_the_same_configuration(rr, cfg, tmp_path):
+    """Issue #12: a second replay used to stop at "user 'alice' exists"; `--if-exists update` and
+    `policy remove --missing-ok` make the script idempotent."""
+    for args, inp in SETUP:
+        assert rr(*args, input=inp).exit_code == 0
+    assert rr("policy", "remove", "default").exit_code == 0           # the script then removes it, once
+    script = rr("dump").stdout
+    assert "rrasctl policy remove default --missing-ok" in script
+    target = tmp_path / "fresh" / "rrasctl.toml"
+    first = _replay(script, target)
+    assert first.returncode == 0, first.stderr
+    once = _export(target)
+    second = _replay(script, target)
+    assert second.returncode == 0, second.stderr
+    assert "updated (it existed)" in second.stderr and "exists" not in second.stderr.replace("(it existed)", "")
+    assert _export(target) == once
+    original, replayed = _masked(cfg), _masked(target)
+    for where in (("users", "alice", "password"), ("auth", "psk"), ("auth", "radius_secret"),
+                  ("demand_dial", "branch1", "password"), ("l2tp", "secret")):
+        node = original
+        for k in where[:-1]:
+            node = node[k]
+        node[where[-1]] = None                                         # secrets are left out by design
+    assert replayed == original
+
+
+def test_if_exists_update_keeps_the_password_and_sets_exactly_what_is_given(rr, cfg):
+    assert rr("users", "add", "alice", "--static-ip", "10.9.0.9", "--route", "10.2.0.0/16", "--password-stdin",
+              input="pw\n").exit_code == 0
+    r = rr("users", "add", "alice", "--dial-in", "allow")
+    assert (r.exit_code, r.stderr) == (4, "error: user 'alice' exists\nhint: change it with: rrasctl users set "
+                                          "alice …\n")
+    r = rr("users", "add", "alice", "--dial-in", "allow", "--if-exists", "update")
+    assert (r.exit_code, r.stderr) == (0, "user alice updated (it existed)\n")
+    user = store.load(cfg).users["alice"]
+    assert (user.dial_in, user.static_ip, user.routes) == ("allow", None, ()) and user.password is not None
+    assert rr("demand-dial", "add", "hq", "--destination", "203.0.113.1", "--user", "b", "--persistent",
+              "--password-stdin", input="dd\n").exit_code == 0
+    r = rr("demand-dial", "add", "hq", "--destination", "203.0.113.9", "--user", "b", "--if-exists", "update")
+    assert r.stderr == "demand-dial interface hq updated (it existed)\n"
+    dd = store.load(cfg).demand_dial["hq"]
+    assert (dd.destination, dd.persistent) == ("203.0.113.9", False) and dd.password is not None
+    assert rr("policy", "add", "p1", "--permission", "grant").exit_code == 0
+    r = rr("policy", "add", "p1", "--permission", "deny", "--position", "2", "--if-exists", "update")
+    assert r.stderr == "policy p1 updated (it existed), now at position 2\n"
+    assert [(p.name, p.permission) for p in store.load(cfg).policies] == [("default", "deny"), ("p1", "deny")]
+    assert rr("policy", "remove", "nope", "--missing-ok").stderr == "policy nope does not exist: nothing to remove\n"
+    assert rr("policy", "remove", "nope").exit_code == 3

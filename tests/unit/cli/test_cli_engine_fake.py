@@ -5,50 +5,11 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import threading
-from pathlib import Path
 
 import pytest
+from support import FakeEngine
 
 from rrasctl.control import messages
-
-
-class FakeEngine:
-    """Answers each request with handlers[op](args) -> list of reply dicts (progress lines, then the final one)."""
-
-    def __init__(self, path: str, handlers: dict) -> None:
-        self.handlers, self.calls = handlers, []
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.bind(path)
-        self.sock.listen(8)
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            with conn:
-                buf = b""
-                while not buf.endswith(b"\n"):
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        break
-                    buf += chunk
-                if not buf:
-                    continue
-                req_id, op, args = messages.parse_request(messages.decode(buf))
-                self.calls.append((op, args))
-                handler = self.handlers.get(op, lambda i, a: [messages.error(i, "invalid", f"unknown op {op}")])
-                for reply in handler(req_id, args):
-                    conn.sendall(messages.encode(reply))
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 @pytest.fixture

@@ -99,8 +99,8 @@ def test_unexpected_error_is_one_line_without_traceback(rr, monkeypatch):
     monkeypatch.setattr(store, "load", boom)
     r = rr("ports", "list")
     assert r.exit_code == 1
-    assert r.stderr == ("error: unexpected RuntimeError: disk on fire\n"
-                        "hint: run again with RRASCTL_DEBUG=1 for the traceback\n")
+    assert r.stderr == ("error: an unexpected internal failure stopped the command (disk on fire)\n"
+                        "hint: run again with RRASCTL_DEBUG=1 for the traceback, and report it\n")
     monkeypatch.setenv("RRASCTL_DEBUG", "1")
     with pytest.raises(RuntimeError):
         rr("ports", "list")

@@ -55,7 +55,8 @@ def test_add_remove_set(rr, cfg):
      "ports.pptp.count: 16385 is over the enterprise edition's limit of 16384"),
     ("datacenter", ["ports", "set", "l2tp", "--count", "30001"],
      "ports.l2tp.count: 30001 is over the datacenter edition's limit of 30000"),
-    ("standard", ["ports", "remove", "pptp", "6"], "ports.pptp.count: -1 is below the minimum of 0"),
+    ("standard", ["ports", "remove", "pptp", "6"],
+     "pptp has only 5 ports; cannot remove 6\nhint: rrasctl ports set pptp --count 0 disables pptp"),
     ("standard", ["ports", "set", "pptp", "--count", "-1"], "ports.pptp.count: -1 is below the minimum of 0"),
 ])
 def test_beyond_limits_exit_2_and_file_unchanged(rr, cfg, edition, args, msg):

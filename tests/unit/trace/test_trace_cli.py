@@ -15,8 +15,10 @@ HUAWEI = str(CAPTURES / "l2tp-huawei-lac-lns-chap.pcap")
 KEYS = ["frame", "time", "src", "dst", "tunnel", "protocol", "message", "fields", "error"]
 
 
-def invoke(args, input=None):
-    return CliRunner().invoke(cli, ["trace", "decode", *args], input=input, catch_exceptions=False)
+def invoke(args, input=None, columns="400"):
+    # a wide terminal unless a test says otherwise: tables fit COLUMNS by wrapping (decision 0124)
+    return CliRunner().invoke(cli, ["trace", "decode", *args], input=input, env={"COLUMNS": columns},
+                              catch_exceptions=False)
 
 
 def test_table_in_a_pipe():
@@ -121,3 +123,14 @@ def test_write_pcap_tightens_an_existing_file(tmp_path):
     assert res.exit_code == 0 and out.stat().st_mode & 0o777 == 0o600
     assert out.read_bytes()[:4] == bytes.fromhex("d4c3b2a1") and len(out.read_bytes()) == 24
     assert res.stderr.endswith(f"wrote 0 decrypted PPP frames to {out}\n")
+
+
+def test_rows_fit_an_80_column_terminal():
+    res = invoke([MOXIE], columns="80")
+    assert res.exit_code == 0
+    lines = res.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    # the tunnel column is left out and the fields go under their row (decision 0124)
+    assert lines[:3] == ["FRAME  TIME      SRC             DST             PROTOCOL    MESSAGE",
+                         "1      0.000000  198.252.153.26  192.168.43.114  CHAP        Challenge",
+                         "       id=176 name=pptpd challenge=258d4fc024f111512d0b61f9c375aee1"]

@@ -2,8 +2,12 @@
 
 - 3 IP-Address: the authenticator asks for its own address and assigns the peer's: it acks the assigned address
   and Naks anything else with it. The peer asks for its configured address or 0.0.0.0 and takes the Nak (RFC 1332
-  §3.3); it acks any non-zero address the authenticator asks for. A Reject of its 0.0.0.0 request (an
-  authenticator past Max-Failure) leaves it without an address: IPCP fails with "server assigned no address".
+  §3.3); it acks any non-zero address the authenticator asks for, unless it is one of the peer's own addresses
+  (``own_addresses``: two routers on one pool): that one is Naked with 0.0.0.0 and recorded in ``clash`` for the
+  link, which ends with `Cause.ADDRESS_CLASH`; an assigned address we already hold fails IPCP the same way.
+  An authenticator Naked on its own address fails with `Cause.ADDRESS_CLASH`. A Reject of the peer's 0.0.0.0
+  request (an authenticator past Max-Failure) leaves it without an address: IPCP fails with "server assigned no
+  address".
 - 129/131 primary/secondary DNS, 130/132 primary/secondary NBNS (RFC 1877 §1): the authenticator Naks a request
   with the configured server (0.0.0.0 in, the address out) and rejects the option when none is configured; the
   peer asks with 0.0.0.0 and takes what the Nak gives.
@@ -19,9 +23,10 @@ from ipaddress import IPv4Address
 from typing import Any
 
 from rrasctl.protocols.ppp.fsm import NegotiationFailed
+from rrasctl.protocols.causes import Cause
 from rrasctl.protocols.ppp.options import ACK, IPV4, REJECT, Nak, Negotiation, OptionLayer, OptionSpec
 
-__all__ = ["IPCP_OPTIONS", "IpcpPolicy", "IpcpLayer", "ZERO"]
+__all__ = ["IPCP_OPTIONS", "IpcpPolicy", "IpcpLayer", "ZERO", "clash_reason"]
 
 ZERO = IPv4Address(0)
 
@@ -33,6 +38,7 @@ class IpcpPolicy:
     peer_address: IPv4Address | None       # authenticator: what we assign
     dns: tuple[IPv4Address, ...] = ()
     nbns: tuple[IPv4Address, ...] = ()
+    own_addresses: frozenset[IPv4Address] = frozenset()   # peer: this host's addresses (clash detection)
 
 
 def _our_address(neg: Negotiation) -> IPv4Address | None:
@@ -49,15 +55,28 @@ def _judge_address(value: IPv4Address, neg: Negotiation) -> Any:
         if assigned is None:
             return REJECT
         return ACK if value == assigned else Nak(assigned)
-    return ACK if value != ZERO else REJECT
+    if value == ZERO:
+        return REJECT
+    if value in policy.own_addresses:
+        neg.scratch["clash"] = value            # the link ends once this Nak is out
+        return Nak(ZERO)
+    return ACK
 
 
 def _nak_address(ours: IPv4Address | None, suggested: IPv4Address, neg: Negotiation) -> IPv4Address:
     if neg.allow.authenticator:
-        raise NegotiationFailed(f"peer refused our address {ours}")
+        raise NegotiationFailed(f"peer refused our address {ours}", Cause.ADDRESS_CLASH)
     if suggested == ZERO:
         raise NegotiationFailed("server offered no address")
+    if suggested in neg.allow.own_addresses:
+        raise NegotiationFailed(clash_reason(suggested, assigned=True), Cause.ADDRESS_CLASH)
     return suggested
+
+
+def clash_reason(address: IPv4Address, *, assigned: bool = False) -> str:
+    """The operator's text for an address clash (reason of the LinkDown)."""
+    what = "the address the remote server assigned us" if assigned else "the remote server's address"
+    return f"{what}, {address}, is already an address of this host: the two sides share an address pool"
 
 
 def _reject_address(neg: Negotiation) -> None:
@@ -100,6 +119,11 @@ IPCP_OPTIONS = (
 class IpcpLayer(OptionLayer):
     def __init__(self, policy: IpcpPolicy) -> None:
         super().__init__(IPCP_OPTIONS, policy)
+
+    @property
+    def clash(self) -> IPv4Address | None:
+        """PEER: the authenticator's own address when it is one of ours (we Naked it; the link must end)."""
+        return self.neg.scratch.get("clash")
 
     def result(self) -> tuple[IPv4Address, IPv4Address, tuple[IPv4Address, ...], tuple[IPv4Address, ...]]:
         """(local_ip, peer_ip, dns, nbns) once opened."""

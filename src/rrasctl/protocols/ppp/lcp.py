@@ -4,10 +4,11 @@ Options (RFC 1661 §6; type: behaviour):
 
 - 1 MRU: we ask for ``mru`` when it is not the default 1500; we accept any peer MRU >= 128 (else Nak 1500).
 - 2 ACCM (RFC 1662 §7.1): negotiated, never applied (PPTP/L2TP links are synchronous); we accept any value.
-- 3 Authentication-Protocol: the authenticator asks for its most preferred method; a Nak moves it to the peer's
-  suggestion when policy allows it, else to the next allowed method not tried; none left fails the link
-  ("no common authentication method"); a Reject fails it ("peer refused to authenticate"). The peer acks an
-  allowed method and Naks others with its own first allowed method; it rejects the option when it allows none.
+- 3 Authentication-Protocol: the authenticator asks for the strongest allowed method (EAP-TLS, MS-CHAP v2,
+  MS-CHAP, CHAP, PAP: SPEC §4, whatever the order of the list); a Nak moves it to the peer's suggestion when policy
+  allows it, else to the strongest allowed method not tried; none left fails the link ("no common authentication
+  method"); a Reject fails it ("peer refused to authenticate"). The peer acks an allowed method and Naks others
+  with its own strongest allowed method; it rejects the option when it allows none.
 - 5 Magic-Number (§6.4): random and non-zero from ``rng``; a peer magic equal to ours means a looped-back link:
   we Nak with a new random value and pick a new magic too (counted in ``stats["looped back"]``).
 - 7 PFC, 8 ACFC: requested and accepted. Frames are always accepted in both forms.
@@ -23,7 +24,7 @@ from typing import Any
 
 from rrasctl.protocols.causes import Cause
 from rrasctl.protocols.base import Event, Rng
-from rrasctl.protocols.ppp.auth import AuthMethod
+from rrasctl.protocols.ppp.auth import AuthMethod, strongest_first
 from rrasctl.protocols.ppp.frame import Code, ControlPacket
 from rrasctl.protocols.ppp.fsm import Input, NegotiationFailed
 from rrasctl.protocols.ppp.options import ACK, EMPTY, RAW, REJECT, U16_CODEC, U32_CODEC, Nak, Negotiation, \
@@ -42,7 +43,7 @@ class LcpPolicy:
     """What LCP may agree to; read by the option judges (the ``allow`` of the Negotiation)."""
 
     authenticator: bool                 # True: we ask the peer to authenticate
-    methods: tuple[AuthMethod, ...]     # allowed, in order of preference
+    methods: tuple[AuthMethod, ...]     # allowed (asked and suggested strongest first, whatever this order)
     mru: int
     rng: Rng
 
@@ -85,8 +86,9 @@ def _our_auth(neg: Negotiation) -> bytes | None:
     policy = neg.allow
     if not policy.authenticator or not policy.methods:
         return None
-    neg.scratch["tried"] = [policy.methods[0]]
-    return policy.methods[0].option_data
+    first = strongest_first(policy.methods)[0]
+    neg.scratch["tried"] = [first]
+    return first.option_data
 
 
 def _judge_auth(value: bytes, neg: Negotiation) -> Any:
@@ -96,7 +98,7 @@ def _judge_auth(value: bytes, neg: Negotiation) -> Any:
     method = AuthMethod.from_option_data(value)
     if method in policy.methods:
         return ACK
-    return Nak(policy.methods[0].option_data)
+    return Nak(strongest_first(policy.methods)[0].option_data)
 
 
 def _nak_auth(ours: bytes | None, suggested: bytes, neg: Negotiation) -> bytes:
@@ -106,12 +108,12 @@ def _nak_auth(ours: bytes | None, suggested: bytes, neg: Negotiation) -> bytes:
     if method in policy.methods and method not in tried:
         tried.append(method)
         return method.option_data
-    for candidate in policy.methods:
+    for candidate in strongest_first(policy.methods):
         if candidate not in tried:
             tried.append(candidate)
             return candidate.option_data
     offered = method.value if method is not None else f"0x{suggested.hex()}"
-    allowed = ", ".join(m.value for m in policy.methods)
+    allowed = ", ".join(m.value for m in strongest_first(policy.methods))
     raise NegotiationFailed(f"no common authentication method (peer offered {offered}, policy allows {allowed})",
                             Cause.NO_COMMON_AUTH)
 

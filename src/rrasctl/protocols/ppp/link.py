@@ -46,16 +46,17 @@ from rrasctl.protocols.ppp.auth import (AuthenticatorConfig, AuthFailed, AuthMet
 from rrasctl.protocols.ppp.ccp import CcpLayer, CcpPolicy, ResetRequested
 from rrasctl.protocols.ppp.frame import Code, PppProtocol, build_frame, split_frame
 from rrasctl.protocols.ppp.fsm import LayerDown, LayerFailed, LayerFinished, LayerUp, Negotiator, State
-from rrasctl.protocols.ppp.ipcp import IpcpLayer, IpcpPolicy
+from rrasctl.protocols.ppp.ipcp import IpcpLayer, IpcpPolicy, clash_reason
 from rrasctl.protocols.ppp.lcp import LCP_RXR_CODES, EchoReplied, LcpLayer, LcpPolicy, ProtocolRejected
 from rrasctl.protocols.ppp.ipv6cp import Ipv6cpLayer, Ipv6cpPolicy
 from rrasctl.protocols.ppp.linkdata import DataPath
-from rrasctl.protocols.ppp.linkconfig import (ENCRYPTION_LEVELS, Ipv6Up, LinkDown, NetworkUp, Phase, PppConfig,
-                                              Role)
+from rrasctl.protocols.ppp.linkconfig import (ENCRYPTION_LEVELS, Ipv6Up, LinkDown, NetworkUp, Phase,
+                                              PppConfig, Role)
 from rrasctl.protocols.wire import U16
 
 __all__ = [
-    "Role", "Phase", "PppConfig", "PppLink", "NetworkUp", "Ipv6Up", "LinkDown", "AuthRequested", "AuthSucceeded",
+    "Role", "Phase", "PppConfig", "PppLink", "NetworkUp", "Ipv6Up", "LinkDown", "AuthRequested",
+    "AuthSucceeded",
     "AuthFailed", "ENCRYPTION_LEVELS", "MppeKeys", "AuthMethod",
 ]
 
@@ -94,7 +95,8 @@ class PppLink(DataPath):
         self.lcp = Negotiator(_LCP, self.lcp_layer, rxr_codes=LCP_RXR_CODES, **timers)
         self.lcp_layer.negotiator = self.lcp
         self.ipcp_layer = IpcpLayer(IpcpPolicy(authenticator, config.local_address, config.peer_address,
-                                               tuple(config.dns), tuple(config.nbns)))
+                                               tuple(config.dns), tuple(config.nbns),
+                                               frozenset(config.own_addresses)))
         self.ipcp = Negotiator(_IPCP, self.ipcp_layer, **timers)
         self.ipv6cp_layer = Ipv6cpLayer(Ipv6cpPolicy(rng))
         self.ipv6cp = Negotiator(_IPV6CP, self.ipv6cp_layer, **timers)
@@ -275,7 +277,11 @@ class PppLink(DataPath):
             return self._nudge_auth(now)
         if phase is Phase.NETWORK:
             if protocol == _IPCP:
-                return self._dispatch(self.ipcp.receive(info, now), now)
+                events = self._dispatch(self.ipcp.receive(info, now), now)
+                clash = self.ipcp_layer.clash
+                if clash is not None and not self._down:      # our Nak is out: two routers on one address pool
+                    events += self.close(Cause.ADDRESS_CLASH, now, clash_reason(clash))
+                return events
             if protocol == _IPV6CP and self.config.ipv6:
                 return self._dispatch(self.ipv6cp.receive(info, now), now)
             if protocol == _CCP and self._mppe_lengths:

@@ -36,14 +36,18 @@ class Phase(Enum):
 class PppConfig:
     """What one link may negotiate. Frozen; built by the engine from the config and the matching policy.
 
-    ``methods``: allowed auth methods in order of preference. The authenticator asks for the first one and, when
-    the peer Naks, moves to the peer's suggestion if allowed, else the next allowed one; the peer accepts any
-    allowed method and Naks others with its own first allowed one.
+    ``methods``: allowed auth methods, in any order. The authenticator asks for the strongest one (EAP-TLS,
+    MS-CHAP v2, MS-CHAP, CHAP, PAP: SPEC §4) and, when the peer Naks, moves to the peer's suggestion if allowed,
+    else the strongest allowed one not tried; the peer accepts any allowed method and Naks others with its own
+    strongest allowed one.
     ``encryption``: allowed levels among "none", "basic" (MPPE-40), "strong" (56), "strongest" (128). Without
     "none", encryption is required: CCP must open with MPPE or the link goes down ("peer refused encryption").
     ``user``/``password``: the PEER role's credentials (left out of repr).
     ``local_address``/``peer_address``: AUTHENTICATOR role: our tunnel address and the one we assign (None: ask the
     owner later via `PppLink.assign_address`). PEER role: an address we would like (None: ask with 0.0.0.0).
+    ``own_addresses``: PEER role: this host's own addresses. An authenticator that claims one of them for itself
+    (two routers on one default pool) gets a Configure-Nak and the link ends with `Cause.ADDRESS_CLASH`, as it
+    does when the address it assigns us is one of them: traffic to it would never leave this host.
     """
 
     role: Role
@@ -66,6 +70,7 @@ class PppConfig:
     auth_timeout_s: float = 30.0           # whole authentication phase
     hostname: str = "rrasctl"              # AUTHENTICATOR: the CHAP Name field of our Challenge (RFC 1994 §4.1)
     ipv6: bool = False                     # run IPV6CP (RFC 5072) and carry IPv6; off: IPV6CP is Protocol-Rejected
+    own_addresses: frozenset[IPv4Address] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)

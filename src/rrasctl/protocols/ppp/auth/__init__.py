@@ -40,6 +40,8 @@ from rrasctl.protocols.ppp.auth.common import (
     MppeKeys,
     MsChapError,
     PeerConfig,
+    STRENGTH_ORDER,
+    strongest_first,
 )
 from rrasctl.protocols.ppp.auth.core import AuthCore, AuthenticatorCore, PeerCore
 from rrasctl.protocols.base import Rng, default_rng
@@ -72,5 +74,6 @@ def new_peer(method: AuthMethod, config: PeerConfig, *, rng: Rng = default_rng) 
 __all__ = [
     "CHAP_PROTOCOL", "EAP_PROTOCOL", "PAP_PROTOCOL", "AuthCore", "AuthFailed", "AuthMethod", "AuthRequested",
     "AuthRole", "AuthState", "AuthSucceeded", "AuthenticatorConfig", "AuthenticatorCore", "MppeKeys",
-    "MsChapError", "PeerConfig", "PeerCore", "new_authenticator", "new_peer",
+    "MsChapError", "PeerConfig", "PeerCore", "STRENGTH_ORDER", "new_authenticator", "new_peer",
+    "strongest_first",
 ]

@@ -61,6 +61,15 @@ _PROTOCOL = {AuthMethod.PAP: PAP_PROTOCOL, AuthMethod.CHAP_MD5: CHAP_PROTOCOL,
 _ALGORITHM = {AuthMethod.PAP: None, AuthMethod.CHAP_MD5: 5, AuthMethod.MSCHAP_V1: 0x80,
               AuthMethod.MSCHAP_V2: 0x81, AuthMethod.EAP_TLS: None}
 
+#: SPEC §4: strongest first, as RRAS asks (EAP-TLS, MS-CHAP v2, MS-CHAP, CHAP, PAP); config.model.METHODS is the
+#: same list weakest first, and a test keeps the two in step.
+STRENGTH_ORDER = (AuthMethod.EAP_TLS, AuthMethod.MSCHAP_V2, AuthMethod.MSCHAP_V1, AuthMethod.CHAP_MD5, AuthMethod.PAP)
+
+
+def strongest_first(methods) -> tuple[AuthMethod, ...]:
+    """METHODS without repeats, strongest first, whatever order they were listed in."""
+    return tuple(sorted(dict.fromkeys(methods), key=STRENGTH_ORDER.index))
+
 
 class MsChapError(IntEnum):
     """MS-CHAP Failure `E=` codes (RFC 2433 §3.2.1, RFC 2759 §6)."""
