@@ -180,7 +180,7 @@ class Ops:
         proto = self._protocol(args)
         try:
             new_count = int(args.get("count", 0))
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise ValidationError(f"count must be a number, not {args.get('count')!r}") from None
         if new_count < 0:
             raise ValidationError(f"count must be 0 or more, not {new_count}")
@@ -213,7 +213,7 @@ class Ops:
         raw = args.get("id")
         try:
             sid = int(raw)  # type: ignore[arg-type]
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise ValidationError(f"connection id must be a number, not {raw!r}") from None
         s = self.ctx.sessions.get(sid)
         if s is None:
