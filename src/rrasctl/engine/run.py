@@ -5,6 +5,7 @@ Order of start-up, each step failing with a plain message and an exit code befor
 1. capabilities (CAP_NET_ADMIN, CAP_NET_RAW, CAP_NET_BIND_SERVICE in CapEff; root normally has them) -> exit 1
 2. RLIMIT_NOFILE soft limit raised to the hard limit (1,000 sessions need more than the usual 1,024 fds)
 3. the configuration (invalid -> exit 2, message naming the key)
+3a. the instance lock: one engine per network namespace and state dir (engine/instance.py) -> exit 4
 4. the control socket claimed (another engine answering on it -> exit 4; a stale socket file is replaced)
 5. the TUN device (`server.tun_name`) with the server's tunnel address -> exit 1 when it cannot be created
 6. the drivers of `drivers.DRIVERS` that exist; the log names each listener that is not available
@@ -217,7 +218,24 @@ def main(paths: Any, log_level: str | None = "info") -> int:
 async def serve(paths: Any, cfg: Any, *, with_tun: bool = True, dial: str | None = None) -> int:
     """The engine's life. With `dial`, a private engine for one demand-dial interface (`demand-dial connect
     --foreground`): it dials at once, prints live figures until Ctrl-C, and exits 1 if the dial fails or the
-    connection drops."""
+    connection drops. First of all, before anything is bound, the instance lock (one engine per network namespace
+    and state dir; another engine: exit 4, decision 0143)."""
+    from rrasctl.engine import instance
+
+    try:
+        lock = instance.claim(paths)
+    except RrasctlError as exc:
+        log.error("%s", exc.message)
+        if exc.hint:
+            log.error("hint: %s", exc.hint)
+        return exc.exit_code
+    try:
+        return await _serve(paths, cfg, with_tun=with_tun, dial=dial)
+    finally:
+        lock.release()
+
+
+async def _serve(paths: Any, cfg: Any, *, with_tun: bool = True, dial: str | None = None) -> int:
     from rrasctl import __version__
     from rrasctl.engine.control_server import ControlServer
     from rrasctl.engine.drivers import STOP_TIMEOUT_S, load_drivers, protocol_of
