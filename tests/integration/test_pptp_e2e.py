@@ -70,6 +70,7 @@ DEFAULT = {0, 5, 8, 9}          # MS-CHAP v2/128, MS-CHAP v1/40, CHAP/none, PAP/
 def test_connect_ping_both_ways_list_and_disconnect(lab, case):
     methods, levels, weakest, auth, encryption = case
     (c,) = setup_pair(lab, methods=methods, encryption=levels, client_encryption=weakest)
+    lab.server.cli("auth", "set", "--accounting", "local", check=True)    # the default, none, writes no file
     lab.server.start()
     c.start()
     res = _connect(c)

@@ -11,7 +11,7 @@ Result shapes (JSON, snake_case; the CLI renders them):
   use, connection_id, user, interface, peer, duration_s, bytes_in, bytes_out}]}
 - `ports.remove_check {protocol, count, force}` (count = the pool size after the change) -> {protocol, count, remove,
   affected: [port names], disconnected: [ids]} (live connections on removed ports and no force: error "conflict")
-- `connections.list` -> [Session.row()]; `connections.show {id}` -> Session.detail();
+- `connections.list` -> [Session.row()]; `connections.show {id}` -> Session.detail() + session_id (accounting's);
   `connections.disconnect {id}` -> {id, disconnected: true}; `connections.refusals` -> [refusal records]
 - `demand_dial.connect {name, wait}` -> demand_dial.status row; progress lines while dialling
 - `demand_dial.disconnect {name}` -> status row; `demand_dial.status {name|null}` -> row or [rows]:
@@ -221,7 +221,10 @@ class Ops:
         return s
 
     async def connections_show(self, args: dict[str, Any], progress: Any) -> dict[str, Any]:
-        return self._session(args).detail()
+        s = self._session(args)
+        detail = s.detail()
+        detail["session_id"] = self.ctx.accounting.session_id(s)   # accounting's id, unique across restarts
+        return detail
 
     async def connections_disconnect(self, args: dict[str, Any], progress: Any) -> dict[str, Any]:
         s = self._session(args)

@@ -125,7 +125,7 @@ def build_context(loop: asyncio.AbstractEventLoop, paths: Any, cfg: Any) -> Any:
         addrpool=AddressPool(cfg.server.address_pool, server_address=cfg.server.tunnel_address,
                              static=_static_ips(cfg)),
         config=cfg,
-        accounting=Accounting(getattr(paths, "state_dir", None)),
+        accounting=Accounting(getattr(paths, "state_dir", None), enabled=_accounting_on(cfg)),
         paths=paths,
     )
     key_path = getattr(paths, "key", None)
@@ -144,6 +144,12 @@ def build_context(loop: asyncio.AbstractEventLoop, paths: Any, cfg: Any) -> Any:
     return ctx
 
 
+def _accounting_on(cfg: Any) -> bool:
+    """`auth.accounting`: none writes no accounting records; local (and radius, until RADIUS accounting exists)
+    writes accounting.jsonl (decision 0144)."""
+    return getattr(getattr(cfg, "auth", None), "accounting", "local") != "none"
+
+
 def _static_ips(cfg: Any) -> list[str]:
     return [u.static_ip for u in (getattr(cfg, "users", {}) or {}).values() if getattr(u, "static_ip", None)]
 
@@ -153,6 +159,7 @@ def apply_config(ctx: Any, cfg: Any) -> None:
     from rrasctl.router.admission import pools_from_config
 
     ctx.config = cfg
+    ctx.accounting.enabled = _accounting_on(cfg)
     ctx.admission.reconfigure(pools_from_config(cfg.ports), cfg.server.max_concurrent, cfg.server.edition)
     ctx.addrpool.reconfigure(cfg.server.address_pool, server_address=cfg.server.tunnel_address,
                              static=_static_ips(cfg))
@@ -249,6 +256,7 @@ async def _serve(paths: Any, cfg: Any, *, with_tun: bool = True, dial: str | Non
     except OSError as exc:
         log.error("cannot create the state dir %s: %s", paths.state_dir, exc.strerror or exc)
         return 1
+    ctx.accounting.close_orphans()     # under the instance lock: sessions a killed engine left open (decision 0144)
 
     server = ControlServer(paths.socket, {})
     try:
