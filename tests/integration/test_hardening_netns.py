@@ -176,3 +176,30 @@ def test_two_demand_dial_interfaces_share_a_route_on_a_real_tun(tmp_path):
                             "192.0.2.0/24 proto static src 10.92.0.2"],
                    "one": ["10.1.0.1 proto static src 10.91.0.2", "192.0.2.0/24 proto static src 10.91.0.2"],
                    "none": [], "errors": 0}
+
+
+def test_the_pptp_note_appears_in_the_log_and_status_and_goes_when_pptp_is_off(tmp_path):
+    """Issue 13, hole 12: with PPTP enabled the start-up log and `engine status` say once that MS-CHAP v2 over PPTP
+    can be cracked offline; with PPTP off they do not."""
+    from rrasctl.router.notes import PPTP_NOTE
+
+    lab = Lab(tmp_path / "lab", f"n{os.getpid() % 10000}{next(_counter)}")
+    try:
+        s = lab.server
+        s.cli("ports", "set", "pptp", "--count", "0", check=True)
+        s.start()
+        assert PPTP_NOTE not in "".join(s.log) and PPTP_NOTE not in s.json("engine", "status")["notes"]
+        assert s.cli("ports", "set", "pptp", "--count", "3").returncode == 0      # applied at once (reload)
+        assert PPTP_NOTE in s.json("engine", "status")["notes"]
+        assert wait_for(lambda: "".join(s.log).count(PPTP_NOTE) == 1, 10)
+        assert s.cli("ports", "set", "pptp", "--count", "0").returncode == 0
+        assert PPTP_NOTE not in s.json("engine", "status")["notes"]
+        assert s.stop() == 0
+        again = Engine(lab.server_ns, s.home, "again")
+        lab.engines.append(again)
+        s.cli("ports", "set", "pptp", "--count", "5", check=True)
+        again.start()
+        assert "".join(again.log).count(PPTP_NOTE) == 1                      # said once at start-up
+        assert again.json("engine", "status")["notes"].count(PPTP_NOTE) == 1
+    finally:
+        lab.close()

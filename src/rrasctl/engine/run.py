@@ -160,6 +160,7 @@ def apply_config(ctx: Any, cfg: Any) -> None:
 
     ctx.config = cfg
     ctx.accounting.enabled = _accounting_on(cfg)
+    apply_notes(ctx, cfg)
     ctx.admission.reconfigure(pools_from_config(cfg.ports), cfg.server.max_concurrent, cfg.server.edition)
     ctx.addrpool.reconfigure(cfg.server.address_pool, server_address=cfg.server.tunnel_address,
                              static=_static_ips(cfg))
@@ -168,6 +169,47 @@ def apply_config(ctx: Any, cfg: Any) -> None:
         if over:
             log.warning("%s pool shrank below live ports %s; they stay until their connections end",
                         proto, ", ".join(f"{proto.upper()}-{p}" for p in over))
+
+
+def apply_notes(ctx: Any, cfg: Any) -> None:
+    """The security notes of router/notes.py in `engine status` (ctx.notes), each logged once when it appears and
+    removed when it no longer applies (PPTP turned off); notes of other origins are left alone (decision 0147)."""
+    from rrasctl.router import notes
+
+    wanted = notes.pptp_notes(cfg) + _secret_notes(ctx, cfg)
+    ctx.notes[:] = [n for n in ctx.notes if not _is_ours(n) or n in wanted]
+    for n in wanted:
+        if n not in ctx.notes:
+            ctx.notes.append(n)
+            log.warning("%s", n)
+
+
+_SECRETS_NOTE = "sealed secrets cannot be opened: "
+
+
+def _is_ours(note: str) -> bool:
+    from rrasctl.router.notes import PPTP_NOTE
+
+    return note == PPTP_NOTE or note.startswith(_SECRETS_NOTE)
+
+
+def _secret_notes(ctx: Any, cfg: Any) -> list[str]:
+    """A missing or foreign key file, said at start-up and in `engine status` rather than at the first login
+    (decision 0141); the logins that need those secrets are refused by the drivers."""
+    key = getattr(getattr(ctx, "paths", None), "key", None)
+    if key is None:
+        return []
+    from rrasctl.config import secrets
+    from rrasctl.config.model import to_plain
+
+    try:
+        problem = secrets.check_key(key, list(secrets.find_sealed(to_plain(cfg))))
+    except Exception:      # a check that fails must not stop the engine; opening will say why
+        log.debug("secrets key check failed", exc_info=True)
+        return []
+    if problem is None:
+        return []
+    return [f"{_SECRETS_NOTE}{problem.message}; logins that need them will be refused ({problem.hint})"]
 
 
 def make_reload(ctx: Any, paths: Any):
@@ -305,6 +347,7 @@ async def _serve(paths: Any, cfg: Any, *, with_tun: bool = True, dial: str | Non
         listeners[d.protocol] = describe() if callable(describe) else "listening"
         log.info("%s listener: %s", d.protocol.upper(), listeners[d.protocol])
 
+    apply_notes(ctx, cfg)       # after the drivers: "PPTP is enabled: MS-CHAP v2 ... cracked offline"
     reload = make_reload(ctx, paths)
     ops = Ops(ctx, reload=reload, listeners=listeners, started=started, version=__version__)
     server.handlers = ops.table()
