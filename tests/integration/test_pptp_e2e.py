@@ -357,5 +357,5 @@ def test_canary_password_appears_nowhere_in_plain_text(lab, monkeypatch):
     assert canary not in text, [line for line in text.splitlines() if canary in line][:3]
     files = [p for e in (lab.server, c) for p in e.home.rglob("*") if p.is_file()]
     assert [str(p) for p in files if canary.encode() in p.read_bytes()] == []
-    sealed = [p for p in files if p.name == "rrasctl.toml" and b"enc:v1:" in p.read_bytes()]
+    sealed = [p for p in files if p.name == "rrasctl.toml" and b"enc:v2:" in p.read_bytes()]
     assert len(sealed) == 2  # the search above looked at the files that do hold the secret, sealed
