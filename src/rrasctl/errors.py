@@ -33,8 +33,23 @@ class EngineUnavailable(RrasctlError):
     exit_code, kind = 5, "engine_unavailable"
 
 
+class SecretUnavailable(RrasctlError):
+    """A sealed secret cannot be opened: the key file is missing, damaged or not the one it was sealed with, or the
+    value is damaged. The message names the key file and the reason, never the value (config/secrets.py)."""
+
+    exit_code, kind = 1, "secret_unavailable"
+
+
+class EngineBusy(RrasctlError):
+    """The engine runs but cannot take this request now (its control socket's queue or client limit is full).
+    Exit 1, not 5: a script must not start a second engine because the first is busy (decision 0142)."""
+
+    exit_code, kind = 1, "busy"
+
+
 BY_KIND: dict[str, type[RrasctlError]] = {
-    cls.kind: cls for cls in (RrasctlError, ValidationError, NotFound, Conflict, EngineUnavailable)
+    cls.kind: cls for cls in (RrasctlError, ValidationError, NotFound, Conflict, EngineUnavailable,
+                              SecretUnavailable, EngineBusy)
 }
 
 

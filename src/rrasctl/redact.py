@@ -1,7 +1,8 @@
 """Keeping secrets out of output and logs (SPEC §2, DESIGN §9).
 
 - ``Secret``: a string holder whose ``str``/``repr`` is ``********``; the value only via ``.reveal()``.
-- ``redact(obj)``: a copy of a dict/list tree with every secret-named key masked and every ``enc:v1:`` value masked.
+- ``redact(obj)``: a copy of a dict/list tree with every secret-named key masked and every sealed (``enc:v1:``,
+  ``enc:v2:``) value masked.
 - ``RedactingFilter``: a logging filter, the backstop; it masks sealed values and registered plain secrets.
 """
 
@@ -12,7 +13,7 @@ from typing import Any
 
 MASK = "********"
 SECRET_KEYS = frozenset({"password", "psk", "secret", "radius_secret", "shared_secret", "l2tp_secret", "key"})
-_SEALED_PREFIX = "enc:v1:"
+_SEALED_PREFIXES = ("enc:v1:", "enc:v2:")
 
 
 class Secret:
@@ -52,7 +53,7 @@ def redact(obj: Any) -> Any:
         return {k: (MASK if (is_secret_key(str(k)) and v is not None) else redact(v)) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return type(obj)(redact(v) for v in obj)
-    if isinstance(obj, str) and obj.startswith(_SEALED_PREFIX):
+    if isinstance(obj, str) and obj.startswith(_SEALED_PREFIXES):
         return MASK
     return obj
 
@@ -78,10 +79,10 @@ class RedactingFilter(logging.Filter):
         for plain in _registered:
             if plain in masked:
                 masked = masked.replace(plain, MASK)
-        if _SEALED_PREFIX in masked:
+        if "enc:v" in masked:
             import re
 
-            masked = re.sub(r"enc:v1:[A-Za-z0-9+/=_-]+", MASK, masked)
+            masked = re.sub(r"enc:v[12]:[A-Za-z0-9+/=_:-]+", MASK, masked)
         if masked != msg:
             record.msg, record.args = masked, None
         return True

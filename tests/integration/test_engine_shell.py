@@ -127,7 +127,8 @@ def test_engine_run_status_hup_second_engine_and_sigterm(netns, _isolated_env):
         # A second engine on the same socket: exit 4 before it touches anything.
         other = subprocess.run([PY, "-c", MAIN], env=env, capture_output=True, text=True, timeout=60)
         assert other.returncode == 4, other.stderr
-        assert f"another engine is already running (it answers on {sock})" in other.stderr
+        assert "another engine is already running with the state dir" in other.stderr, other.stderr
+        assert f"(pid {status['pid']}; it answers on {sock})" in other.stderr, other.stderr
         assert call(sock, "status")["pid"] == status["pid"]
 
         eng.proc.send_signal(signal.SIGTERM)

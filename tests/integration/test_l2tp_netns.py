@@ -40,6 +40,7 @@ def connect(lab: Lab):
 def test_lac_dials_lns_and_pings_both_ways(tmp_path, method, auth):
     with Lab(tmp_path, f"{method[:2]}{int(auth)}") as lab:
         lab.configure(method, secret="t-s3cret" if auth else None, hide=auth)
+        lab.a.cli("auth", "set", "--accounting", "local", check=True)     # the default, none, writes no file
         lab.a.start()
         lab.b.start()
         p = connect(lab)

@@ -14,6 +14,7 @@ class App:
         self.config_flag = config_flag
         self.output = "table"
         self._paths = None
+        self._sealer = None
 
     # -- locations and config
     @property
@@ -44,10 +45,14 @@ class App:
 
     @contextmanager
     def edit(self) -> Iterator[Any]:
-        from rrasctl.config import store
+        from rrasctl.config import secrets, store
 
         with store.edit(self.config_file()) as e:
-            yield e
+            outer, self._sealer = self._sealer, secrets.Sealer(self.paths.key, e)
+            try:
+                yield e
+            finally:
+                self._sealer = outer
         if e.changed:
             self._tell_engine()
 
@@ -77,9 +82,11 @@ class App:
         self.say("the running engine applied the change")
 
     def seal(self, plain: str) -> str:
-        from rrasctl.config import secrets
-
-        return secrets.seal_secret(self.paths.key, plain)
+        """Seal a secret for the config being edited (inside `with app.edit()`): never under a new key while the
+        config holds secrets sealed under another (SecretUnavailable), and v1 values are re-sealed as v2."""
+        if self._sealer is None:
+            raise RuntimeError("App.seal() is only for use inside `with app.edit()`")   # our bug, not the user's
+        return self._sealer.seal(plain)
 
     # -- the engine
     def engine(self, op: str, args: dict | None = None, **kw: Any) -> Any:

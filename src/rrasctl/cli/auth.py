@@ -7,6 +7,7 @@ import click
 from rrasctl.cli import _secrets, _types
 from rrasctl.cli._output import output_option
 from rrasctl.config import model
+from rrasctl.router.notes import weak_choices
 
 MASK = "********"
 
@@ -26,7 +27,20 @@ def auth_view(c: model.Config) -> dict:
         "radius_timeout_s": a.radius_timeout_s, "accounting": a.accounting, "psk": MASK if a.psk else None,
         "lockout_max": a.lockout.max_failures, "lockout_reset_minutes": a.lockout.reset_minutes,
         "eap_tls_cert": a.eap_tls_cert, "eap_tls_key": a.eap_tls_key, "eap_tls_ca": a.eap_tls_ca,
+        "weak": weak_choices(a.methods, a.encryption),
     }
+
+
+def _marked(view: dict) -> dict:
+    """The table form: weak methods and levels marked where they are listed, and why, one line each."""
+    from rrasctl.router.notes import why_weak
+
+    weak = set(view["weak"])
+    out = dict(view)
+    for key in ("methods", "encryption"):
+        out[key] = [f"{x} (weak)" if x in weak else x for x in view[key]]
+    out["weak"] = "; ".join(f"{x}: {why_weak(x)}" for x in view["weak"]) or None
+    return out
 
 
 @click.group()
@@ -46,16 +60,19 @@ def show(app) -> None:
     """Show the authentication settings (secrets as ********).
 
     offer_order is the order the server asks a caller for the methods in: strongest first (eap-tls, ms-chap-v2,
-    ms-chap, chap, pap), whatever the order of the list.
+    ms-chap, chap, pap), whatever the order of the list. Weak choices are marked: PAP, CHAP, MS-CHAP v1, no
+    encryption, basic (40-bit MPPE / DES) and strong (56-bit MPPE / DES).
 
     JSON: an object with methods, offer_order, encryption, provider, radius_servers, radius_secret,
-    radius_timeout_s, accounting, psk, lockout_max, lockout_reset_minutes, eap_tls_cert, eap_tls_key, eap_tls_ca.
+    radius_timeout_s, accounting, psk, lockout_max, lockout_reset_minutes, eap_tls_cert, eap_tls_key, eap_tls_ca,
+    weak (the weak methods and levels among those allowed).
 
     \b
     Example:
         rrasctl auth show -o json
     """
-    app.emit(auth_view(app.load()))
+    view = auth_view(app.load())
+    app.emit(view if app.output == "json" else _marked(view))
 
 
 @auth.command("set")

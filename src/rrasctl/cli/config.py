@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from rrasctl.cli._output import output_option
-from rrasctl.errors import RrasctlError, ValidationError
+from rrasctl.errors import ValidationError
 
 
 @click.group()
@@ -33,34 +33,22 @@ def path(app) -> None:
     app.emit(app.paths.as_dict())
 
 
-def _sealed_values(obj, where: str = ""):
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            yield from _sealed_values(v, f"{where}.{k}" if where else str(k))
-    elif isinstance(obj, list):
-        for i, v in enumerate(obj):
-            yield from _sealed_values(v, f"{where}[{i}]")
-    elif isinstance(obj, str) and obj.startswith("enc:v1:"):
-        yield where, obj
-
-
 def _unopenable(app, raw: dict) -> list[str]:
     from rrasctl.config import secrets
 
-    bad = []
-    for key, sealed in _sealed_values(raw):
-        try:
-            secrets.open_secret(app.paths.key, sealed)
-        except RrasctlError:
-            bad.append(key)
-    return bad
+    problem = secrets.check_key(app.paths.key, list(secrets.find_sealed(raw)), open_all=True)
+    return list(problem.unopenable) if problem else []
 
 
 @config.command("check")
-@click.option("--secrets", "check_secrets", is_flag=True, help="Also check that every secret opens with the key.")
+@click.option("--secrets", "check_secrets", is_flag=True,
+              help="Also open every secret with the key (by default only the key file's identity is checked).")
 @click.pass_obj
 def check(app, check_secrets: bool) -> None:
     """Validate the config file: exit 0 when valid, 2 naming the key (or line and column) when not.
+
+    When the config holds sealed secrets, the key file must be there and be the key they were sealed with:
+    otherwise exit 1 with the reason (missing, damaged, or another key, named by its key id).
 
     \b
     Example:
@@ -73,16 +61,48 @@ def check(app, check_secrets: bool) -> None:
     p = app.config_file()
     text = store.read_text(p)
     parsed = store.parse_config(p, text)
-    if check_secrets and text is not None:
-        import tomlkit
+    if text is not None:
+        from rrasctl.config import secrets
 
-        bad = _unopenable(app, tomlkit.parse(text).unwrap())
-        if bad:
-            raise RrasctlError(f"{len(bad)} secret(s) do not open with {app.paths.key}: {', '.join(bad)}",
-                               hint="set them again")
+        sealed = list(secrets.find_sealed(store._unwrapped(store._parse(p, text))))
+        problem = secrets.check_key(app.paths.key, sealed, open_all=check_secrets)
+        if problem is not None:
+            raise problem.error()
     app.say(f"{p}: valid" if text is not None else f"{p}: absent (the defaults apply)")
     for item in unsupported(parsed):   # valid, but the engine refuses it until it changes (decision 0121)
         app.say(f"warning: {describe(item)}; the engine refuses this configuration ({item.fix})")
+
+
+@config.command("rekey")
+@click.option("--reset-secrets", is_flag=True,
+              help="Remove every sealed secret (they must be set again) instead of re-sealing them.")
+@click.pass_obj
+def rekey(app, reset_secrets: bool) -> None:
+    """Start a new secrets key. Every secret is re-sealed under it (the current key must open them all), or with
+    --reset-secrets removed: the way out when the key file is lost or replaced.
+
+    Commands that seal a secret never create a new key while the config holds secrets sealed under another: this
+    command is the explicit way to do it.
+
+    \b
+    Example:
+        rrasctl config rekey
+        rrasctl config rekey --reset-secrets
+    """
+    from rrasctl.config import secrets, store
+
+    try:
+        with store.edit(app.paths.config) as e:     # not app.edit(): the engine hears of it once the key is in place
+            resealed, removed = secrets.rekey(app.paths.key, e, reset=reset_secrets)
+            e.changed = True
+    except BaseException:
+        secrets.abandon_rekey(app.paths.key)
+        raise
+    secrets.commit_rekey(app.paths.key)
+    app._tell_engine()
+    if removed:
+        app.say(f"warning: removed {len(removed)} sealed secret(s) that must now be set again: {', '.join(removed)}")
+    app.say(f"new secrets key {app.paths.key}" + (f"; {len(resealed)} secret(s) re-sealed" if resealed else ""))
 
 
 @config.command("export")

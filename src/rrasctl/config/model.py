@@ -4,7 +4,7 @@
 or raises ``ValidationError`` whose message names the failing key, e.g.
 ``ports.pptp.count: 1200 is over the standard edition's limit of 1000``. Unknown keys are errors (typos).
 
-Secrets stay sealed here (``enc:v1:…`` strings, see config/secrets.py): only the engine opens them.
+Secrets stay sealed here (``enc:v2:…`` strings, see config/secrets.py): only the engine opens them.
 Pure: imports only the standard library and rrasctl.errors/editions.
 """
 
@@ -205,7 +205,7 @@ def _bad(key: str, value: Any, why: str) -> ValidationError:
 
 
 def _show(value: Any) -> str:
-    if isinstance(value, str) and value.startswith("enc:v1:"):
+    if isinstance(value, str) and value.startswith(("enc:v1:", "enc:v2:")):
         return "(sealed value)"
     return repr(value) if not isinstance(value, (int, float)) or isinstance(value, bool) else str(value)
 
@@ -419,8 +419,8 @@ def tun_name(key: str, v: Any) -> str:
 
 
 def sealed(key: str, v: Any) -> str:
-    if not isinstance(v, str) or not v.startswith("enc:v1:"):
-        raise ValidationError(f"{key}: is not a sealed secret (enc:v1:…); set it with rrasctl, never by hand")
+    if not isinstance(v, str) or not v.startswith(("enc:v1:", "enc:v2:")):
+        raise ValidationError(f"{key}: is not a sealed secret (enc:v2:…); set it with rrasctl, never by hand")
     return v
 
 

@@ -8,6 +8,12 @@
   the tomlkit document at exact key paths so comments and layout survive; the result is validated, then written to a
   temp file in the same dir, fsynced, ``os.replace``d over the config and the dir fsynced. An exception inside the
   ``with`` block writes nothing.
+- A config path that is a symbolic link is written through it: the lock file, the temp file and the replace are
+  beside the file the link names, so the link stays a link and its target gets the change
+  (docs/decisions/0146-symlinked-config-and-toml-errors.md). A link that loops is refused with a message.
+- TOML syntax errors name the line and column; tomlkit reports an error at the end of the file at column 0 with the
+  character '\x00', so those are placed just after the last character of the file and called "unexpected end of
+  file".
 """
 
 from __future__ import annotations
@@ -34,13 +40,35 @@ def _parse(path: Path, text: str):
     try:
         return tomlkit.parse(text)
     except ParseError as e:
-        raise ValidationError(f"{path}: TOML syntax error at line {e.line}, column {e.col + 1}: {_reason(e)}",
+        line, col, reason = _where(text, e)
+        raise ValidationError(f"{path}: TOML syntax error at line {line}, column {col}: {reason}",
                               hint="fix the file by hand; rrasctl never overwrites an invalid file") from None
 
 
 def _reason(e: Exception) -> str:
     msg = str(e)
     return msg.rsplit(" at line ", 1)[0] if " at line " in msg else msg
+
+
+def _where(text: str, e: Any) -> tuple[int, int, str]:
+    """(line, column from 1, reason) of a tomlkit ParseError. tomlkit marks the end of the input with '\x00' and
+    reports errors there at column 0 ("Unexpected character: '\x00'", "Unexpected end of file"): those are put
+    just after the last character of the file. A real NUL character is named where it is."""
+    reason = _reason(e)
+    eof = "'\\x00'" in reason or reason.startswith("Unexpected end of file")
+    if not eof:
+        return e.line, e.col + 1, reason
+    nul = text.find("\x00")
+    if nul >= 0:
+        line = text.count("\n", 0, nul) + 1
+        return line, nul - (text.rfind("\n", 0, nul) + 1) + 1, "a NUL character (the file is not text)"
+    body = text.rstrip()
+    line = body.count("\n") + 1
+    col = len(body) - (body.rfind("\n") + 1) + 1
+    if body.endswith("="):
+        return line, col, "unexpected end of file: the value after '=' is missing"
+    return line, col, ("unexpected end of file: a value, a closing bracket, brace or quote, or the rest of a "
+                       "key is missing")
 
 
 def read_text(path: str | os.PathLike) -> str | None:
@@ -184,9 +212,24 @@ def to_item(value: Any) -> Any:
     return value
 
 
+def through_links(path: Path) -> Path:
+    """The file a path names once symbolic links are followed (itself when it is not a link; the would-be target
+    of a dangling link). A loop is an error naming the path."""
+    if not path.is_symlink():
+        return path
+    try:
+        return Path(os.path.realpath(path, strict=True))
+    except FileNotFoundError:
+        return Path(os.path.realpath(path))
+    except OSError as e:
+        raise RrasctlError(f"{path} is a symbolic link that cannot be followed: {e.strerror or e}",
+                           hint="point it at a file, or replace it by one") from None
+
+
 def _lock(path: Path) -> int:
     import fcntl
 
+    path = through_links(Path(path))
     lock_path = path.with_name(path.name + ".lock")
     try:
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
@@ -212,7 +255,9 @@ def _clean_stale_temps(path: Path) -> None:
 
 
 def atomic_write(path: Path, text: str) -> None:
-    """temp file in the same dir → fsync → os.replace → fsync the dir."""
+    """temp file in the same dir → fsync → os.replace → fsync the dir. A symbolic link is written through: the
+    temp file goes beside its target, which is replaced; the link stays."""
+    path = through_links(Path(path))
     data = text.encode("utf-8")
     try:
         mode = os.stat(path).st_mode & 0o777
@@ -248,7 +293,8 @@ def edit(path: str | os.PathLike) -> Iterator[Edit]:
     """Locked read-modify-write of the config at PATH (see the module docstring)."""
     import tomlkit
 
-    path = Path(path)
+    shown = Path(path)
+    path = through_links(shown)      # a symlinked config is written through the link (its target's dir)
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     except OSError as e:
@@ -276,6 +322,10 @@ def edit(path: str | os.PathLike) -> Iterator[Edit]:
             if not existed:
                 e.materialise()  # the first write of a fresh installation pins its address pool (decision 0120)
             e.preview()  # raises ValidationError naming the key; nothing written
-            atomic_write(path, e.doc.as_string())
+            try:
+                atomic_write(path, e.doc.as_string())
+            except OSError as exc:
+                where = f"{shown} (a link to {path})" if shown != path else str(path)
+                raise RrasctlError(f"cannot write {where}: {exc.strerror or exc}") from None
     finally:
         os.close(fd)

@@ -11,17 +11,29 @@ more progress lines and then exactly one final line:
 `error.kind` is `RrasctlError.kind` (errors.py), so the client re-raises the same class and the CLI exits with the
 same code. A connection may carry several requests in turn; the CLI sends one and closes.
 
+Limits (docs/decisions/0142-control-socket-limits.md): a request line is at most `MAX_REQUEST` bytes and nests at
+most `MAX_DEPTH` arrays/objects (checked before `json.loads`, so a line of 100,000 `[` is an error reply, not a
+RecursionError); the server reads each request within `READ_TIMEOUT_S`, serves at most `MAX_CLIENTS` connections at
+once (one more gets a `busy` error reply) and listens with a backlog of `LISTEN_BACKLOG`.
+
 Imports only json: the CLI imports this module on every engine-backed command.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 VERSION = 1
-MAX_REQUEST = 1 << 20  # 1 MiB: the largest request line the server accepts
+MAX_REQUEST = 1 << 20  # 1 MiB: the largest request line the server accepts (decision 0023)
 MAX_LINE = 64 << 20    # 64 MiB: the largest reply line (`ports show` of a 30,000-port pool is a few MiB)
+MAX_DEPTH = 32         # nested arrays/objects in a request (real ones nest 2 deep)
+READ_TIMEOUT_S = 10.0  # a connected client must send each request line within this
+MAX_CLIENTS = 64       # connections served at once; one more is answered `busy` and closed
+LISTEN_BACKLOG = 64    # connections the kernel queues before the server accepts them
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_NOT_BRACKETS = bytes(c for c in range(256) if c not in b"[]{}")
 
 # Ops and the args each takes (None = no args). The server's handler table must cover exactly these.
 OPS: dict[str, tuple[str, ...]] = {
@@ -63,14 +75,47 @@ def _default(obj: Any) -> Any:
     return str(obj)
 
 
-def decode(line: bytes | str) -> dict[str, Any]:
-    """Parse one line into a dict; BadMessage when it is not a JSON object or has the wrong version."""
+def nesting(line: bytes | str) -> int:
+    """How deeply arrays and objects nest in a JSON text (brackets inside strings do not count). Linear, no
+    recursion; a text whose brackets do not pair up gets a figure `json.loads` will reject anyway."""
+    data = line.encode("utf-8", "surrogatepass") if isinstance(line, str) else bytes(line)
+    if data.count(b"[") + data.count(b"{") <= MAX_DEPTH:
+        return data.count(b"[") + data.count(b"{")
+    depth = deepest = 0
+    for c in _STRING.sub(b"", data).translate(None, _NOT_BRACKETS):
+        if c == 0x5B or c == 0x7B:        # [ {
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+        else:
+            depth -= 1
+    return deepest
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON (RFC 8259 §6)")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"number {text[:20]} is out of range")
+    return value
+
+
+def decode(line: bytes | str, *, max_depth: int | None = None) -> dict[str, Any]:
+    """Parse one line into a dict; BadMessage when it is not a JSON object, nests deeper than `max_depth` (the
+    server passes MAX_DEPTH), or has the wrong version."""
     if len(line) > MAX_LINE:
         raise BadMessage("message too long")
+    if max_depth is not None and nesting(line) > max_depth:
+        raise BadMessage(f"nested deeper than {max_depth} levels")
     try:
-        obj = json.loads(line)
+        obj = json.loads(line, parse_constant=_no_constant, parse_float=_finite)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadMessage(f"not JSON: {exc}") from None
+    except RecursionError:          # the client's backstop (replies are not depth-checked)
+        raise BadMessage("nested too deeply") from None
     if not isinstance(obj, dict):
         raise BadMessage("not a JSON object")
     if obj.get("v") != VERSION:
@@ -97,6 +142,8 @@ def progress(req_id: Any, stage: str) -> dict[str, Any]:
 def parse_request(obj: dict[str, Any]) -> tuple[Any, str, dict[str, Any]]:
     """(id, op, args) of a decoded request; BadMessage when a field has the wrong type."""
     req_id, op, args = obj.get("id"), obj.get("op"), obj.get("args", {})
+    if req_id is not None and not isinstance(req_id, (int, str)) or isinstance(req_id, bool):
+        raise BadMessage("id must be a number or a string")
     if not isinstance(op, str):
         raise BadMessage("request without an op")
     if args is None:

@@ -4,6 +4,11 @@ Each connection may carry several requests in turn; each request gets zero or mo
 reply. Handlers are coroutines `handler(args, progress) -> result`; an `RrasctlError` becomes an error reply with its
 `kind` (so the CLI exits with the same code), anything else a `failed` reply naming the op (logged with its
 traceback: it is our bug). Results pass through `redact()` as a backstop against secrets.
+
+Limits (control/messages.py; docs/decisions/0142-control-socket-limits.md): request lines of at most MAX_REQUEST
+bytes nesting at most MAX_DEPTH levels; each request line must arrive within READ_TIMEOUT_S of the previous reply (or
+of the connection), else the connection is closed; at most MAX_CLIENTS connections at once, one more gets a `busy`
+error reply and is closed; the kernel queues LISTEN_BACKLOG connections.
 """
 
 from __future__ import annotations
@@ -41,6 +46,10 @@ class ControlServer:
         self._inode: tuple[int, int] | None = None
         self._clients: set[asyncio.Task[Any]] = set()
         self.requests = 0
+        self.read_timeout_s = messages.READ_TIMEOUT_S
+        self.max_clients = messages.MAX_CLIENTS
+        self.busy_refused = 0        # connections answered `busy` (over max_clients)
+        self.idle_closed = 0         # connections closed for sending nothing within read_timeout_s
 
     def claim(self) -> socket.socket:
         """Bind the socket (mode 0600) without listening yet; Conflict if another engine answers on the path.
@@ -76,7 +85,7 @@ class ControlServer:
     async def start(self, sock: socket.socket | None = None) -> None:
         if sock is None:
             sock = self.claim()
-        sock.listen(64)
+        sock.listen(messages.LISTEN_BACKLOG)
         sock.setblocking(False)
         self._server = await asyncio.start_unix_server(self._client, sock=sock, limit=messages.MAX_REQUEST)
 
@@ -105,14 +114,28 @@ class ControlServer:
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
+        if len(self._clients) >= self.max_clients:
+            self.busy_refused += 1
+            try:
+                writer.write(messages.encode(messages.error(
+                    None, "busy", f"the engine is busy: it already serves {self.max_clients} control connections",
+                    "try again in a moment")))
+                writer.close()
+            except Exception:  # the client is already gone
+                pass
+            return
         if task is not None:
             self._clients.add(task)
         try:
             while True:
                 try:
-                    line = await reader.readline()
+                    line = await asyncio.wait_for(reader.readline(), self.read_timeout_s)
+                except asyncio.TimeoutError:
+                    self.idle_closed += 1
+                    break
                 except (asyncio.LimitOverrunError, ValueError):
-                    writer.write(messages.encode(messages.error(None, "invalid", "request too long")))
+                    writer.write(messages.encode(messages.error(
+                        None, "invalid", f"request too long (the limit is {messages.MAX_REQUEST} bytes)")))
                     break
                 except (ConnectionError, OSError):
                     break
@@ -140,7 +163,7 @@ class ControlServer:
         self.requests += 1
         req_id: Any = None
         try:
-            obj = messages.decode(line)
+            obj = messages.decode(line, max_depth=messages.MAX_DEPTH)
             req_id, op, args = messages.parse_request(obj)
         except messages.BadMessage as exc:
             return messages.error(req_id, "invalid", f"bad request: {exc}")
@@ -161,6 +184,5 @@ class ControlServer:
             raise
         except Exception as exc:
             log.exception("control op %s failed", op)
-            detail = str(exc).strip() or "no detail"   # the class name stays in the log's traceback
-            return messages.error(req_id, "failed", f"internal error in {op}: {detail} (see the engine's log)")
+            return messages.error(req_id, "failed", f"internal error in {op} (the engine's log has the details)")
         return messages.ok(req_id, _redact(result))

@@ -13,7 +13,7 @@ Result shapes (JSON, snake_case; the CLI renders them):
   use, connection_id, user, interface, peer, duration_s, bytes_in, bytes_out}]}
 - `ports.remove_check {protocol, count, force}` (count = the pool size after the change) -> {protocol, count, remove,
   affected: [port names], disconnected: [ids]} (live connections on removed ports and no force: error "conflict")
-- `connections.list` -> [Session.row()]; `connections.show {id}` -> Session.detail();
+- `connections.list` -> [Session.row()]; `connections.show {id}` -> Session.detail() + session_id (accounting's);
   `connections.disconnect {id}` -> {id, disconnected: true}; `connections.refusals` -> [refusal records]
 - `demand_dial.connect {name, wait}` -> demand_dial.status row; progress lines while dialling
 - `users.remove_check {name, force}`, `demand_dial.remove_check {name, force}` -> {affected: [conn], disconnected:
@@ -219,7 +219,7 @@ class Ops:
         proto = self._protocol(args)
         try:
             new_count = int(args.get("count", 0))
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise ValidationError(f"count must be a number, not {args.get('count')!r}") from None
         if new_count < 0:
             raise ValidationError(f"count must be 0 or more, not {new_count}")
@@ -290,7 +290,7 @@ class Ops:
         raw = args.get("id")
         try:
             sid = int(raw)  # type: ignore[arg-type]
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise ValidationError(f"connection id must be a number, not {raw!r}") from None
         s = self.ctx.sessions.get(sid)
         if s is None:
@@ -298,7 +298,10 @@ class Ops:
         return s
 
     async def connections_show(self, args: dict[str, Any], progress: Any) -> dict[str, Any]:
-        return self._session(args).detail()
+        s = self._session(args)
+        detail = s.detail()
+        detail["session_id"] = self.ctx.accounting.session_id(s)   # accounting's id, unique across restarts
+        return detail
 
     async def connections_disconnect(self, args: dict[str, Any], progress: Any) -> dict[str, Any]:
         s = self._session(args)

@@ -5,6 +5,7 @@ Order of start-up, each step failing with a plain message and an exit code befor
 1. capabilities (CAP_NET_ADMIN, CAP_NET_RAW, CAP_NET_BIND_SERVICE in CapEff; root normally has them) -> exit 1
 2. RLIMIT_NOFILE soft limit raised to the hard limit (1,000 sessions need more than the usual 1,024 fds)
 3. the configuration (invalid -> exit 2, message naming the key)
+3a. the instance lock: one engine per network namespace and state dir (engine/instance.py) -> exit 4
 4. the control socket claimed (another engine answering on it -> exit 4; a stale socket file is replaced)
 5. the TUN device (`server.tun_name`) with the server's tunnel address -> exit 1 when it cannot be created
 6. the drivers of `drivers.DRIVERS` that exist; the log names each listener that is not available
@@ -138,7 +139,7 @@ def build_context(loop: asyncio.AbstractEventLoop, paths: Any, cfg: Any, transpo
         addrpool=AddressPool(cfg.server.address_pool, server_address=cfg.server.tunnel_address,
                              static=_static_ips(cfg)),
         config=cfg,
-        accounting=Accounting(state_dir),
+        accounting=Accounting(state_dir, enabled=_accounting_on(cfg)),
         paths=paths,
         transport=transport or OsTransport(loop, offload=os.environ.get("RRASCTL_L2TP_OFFLOAD", "gso,gro")),
         lockout=LockoutStore(state_dir, loop=loop),
@@ -160,6 +161,12 @@ def build_context(loop: asyncio.AbstractEventLoop, paths: Any, cfg: Any, transpo
     return ctx
 
 
+def _accounting_on(cfg: Any) -> bool:
+    """`auth.accounting`: none writes no accounting records; local (and radius, until RADIUS accounting exists)
+    writes accounting.jsonl (decision 0144)."""
+    return getattr(getattr(cfg, "auth", None), "accounting", "local") != "none"
+
+
 def _static_ips(cfg: Any) -> list[str]:
     return [u.static_ip for u in (getattr(cfg, "users", {}) or {}).values() if getattr(u, "static_ip", None)]
 
@@ -169,6 +176,8 @@ def apply_config(ctx: Any, cfg: Any) -> None:
     from rrasctl.router.admission import pools_from_config
 
     ctx.config = cfg
+    ctx.accounting.enabled = _accounting_on(cfg)
+    apply_notes(ctx, cfg)
     ctx.admission.reconfigure(pools_from_config(cfg.ports), cfg.server.max_concurrent, cfg.server.edition)
     ctx.addrpool.reconfigure(cfg.server.address_pool, server_address=cfg.server.tunnel_address,
                              static=_static_ips(cfg))
@@ -177,6 +186,47 @@ def apply_config(ctx: Any, cfg: Any) -> None:
         if over:
             log.warning("%s pool shrank below live ports %s; they stay until their connections end",
                         proto, ", ".join(f"{proto.upper()}-{p}" for p in over))
+
+
+def apply_notes(ctx: Any, cfg: Any) -> None:
+    """The security notes of router/notes.py in `engine status` (ctx.notes), each logged once when it appears and
+    removed when it no longer applies (PPTP turned off); notes of other origins are left alone (decision 0147)."""
+    from rrasctl.router import notes
+
+    wanted = notes.pptp_notes(cfg) + _secret_notes(ctx, cfg)
+    ctx.notes[:] = [n for n in ctx.notes if not _is_ours(n) or n in wanted]
+    for n in wanted:
+        if n not in ctx.notes:
+            ctx.notes.append(n)
+            log.warning("%s", n)
+
+
+_SECRETS_NOTE = "sealed secrets cannot be opened: "
+
+
+def _is_ours(note: str) -> bool:
+    from rrasctl.router.notes import PPTP_NOTE
+
+    return note == PPTP_NOTE or note.startswith(_SECRETS_NOTE)
+
+
+def _secret_notes(ctx: Any, cfg: Any) -> list[str]:
+    """A missing or foreign key file, said at start-up and in `engine status` rather than at the first login
+    (decision 0141); the logins that need those secrets are refused by the drivers."""
+    key = getattr(getattr(ctx, "paths", None), "key", None)
+    if key is None:
+        return []
+    from rrasctl.config import secrets
+    from rrasctl.config.model import to_plain
+
+    try:
+        problem = secrets.check_key(key, list(secrets.find_sealed(to_plain(cfg))))
+    except Exception:      # a check that fails must not stop the engine; opening will say why
+        log.debug("secrets key check failed", exc_info=True)
+        return []
+    if problem is None:
+        return []
+    return [f"{_SECRETS_NOTE}{problem.message}; logins that need them will be refused ({problem.hint})"]
 
 
 def make_reload(ctx: Any, paths: Any):
@@ -262,6 +312,7 @@ async def start_engine(paths: Any, cfg: Any, *, transport: Any = None, tun: Any 
     loop = asyncio.get_running_loop()
     started = time.time()
     ctx = build_context(loop, paths, cfg, transport)
+    ctx.accounting.close_orphans()     # sessions a killed engine left open (decision 0144; under the instance lock)
     if tun is not None:
         ctx.tun = tun
         ctx.tun_reader = tun.attach_reader(loop, ctx.sessions, ctx.counters)
@@ -284,6 +335,7 @@ async def start_engine(paths: Any, cfg: Any, *, transport: Any = None, tun: Any 
         describe = getattr(d, "listener", None)
         listeners[d.protocol] = describe() if callable(describe) else "listening"
         log.info("%s listener: %s", d.protocol.upper(), listeners[d.protocol])
+    apply_notes(ctx, cfg)       # after the drivers: "PPTP is enabled: MS-CHAP v2 ... cracked offline"
     ops = Ops(ctx, reload=make_reload(ctx, paths), listeners=listeners, started=started, version=__version__)
     return Engine(ctx, ops, listeners, tun)
 
@@ -311,7 +363,24 @@ async def stop_engine(engine: Engine) -> None:
 async def serve(paths: Any, cfg: Any, *, with_tun: bool = True, dial: str | None = None) -> int:
     """The engine's life. With `dial`, a private engine for one demand-dial interface (`demand-dial connect
     --foreground`): it dials at once, prints live figures until Ctrl-C, and exits 1 if the dial fails or the
-    connection drops."""
+    connection drops. First of all, before anything is bound, the instance lock (one engine per network namespace
+    and state dir; another engine: exit 4, decision 0143)."""
+    from rrasctl.engine import instance
+
+    try:
+        lock = instance.claim(paths)
+    except RrasctlError as exc:
+        log.error("%s", exc.message)
+        if exc.hint:
+            log.error("hint: %s", exc.hint)
+        return exc.exit_code
+    try:
+        return await _serve(paths, cfg, with_tun=with_tun, dial=dial)
+    finally:
+        lock.release()
+
+
+async def _serve(paths: Any, cfg: Any, *, with_tun: bool = True, dial: str | None = None) -> int:
     from rrasctl.engine.control_server import ControlServer
 
     loop = asyncio.get_running_loop()

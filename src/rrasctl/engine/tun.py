@@ -11,6 +11,15 @@ subprocess per route). pyroute2 0.9's synchronous IPRoute drives an asyncio loop
 the engine's running loop, so it lives on one dedicated worker thread and each call waits for its answer there
 (a netlink round trip: tens of microseconds, only at session start and end). Route changes are idempotent (`replace`, and a missing route on delete is not an error), and
 a netlink failure is logged and counted rather than fatal: a session without its route is reported, not a crash.
+
+Routes are reference-counted per prefix (docs/decisions/0145-routes-reference-counted.md): every `add_route` without
+a preferred source is one holder of the prefix, `del_route` drops one, and the kernel route goes only with the last
+holder, so two demand-dial interfaces (or sessions) with the same route keep it while either needs it. An
+`add_route(cidr, src=S)` right after the plain one (what an outbound session does: `session_up`, then again with its
+own address as preferred source) gives the newest plain holder that source instead of adding a holder. When an
+address is removed (`del_address`, an outbound session ending), its holders are marked as leaving: the next
+`del_route` of their prefix drops one of them first, and a prefix the kernel dropped with the address (a route whose
+preferred source disappears is flushed) is installed again with a remaining holder's source. The API is unchanged.
 """
 
 from __future__ import annotations
@@ -45,7 +54,8 @@ class Tun:
         self.fd: int | None = None
         self.index: int | None = None
         self._ipr: Any = None
-        self._routes: set[str] = set()
+        self._holders: dict[str, list[_Holder]] = {}          # prefix -> holders, oldest first
+        self._installed: dict[str, tuple[str | None, int | None]] = {}   # prefix -> (src, metric) in the kernel
         self._addresses: set[str] = set()
         self.write_drops = 0
         self.netlink_errors = 0
@@ -119,25 +129,48 @@ class Tun:
         except Exception as exc:
             if _errno(exc) not in (errno.EADDRNOTAVAIL, errno.ENOENT, errno.ESRCH, errno.ENODEV):
                 self._netlink_failed(f"remove address {address}", exc)
+        # the routes it was the preferred source of: their holders are leaving; the kernel flushed such routes,
+        # so one another holder still needs goes back with that holder's source
+        for net, holders in list(self._holders.items()):
+            if any(h.src == address for h in holders):
+                for h in holders:
+                    if h.src == address:
+                        h.leaving = True
+                if self._installed.get(net, (None,))[0] == address:
+                    self._installed.pop(net, None)
+                if any(not h.leaving for h in holders):
+                    self._install(net)
 
     def add_route(self, cidr: str, metric: int | None = None, *, src: str | None = None) -> None:
-        """Add (or replace) a route to CIDR through the TUN; SRC is the preferred source address (an outbound
-        call's own tunnel address, so that traffic from this host carries the address the server assigned)."""
+        """Hold a route to CIDR through the TUN (added or replaced in the kernel); SRC is the preferred source address
+        (an outbound call's own tunnel address, so that traffic from this host carries the address the server
+        assigned). With SRC, the newest holder without one takes it (see the module docstring)."""
         net = str(ipaddress.IPv4Network(cidr, strict=False))
-        kw: dict[str, Any] = {"dst": net, "oif": self.index}
-        if metric:
-            kw["priority"] = metric
-        if src:
-            kw["prefsrc"] = src
-        try:
-            self._ipr.route("replace", **kw)
-            self._routes.add(net)
-        except Exception as exc:
-            self._netlink_failed(f"add route {net} dev {self.name}", exc)
+        holders = self._holders.setdefault(net, [])
+        target = None
+        if src is not None:
+            target = next((h for h in reversed(holders) if h.src is None and not h.leaving), None)
+        if target is None:
+            holders.append(_Holder(src, metric or None))
+        else:
+            target.src = src
+            target.metric = metric or target.metric
+        self._install(net, force=True)
 
     def del_route(self, cidr: str) -> None:
+        """Drop one holder of CIDR; the kernel route goes with the last one (and is re-pointed to a remaining
+        holder's source when the one dropped had provided it)."""
         net = str(ipaddress.IPv4Network(cidr, strict=False))
-        self._routes.discard(net)
+        holders = self._holders.get(net)
+        if holders:
+            leaving = next((h for h in holders if h.leaving), None)
+            plain = next((h for h in reversed(holders) if h.src is None), None)
+            holders.remove(leaving or plain or holders[-1])
+            if holders:
+                self._install(net)
+                return
+            del self._holders[net]
+        self._installed.pop(net, None)
         if self._ipr is None:
             return
         try:
@@ -146,9 +179,33 @@ class Tun:
             if _errno(exc) not in (errno.ESRCH, errno.ENOENT, errno.ENODEV):
                 self._netlink_failed(f"remove route {net} dev {self.name}", exc)
 
+    def _install(self, net: str, *, force: bool = False) -> None:
+        """Put the newest holder's route in the kernel (a leaving holder's source is never used), unless it is
+        there already."""
+        holders = self._holders[net]
+        best = next((h for h in reversed(holders) if not h.leaving), None)
+        want = (best.src, best.metric) if best is not None else (None, holders[-1].metric)
+        if not force and self._installed.get(net) == want:
+            return
+        kw: dict[str, Any] = {"dst": net, "oif": self.index}
+        if want[1]:
+            kw["priority"] = want[1]
+        if want[0]:
+            kw["prefsrc"] = want[0]
+        try:
+            self._ipr.route("replace", **kw)
+            self._installed[net] = want
+        except Exception as exc:
+            self._installed.pop(net, None)
+            self._netlink_failed(f"add route {net} dev {self.name}", exc)
+
+    def holders(self, cidr: str) -> int:
+        """How many holders a route has (0: not ours)."""
+        return len(self._holders.get(str(ipaddress.IPv4Network(cidr, strict=False)), ()))
+
     @property
     def routes(self) -> set[str]:
-        return set(self._routes)
+        return set(self._holders)
 
     def _netlink_failed(self, what: str, exc: BaseException) -> None:
         self.netlink_errors += 1
@@ -202,6 +259,15 @@ class Tun:
         if self._drain is not None:
             self._drain.detach(loop)
             self._drain = None
+
+
+class _Holder:
+    """One holder of a route: its preferred source and metric; `leaving` once its address was removed."""
+
+    __slots__ = ("src", "metric", "leaving")
+
+    def __init__(self, src: str | None, metric: int | None) -> None:
+        self.src, self.metric, self.leaving = src, metric, False
 
 
 class TunReader:

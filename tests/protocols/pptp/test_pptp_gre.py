@@ -261,17 +261,146 @@ def test_fast_path_decides_and_counts_exactly_as_the_checked_path(packets, start
         assert fast.stats == slow.stats
 
 
+# ---- spoofed packets far outside the window (decision 0140) -----------------------------------------------------
+
+def _live(rx_seq: int = 100, **kw) -> GreWindow:
+    """A window that has accepted `rx_seq`, sent 10 packets and had 5 of them acked."""
+    w = GreWindow(local_call_id=1, peer_call_id=2, **kw)
+    for _ in range(10):
+        w.seal(b"x")
+    assert w.open(_pkt(1, rx_seq, 4)) is not None
+    return w
+
+
+def _state(w: GreWindow):
+    return (w.rx_seq, w.tx_acked, w.unacked, w.rx_lost, w.rx_packets, w.ack_at)
+
+
+def test_a_far_ahead_packet_moves_nothing():
+    w = _live()
+    before = _state(w)
+    assert w.open(_pkt(1, 100 + gre.MAX_AHEAD + 1, 9)) is None            # a valid-looking ack, too
+    assert _state(w) == before
+    assert w.stats["far ahead"] == 1 and w.rejected == {"far ahead": 1} and w.rx_rejected == 1
+    assert w.open(_pkt(1, 100 + 2 ** 31 - 1)) is None                    # the farthest "newer" number
+    assert _state(w) == before and w.rejected["far ahead"] == 2
+    assert bytes(w.open(_pkt(1, 101))) == b"P"                           # the real peer goes on, fast path
+    assert w.rx_seq == 101 and w.rx_lost == 0
+
+
+def test_max_ahead_is_the_edge_of_the_window():
+    w = _live()
+    assert w.open(_pkt(1, 100 + gre.MAX_AHEAD)) is not None and w.rx_lost == gre.MAX_AHEAD - 1
+    narrow = _live(max_ahead=10)
+    assert narrow.open(_pkt(1, 111)) is None and narrow.rejected == {"far ahead": 1}
+    assert narrow.open(_pkt(1, 110)) is not None
+    assert GreWindow(1, 2, max_ahead=2 ** 40).max_ahead == 2 ** 31 - 1
+
+
+def test_twenty_spoofed_far_ahead_packets_between_real_ones_cost_nothing():
+    """Issue 13, hole 2: 20 packets with the live call id and a far-ahead number moved the window for 163 s."""
+    w = _live()
+    delivered = []
+    for i in range(20):
+        assert w.open(_pkt(1, 5_000_000 + i, 3, b"spoof")) is None
+        if i % 5 == 4:
+            delivered.append(bytes(w.open(_pkt(1, w.rx_seq + 1, None, b"real"))))
+            assert w.rejected_only_since(float(i)) is None
+    assert delivered == [b"real"] * 4 and w.rejected == {"far ahead": 20} and w.resyncs == 0
+    assert w.rx_seq == 104 and w.tx_acked == 4
+
+
+def test_rejected_only_since_is_stamped_by_the_first_poll_and_cleared_by_an_accepted_packet():
+    w = _live()
+    assert w.rejected_only_since(1.0) is None                             # nothing rejected
+    w.open(_pkt(1, 100))                                                   # a duplicate
+    assert w.rejected_only_since(2.0) == 2.0
+    w.open(_pkt(1, 9_000_000))
+    assert w.rejected_only_since(3.5) == 2.0                              # the same run
+    w.open(_pkt(1, None, 5))                                               # ack-only: neither accepted nor rejected
+    assert w.rejected_only_since(4.0) == 2.0
+    w.open(_pkt(1, 101))
+    assert w.rejected_only_since(5.0) is None
+    w.open(_pkt(1, 101))
+    assert w.rejected_only_since(6.0) == 6.0                              # a new run, a new stamp
+    w.open(b"\x30\x01")                                                   # malformed packets count as rejected
+    assert w.rejected_only_since(7.0) == 6.0 and w.rejected["short GRE header"] == 1
+
+
+def test_a_stalled_call_follows_a_consistent_run_after_stall_s():
+    """A Linux peer (no window) that lost more than max_ahead packets in a row: only its own numbers come next."""
+    w = _live()
+    jump = 100 + gre.MAX_AHEAD + 500
+    assert w.open(_pkt(1, jump)) is None
+    assert w.rejected_only_since(10.0) == 10.0
+    assert w.open(_pkt(1, jump + 1)) is None and w.open(_pkt(1, jump + 3)) is None    # a loss inside the run
+    assert w.rejected_only_since(10.0 + gre.STALL_S - 0.01) == 10.0                  # not long enough yet
+    assert w.open(_pkt(1, jump + 4)) is None
+    assert w.rejected_only_since(10.0 + gre.STALL_S) == 10.0                         # armed
+    assert bytes(w.open(_pkt(1, jump + 5, 9, b"back"))) == b"back"
+    assert (w.rx_seq, w.resyncs, w.tx_acked, w.unacked) == (jump + 5, 1, 9, 2)
+    assert w.rejected == {"far ahead": 4}
+    assert w.rejected_only_since(20.0) is None
+    assert w.open(_pkt(1, jump + 6)) is not None                                     # fast path again
+
+
+def test_no_resync_while_the_real_peer_talks_or_the_run_is_not_consistent():
+    w = _live()
+    for t in range(0, 30, 5):                                          # spoofed run, real packets in between
+        for i in range(5):
+            w.open(_pkt(1, 7_000_000 + 5 * t + i))
+        w.rejected_only_since(float(t))
+        w.open(_pkt(1, w.rx_seq + 1))
+    assert w.resyncs == 0 and w.rx_seq == 106
+    scattered = _live()                                                # random far numbers: never one run
+    rng = random.Random(5)
+    for t in range(12):
+        scattered.open(_pkt(1, (100 + gre.MAX_AHEAD + 1 + rng.randrange(2 ** 30)) & 0xFFFFFFFF))
+        scattered.rejected_only_since(float(t))
+    assert scattered.open(_pkt(1, scattered._cand_seq + 1)) is None and scattered.resyncs == 0
+    short = _live()                                                    # a run of 2 is too short
+    short.open(_pkt(1, 8_000_000))
+    short.rejected_only_since(0.0)
+    short.open(_pkt(1, 8_000_001))
+    short.rejected_only_since(60.0)
+    assert short.open(_pkt(1, 8_000_002)) is None and short.resyncs == 0
+    late = _live()                                                     # armed, then the real peer: disarmed
+    for i in range(3):
+        late.open(_pkt(1, 8_000_000 + i))
+    late.rejected_only_since(0.0)
+    late.rejected_only_since(gre.STALL_S)
+    assert late.open(_pkt(1, 101)) is not None
+    assert late.open(_pkt(1, 8_000_003)) is None and late.resyncs == 0
+
+
+def test_a_stalled_call_also_follows_a_run_behind_it():
+    """A spoofed packet inside the window pushed ours ahead of the peer: its real packets look late until it heals."""
+    w = _live()
+    assert w.open(_pkt(1, 100 + 5000, None, b"spoof")) is not None       # lands inside: accepted, cannot be told
+    for seq in range(101, 105):
+        assert w.open(_pkt(1, seq)) is None
+        if seq == 101:
+            w.rejected_only_since(0.0)
+    assert w.rejected == {"late or duplicate": 4}
+    w.rejected_only_since(gre.STALL_S)
+    assert bytes(w.open(_pkt(1, 105, None, b"real"))) == b"real" and w.rx_seq == 105 and w.resyncs == 1
+    assert w.open(_pkt(1, 106)) is not None
+
+
 _GRE_SEEDS = [GreHeader(1, 4, seq=5, ack=6).encode(b"\xff\x03\xc0\x21"), GreHeader(1, 0, ack=6).encode(),
               GreHeader(1, 3, seq=0xFFFFFFFF).encode(b"\x21\x45\x00"), GreHeader(1, 2, seq=9).encode(b"\x21\x45")]
 
 
 def _differential_fuzz(n: int, seed: int) -> int:
     """`n` mutated GRE packets (bit flips, truncation, splices, noise; 60 % given the next or a near sequence
-    number) through `open` and `_open_checked` on twin windows: everything must stay equal. Returns deliveries."""
+    number, some far ahead or behind, sometimes as consistent runs) through `open` and `_open_checked` on twin
+    windows, both polled for stalls on the same virtual clock: everything must stay equal. Returns (packets
+    delivered, far-ahead rejections, resynchronisations)."""
     r = random.Random(seed)
-    fast, slow = GreWindow(1, 2), GreWindow(1, 2)
+    fast, slow = GreWindow(1, 2, max_ahead=4096), GreWindow(1, 2, max_ahead=4096)
     fast.tx_seq = slow.tx_seq = 40
     delivered = 0
+    now = 0.0
     for i in range(n):
         data = bytearray(r.choice(_GRE_SEEDS))
         op = r.randrange(5)
@@ -286,25 +415,36 @@ def _differential_fuzz(n: int, seed: int) -> int:
         elif op == 3:
             data = bytearray(r.randbytes(r.randrange(40)))
         if len(data) >= 12 and r.random() < 0.6:
-            data[8:12] = (((fast.rx_seq or 0) + r.choice((1, 1, 1, 2, 0))) & 0xFFFFFFFF).to_bytes(4, "big")
+            if i % 1000 >= 900:      # a stalled stretch: a run of rejected numbers the window may follow
+                base, step = fast._cand_seq, r.choice((1, 1, 2, 5000, 0))
+            else:
+                base = fast.rx_seq or 0
+                step = (r.choice((1, 1, 1, 2, 0)) if r.random() < 0.9 else
+                        r.choice((4096, 4097, 100_000, -1, -5000, 2 ** 31)))
+            data[8:12] = ((base + step) & 0xFFFFFFFF).to_bytes(4, "big")
         a = fast.open(memoryview(bytearray(data)))
         b = slow._open_checked(memoryview(bytearray(data)), len(data))
         assert (None if a is None else bytes(a)) == (None if b is None else bytes(b)), data.hex()
-        assert (fast.rx_seq, fast.unacked, fast.rx_lost, fast.tx_acked) == \
-               (slow.rx_seq, slow.unacked, slow.rx_lost, slow.tx_acked), data.hex()
+        assert (fast.rx_seq, fast.unacked, fast.rx_lost, fast.tx_acked, fast.rx_rejected, fast.resyncs) == \
+               (slow.rx_seq, slow.unacked, slow.rx_lost, slow.tx_acked, slow.rx_rejected, slow.resyncs), data.hex()
         delivered += a is not None
+        if i % 7 == 0:
+            now += r.choice((0.0, 0.5, gre.STALL_S))
+            assert fast.rejected_only_since(now) == slow.rejected_only_since(now)
         if i % 500 == 499:
             assert fast.stats == slow.stats
             assert fast.take_ack() == slow.take_ack()
-    assert fast.stats == slow.stats
-    return delivered
+    assert fast.stats == slow.stats and fast.rejected == slow.rejected
+    return delivered, fast.rejected["far ahead"], fast.resyncs
 
 
 def test_fast_path_differential_fuzz_default():
-    assert _differential_fuzz(20_000, 66) > 2_000        # the fast path is taken, not only the checked one
+    delivered, far, resyncs = _differential_fuzz(20_000, 66)
+    assert delivered > 2_000                              # the fast path is taken, not only the checked one
+    assert far > 200 and resyncs > 10, (far, resyncs)     # and so are the spoofing rules (decision 0140)
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(os.environ.get("RRASCTL_LONG") != "1", reason="1,000,000-input fuzz runs only with RRASCTL_LONG=1")
 def test_fast_path_differential_fuzz_long():
-    assert _differential_fuzz(1_000_000, 67) > 100_000
+    assert _differential_fuzz(1_000_000, 67)[0] > 100_000

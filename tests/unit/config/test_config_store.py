@@ -91,7 +91,7 @@ def test_new_file_mode_is_0600(tmp_path):
 def test_secrets_round_trip_and_bind_to_the_key_path(tmp_path):
     k = tmp_path / "rrasctl.key"
     sealed = secrets.seal_secret(k, "correct horse")
-    assert sealed.startswith("enc:v1:") and "correct horse" not in sealed
+    assert sealed.startswith("enc:v2:") and "correct horse" not in sealed
     assert secrets.open_secret(k, sealed) == "correct horse"
     assert os.stat(k).st_mode & 0o777 == 0o600 and len(k.read_bytes()) == 32
     other = tmp_path / "copy" / "rrasctl.key"

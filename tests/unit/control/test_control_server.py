@@ -27,6 +27,9 @@ CONFIG = """\
 [server]
 edition = "web"
 
+[auth]
+accounting = "local"
+
 [ports.pptp]
 count = 3
 
@@ -223,7 +226,8 @@ def test_sessions_rows_show_disconnect_and_accounting(engine):
     s = engine.run(engine.driver.inbound, "198.51.100.7", "alice", "10.87.0.2")
     rows = call(sock(engine), "connections.list")
     assert [r["user"] for r in rows] == ["alice"] and rows[0]["port"] == "PPTP-0" and rows[0]["ip"] == "10.87.0.2"
-    assert call(sock(engine), "connections.show", {"id": s.id})["state"] == "up"
+    shown = call(sock(engine), "connections.show", {"id": s.id})
+    assert shown["state"] == "up" and shown["session_id"] == f"{engine.ctx.accounting.instance}-1"
     ports = call(sock(engine), "ports.show", {"protocol": "pptp"})["ports"]
     assert [(p["port"], p["state"], p["user"]) for p in ports] == [
         ("PPTP-0", "active", "alice"), ("PPTP-1", "listening", None), ("PPTP-2", "listening", None)]
@@ -237,6 +241,7 @@ def test_sessions_rows_show_disconnect_and_accounting(engine):
     recs = [json.loads(x) for x in lines]
     assert [r["event"] for r in recs] == ["start", "stop"]
     assert recs[1]["cause"] == "admin_disconnect" and recs[1]["port"] == "PPTP-0"
+    assert recs[0]["session_id"] == recs[1]["session_id"] == shown["session_id"]
 
 
 def test_web_edition_refusal_is_recorded_and_listed(engine):

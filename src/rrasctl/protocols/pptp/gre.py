@@ -24,6 +24,18 @@ returns; a piggybacked ack clears the count and the deadline.
 The peer's receive window (from its OCRQ/OCRP) is tracked: packets beyond it are counted, not dropped, because
 peers that never send ack-only packets (the Linux kernel's pptp) would otherwise stall a one-way flow
 (docs/decisions/0061-gre-window-counted-not-enforced.md).
+
+Receive window against spoofing (docs/decisions/0140-gre-far-ahead-and-stall-report.md): a data packet is accepted
+only when it is 1 .. `max_ahead` (16384, the largest window any peer announces) after the last accepted one. One
+further ahead is rejected ("far ahead") and moves nothing: not the sequence state, not the ack state, not the ack
+count. Rejected packets are counted by reason (`stats`, folded by the engine; `rejected`, kept) and in `rx_rejected`.
+`rejected_only_since(now)` says since when a call has received only rejected data packets (the owner polls it; the
+first poll that sees such a run stamps it): a call stalled for `STALL_S` is reported by the engine. The same poll is
+the only way back for a stream that really jumped (a Linux peer that lost more than `max_ahead` packets in a row, or a
+spoofed packet inside the window that pushed ours ahead of the peer's): once the call has received only rejected
+packets for `STALL_S` and they form one consistent run (each 1 .. `max_ahead` after the previous one, at least
+`RESYNC_MIN_RUN` of them), the next packet of that run is accepted and the window follows it (`resyncs`). A burst
+of spoofed packets while the real peer keeps talking never stalls the call, so never moves it.
 """
 
 from __future__ import annotations
@@ -55,6 +67,9 @@ _FLAGS_SA = _FIXED_VALUE | FLAG_S | FLAG_A
 MOD = 1 << 32
 HALF = 1 << 31
 ACK_DELAY_S = 0.02      # the longest an accepted packet waits for its ack (decision 0066)
+MAX_AHEAD = 16384       # how far ahead of the last accepted packet one may be (RRAS announces 16384; decision 0140)
+STALL_S = 5.0           # only rejected data packets for this long: the call is stalled (reported; may resync)
+RESYNC_MIN_RUN = 3      # rejected packets in one consistent run before a stalled call may follow it
 
 
 def newer(a: int, b: int) -> bool:
@@ -127,10 +142,12 @@ class GreWindow:
 
     __slots__ = ("local_call_id", "peer_call_id", "peer_recv_window", "recv_window", "tx_seq", "tx_acked",
                  "rx_seq", "unacked", "ack_threshold", "ack_delay", "ack_at", "acks_sent", "stats", "_hdr",
-                 "_hdr_view", "rx_packets", "tx_packets", "rx_lost", "tx_beyond_window", "_v12", "_v16")
+                 "_hdr_view", "rx_packets", "tx_packets", "rx_lost", "tx_beyond_window", "_v12", "_v16",
+                 "max_ahead", "rx_rejected", "rejected", "resyncs", "_rej_mark", "_rej_since", "_rej_since_mark",
+                 "_cand_seq", "_cand_run", "_cand_mark", "_resync_armed")
 
     def __init__(self, local_call_id: int, peer_call_id: int, peer_recv_window: int = 64,
-                 recv_window: int = 64, *, ack_delay: float = ACK_DELAY_S) -> None:
+                 recv_window: int = 64, *, ack_delay: float = ACK_DELAY_S, max_ahead: int = MAX_AHEAD) -> None:
         self.local_call_id = local_call_id
         self.peer_call_id = peer_call_id
         self.peer_recv_window = peer_recv_window if peer_recv_window > 0 else 64
@@ -149,6 +166,18 @@ class GreWindow:
         self._hdr = bytearray(16)
         self._hdr_view = memoryview(self._hdr)
         self._v12, self._v16 = self._hdr_view[4:16], self._hdr_view[:16]     # as header_into(self._hdr, 16) writes them
+        # spoofing defence (decision 0140); none of it is touched by the in-order fast path
+        self.max_ahead = max(1, min(max_ahead, HALF - 1))
+        self.rx_rejected = 0         # packets of this call rejected (malformed, late, duplicate, far ahead)
+        self.rejected = Counters()   # the same by reason, kept (the engine folds and clears `stats`)
+        self.resyncs = 0             # times a stalled call followed a consistent run of rejected packets
+        self._rej_mark = -1          # rx_packets at the last rejection: equal to rx_packets = none accepted since
+        self._rej_since: float | None = None    # when a poll first saw the current rejected-only run
+        self._rej_since_mark = -1    # rx_packets when _rej_since was stamped (another value: a new run)
+        self._cand_seq = 0           # the last sequence number of the current run of rejected data packets
+        self._cand_run = 0           # its length
+        self._cand_mark = -1         # rx_packets when the run began (another value: a packet was accepted since)
+        self._resync_armed = False   # a poll found the call stalled on a consistent run: follow its next packet
 
     def set_peer(self, peer_call_id: int, peer_recv_window: int) -> None:
         """The peer's call id and receive window, once its Outgoing-Call-Reply names them (a window made before the
@@ -193,58 +222,98 @@ class GreWindow:
     def _open_checked(self, data: bytes | bytearray | memoryview, n: int) -> memoryview | None:
         """`open` for every packet the fast path does not take (the fast path has not touched the window then)."""
         if n < 8:
-            self.stats.count("short GRE header")
-            return None
+            return self._reject("short GRE header")
         flags, proto, length, call_id = BASE.unpack_from(data, 0)
         if (flags & _FIXED_MASK) != _FIXED_VALUE or proto != PPP_PROTOCOL_TYPE:
-            self.stats.count("bad GRE header")
-            return None
+            return self._reject("bad GRE header")
         if call_id != self.local_call_id:
-            self.stats.count("wrong call id")
-            return None
+            return self._reject("wrong call id")
         off = 8
+        ack = None
         if flags & FLAG_S:
             if flags & FLAG_A:
                 if n < 16:
-                    self.stats.count("short GRE header")
-                    return None
+                    return self._reject("short GRE header")
                 seq, ack = SEQ_ACK.unpack_from(data, 8)
                 off = 16
-                self._take_ack(ack)
             else:
                 if n < 12:
-                    self.stats.count("short GRE header")
-                    return None
+                    return self._reject("short GRE header")
                 seq = U32.unpack_from(data, 8)[0]
                 off = 12
         else:
             if flags & FLAG_A:
                 if n < 12:
-                    self.stats.count("short GRE header")
-                    return None
+                    return self._reject("short GRE header")
                 self._take_ack(U32.unpack_from(data, 8)[0])
             if length:
-                self.stats.count("GRE payload without sequence number")
-            else:
-                self.stats.count("ack-only")
-            return None
-        if off + length > n:
-            self.stats.count("GRE payload length beyond the packet")
+                return self._reject("GRE payload without sequence number")
+            self.stats.count("ack-only")
             return None
         last = self.rx_seq
-        if last is not None:
-            gap = (seq - last) & 0xFFFFFFFF
-            if gap == 0 or gap >= HALF:
-                self.stats.count("late or duplicate")
-                return None
-            if gap > 1:
-                self.rx_lost += gap - 1
+        gap = 1 if last is None else (seq - last) & 0xFFFFFFFF
+        far = HALF > gap > self.max_ahead
+        if ack is not None and not far:
+            self._take_ack(ack)           # a far-ahead packet moves nothing, not even our send window
+        if off + length > n:
+            return self._reject("GRE payload length beyond the packet")
+        if gap == 0 or gap >= HALF or far:
+            if not self._follow(seq):
+                return self._reject("far ahead" if far else "late or duplicate", seq)
+            if ack is not None and far:
+                self._take_ack(ack)
+        elif gap > 1:
+            self.rx_lost += gap - 1
         self.rx_seq = seq
         self.unacked += 1
         self.rx_packets += 1
         if isinstance(data, memoryview):
             return data[off:off + length]
         return memoryview(data)[off:off + length]
+
+    def _reject(self, reason: str, seq: int | None = None) -> None:
+        """Count a rejected packet; a data packet outside the window also extends (or starts) the run of rejected
+        sequence numbers a stalled call may resynchronise to."""
+        self.stats.count(reason)
+        self.rejected.count(reason)
+        self.rx_rejected += 1
+        self._rej_mark = self.rx_packets
+        if seq is not None:
+            if (self._cand_run and self._cand_mark == self.rx_packets
+                    and 0 < ((seq - self._cand_seq) & 0xFFFFFFFF) <= self.max_ahead):
+                self._cand_run += 1
+            else:
+                self._cand_run, self._cand_mark, self._resync_armed = 1, self.rx_packets, False
+            self._cand_seq = seq
+        return None
+
+    def _follow(self, seq: int) -> bool:
+        """True when `seq` continues the run a stalled call was armed to follow (see `rejected_only_since`)."""
+        if not (self._resync_armed and self._cand_mark == self.rx_packets
+                and 0 < ((seq - self._cand_seq) & 0xFFFFFFFF) <= self.max_ahead):
+            return False
+        self._resync_armed = False
+        self._cand_run = 0
+        self.resyncs += 1
+        return True
+
+    def rejected_only_since(self, now: float) -> float | None:
+        """Since when this call has received only rejected data packets (None: its last packet was accepted, or
+        none was rejected). The first call that sees a run stamps it with `now`, so the answer is as precise as the
+        polling. Also the resynchronisation clock: a run older than `STALL_S` whose rejected sequence numbers are
+        consistent (at least `RESYNC_MIN_RUN`, each 1 .. `max_ahead` after the previous) arms the window to follow
+        the run's next packet."""
+        marks = self.rx_packets
+        if self._rej_mark != marks:
+            self._rej_since = None
+            return None
+        since = self._rej_since
+        if since is None or self._rej_since_mark != marks:
+            self._rej_since, self._rej_since_mark = now, marks
+            return now
+        if (now - since >= STALL_S and self._cand_run >= RESYNC_MIN_RUN and self._cand_mark == marks):
+            self._resync_armed = True
+        return since
 
     @property
     def ack_pending(self) -> bool:
