@@ -31,6 +31,8 @@ class Accounting:
         self.enabled = enabled
         self.refusals: collections.deque[dict[str, Any]] = collections.deque(maxlen=keep)
         self.write_errors = 0
+        # Objects with on_start(session), on_stop(session, cause), on_refusal(record): the metrics recorder.
+        self.observers: list[Any] = []
 
     @property
     def accounting_path(self) -> Path | None:
@@ -44,6 +46,8 @@ class Accounting:
     def start(self, session: Session) -> dict[str, Any]:
         rec = {"event": "start", "time": iso_utc(time.time()), **self._who(session)}
         self._append(self.accounting_path, rec)
+        for o in self.observers:
+            o.on_start(session)
         return rec
 
     def stop(self, session: Session, cause: str) -> dict[str, Any]:
@@ -51,6 +55,8 @@ class Accounting:
                "duration_s": session.duration_s(), "bytes_in": session.bytes_in, "bytes_out": session.bytes_out,
                "packets_in": session.packets_in, "packets_out": session.packets_out, "cause": cause}
         self._append(self.accounting_path, rec)
+        for o in self.observers:
+            o.on_stop(session, cause)
         return rec
 
     def refusal(self, *, peer: str, protocol: str, cause: str, wire: str, windows_error: int | None,
@@ -66,6 +72,8 @@ class Accounting:
             rec["interface"] = interface
         self.refusals.append(rec)
         self._append(self.refusals_path, rec)
+        for o in self.observers:
+            o.on_refusal(rec)
         return rec
 
     def refusal_rows(self) -> list[dict[str, Any]]:

@@ -78,21 +78,24 @@ def raise_nofile_limit() -> tuple[int, int]:
 
 # ---------------------------------------------------------------------------------------------------- logging
 def setup_logging(level: str = "info") -> None:
-    """stderr: rich on a TTY (unless NO_COLOR), plain lines otherwise; a redacting filter on the handler."""
+    """stderr: the journal's native protocol when stderr is the journal (engine/journal.py), else rich on a TTY
+    (unless NO_COLOR), plain lines otherwise; a redacting filter on the handler."""
     from rrasctl.redact import RedactingFilter
 
     root = logging.getLogger("rrasctl")
     for h in list(root.handlers):
         root.removeHandler(h)
-    handler: logging.Handler
-    if sys.stderr.isatty() and not os.environ.get("NO_COLOR"):
+    from rrasctl.engine.journal import make_handler
+
+    handler: logging.Handler | None = make_handler()   # stderr is the journal: native protocol with fields
+    if handler is None and sys.stderr.isatty() and not os.environ.get("NO_COLOR"):
         from rich.console import Console
         from rich.logging import RichHandler
 
         handler = RichHandler(console=Console(stderr=True), show_path=False, rich_tracebacks=False,
                               log_time_format="%H:%M:%S")
         handler.setFormatter(logging.Formatter("%(message)s"))
-    else:
+    elif handler is None:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(RedactingFilter())
@@ -162,7 +165,7 @@ def apply_config(ctx: Any, cfg: Any) -> None:
                         proto, ", ".join(f"{proto.upper()}-{p}" for p in over))
 
 
-def make_reload(ctx: Any, paths: Any):
+def make_reload(ctx: Any, paths: Any, service: Any = None):
     """The `reload` coroutine for SIGHUP and the control op: re-read, validate, apply; a bad file keeps the old."""
     lock = asyncio.Lock()
 
@@ -183,6 +186,8 @@ def make_reload(ctx: Any, paths: Any):
                         await hook(ctx, old, new)
                     except Exception:
                         log.exception("%s driver failed to apply the new configuration", d.protocol)
+            if service is not None:
+                await service.reload(new)
             log.info("configuration reloaded from %s", paths.config)
             return {"reloaded": True, "config": str(paths.config)}
 
@@ -222,10 +227,13 @@ async def serve(paths: Any, cfg: Any, *, with_tun: bool = True, dial: str | None
     from rrasctl.engine.control_server import ControlServer
     from rrasctl.engine.drivers import STOP_TIMEOUT_S, load_drivers, protocol_of
     from rrasctl.engine.ops import Ops
+    from rrasctl.engine.service import Service
 
     loop = asyncio.get_running_loop()
     started = time.time()
+    service = Service.from_env()          # NOTIFY_SOCKET / WATCHDOG_USEC, read (and unset) before anything else
     ctx = build_context(loop, paths, cfg)
+    service.attach(ctx)
     try:
         os.makedirs(paths.state_dir, mode=0o700, exist_ok=True)
     except OSError as exc:
@@ -279,10 +287,11 @@ async def serve(paths: Any, cfg: Any, *, with_tun: bool = True, dial: str | None
         listeners[d.protocol] = describe() if callable(describe) else "listening"
         log.info("%s listener: %s", d.protocol.upper(), listeners[d.protocol])
 
-    reload = make_reload(ctx, paths)
+    reload = make_reload(ctx, paths, service)
     ops = Ops(ctx, reload=reload, listeners=listeners, started=started, version=__version__)
     server.handlers = ops.table()
     await server.start(sock)
+    await service.start(ctx, ops, version=__version__, started=started)   # metrics endpoint, READY=1, watchdog
 
     stop = asyncio.Event()
     pending: set[asyncio.Task[Any]] = set()
@@ -290,6 +299,7 @@ async def serve(paths: Any, cfg: Any, *, with_tun: bool = True, dial: str | None
     def on_stop(signame: str) -> None:
         if not stop.is_set():
             log.info("%s received: stopping", signame)
+            service.stopping()
         stop.set()
 
     def on_hup() -> None:
@@ -330,6 +340,7 @@ async def serve(paths: Any, cfg: Any, *, with_tun: bool = True, dial: str | None
         for s in list(ctx.sessions):
             ctx.session_down(s, "engine stopped")
         await server.close()
+        await service.close()
         ctx.timers.close()
         if tun is not None:
             tun.detach_reader(loop)
