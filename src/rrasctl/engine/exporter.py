@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import os
 from typing import Any, Callable, Iterator
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -236,7 +237,7 @@ class MetricsServer:
         try:
             self._server = await asyncio.start_server(self._client, host, port, limit=MAX_HEAD, reuse_address=True)
         except OSError as exc:
-            self.error = exc.strerror or str(exc)
+            self.error = os.strerror(exc.errno) if exc.errno else str(exc)
             log.error("metrics endpoint %s not available: %s", listen, self.error)
             return
         where = "" if is_loopback(host) else " (not loopback: anyone who can reach it can read the metrics)"
@@ -301,4 +302,6 @@ def build(ctx: Any, *, version: str, started: float, dial_rows: Callable[[], lis
     registry.register(EngineCollector(ctx, version=version, started=started, dial_rows=dial_rows,
                                       per_session=lambda: bool(getattr(ctx.config.server, "metrics_per_session",
                                                                        False))))
-    return MetricsServer(registry)
+    server = MetricsServer(registry)
+    ctx.metrics.exporter = server      # `engine status` describes it
+    return server

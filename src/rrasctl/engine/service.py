@@ -67,7 +67,6 @@ class Service:
             return [ops.dial_row(n) for n in names]
 
         self.exporter = exporter.build(ctx, version=version, started=started, dial_rows=dial_rows)
-        self.recorder.exporter = self.exporter
 
     async def reload(self, new_config: Any) -> None:
         listen = getattr(new_config.server, "metrics_listen", None)
