@@ -268,3 +268,56 @@ def test_journal_session_and_refusal_lines_carry_rras_fields(lab, tmp_path):
         notify.close()
         journal.close()
         os.close(lab.server._stderr_pipe)
+
+
+HARDEN = r'''
+set -e
+mount --bind / / && mount -o remount,bind,ro /
+if touch /usr/.rrasctl-probe 2>/dev/null; then echo "root is still writable" >&2; exit 99; fi
+mount --bind "$STATE" "$STATE" && mount -o remount,bind,rw "$STATE"
+exec setpriv --no-new-privs --inh-caps=-all --bounding-set=-all,+net_admin,+net_raw,+net_bind_service "$@"
+'''
+MDWE = r'''
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+if libc.prctl(65, 1, 0, 0, 0) != 0:        # PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN: MemoryDenyWriteExecute=yes
+    sys.exit(f"PR_SET_MDWE: {os.strerror(ctypes.get_errno())}")
+os.execv(sys.executable, [sys.executable, "-m", "rrasctl", "engine", "run"])
+'''
+
+
+@pytest.mark.skipif(shutil.which("setpriv") is None or shutil.which("unshare") is None,
+                    reason="needs util-linux setpriv and unshare")
+def test_the_engine_runs_under_the_units_hardening(lab, tmp_path):
+    """What the unit's hardening leaves the engine, emulated without systemd: a read-only file system except the
+    state dir (ProtectSystem=strict + StateDirectory), no_new_privs, a capability bounding set of the three
+    capabilities, W^X memory (PR_SET_MDWE, as MemoryDenyWriteExecute). A client connects, pings, disconnects."""
+    (c1,) = setup_pair(lab, n_clients=1)
+    srv = lab.server
+    state = srv.home / "state"
+    state.mkdir(parents=True, exist_ok=True)
+    notify = Datagrams(state / "notify.sock")       # inside the writable dir, like /run/systemd/notify
+    env = dict(srv.env, STATE=str(state), NOTIFY_SOCKET=notify.path)
+    srv.proc = subprocess.Popen(["ip", "netns", "exec", srv.ns, "unshare", "--mount", "--propagation", "private",
+                                 "sh", "-c", HARDEN, "harden", PY, "-c", MDWE], env=env, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        try:
+            notify.wait(lambda d: b"READY=1" in d, timeout=30)
+        except AssertionError:
+            srv.proc.kill()
+            raise AssertionError(srv.proc.communicate()[1])
+        caps = json.loads(srv.cli("engine", "status", "-o", "json").stdout)
+        assert caps["listeners"]["pptp"].startswith("PPTP on TCP")
+        pid = int(subprocess.run(["ip", "netns", "pids", srv.ns], capture_output=True, text=True).stdout.split()[0])
+        st = Path(f"/proc/{pid}/status").read_text()
+        assert "NoNewPrivs:\t1" in st and "CapBnd:\t0000000000003400" in st, st
+        c1.start()
+        assert c1.cli("demand-dial", "connect", "hq", timeout=90).returncode == 0
+        assert c1.ping("10.87.0.1", 3).stdout.strip() == "sent 3 received 3"
+        assert c1.cli("demand-dial", "disconnect", "hq").returncode == 0
+        srv.proc.send_signal(signal.SIGTERM)
+        assert srv.proc.wait(30) == 0
+        assert (state / "accounting.jsonl").exists()             # the state dir was writable
+    finally:
+        notify.close()
