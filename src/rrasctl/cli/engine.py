@@ -46,9 +46,12 @@ def run(app, log_level: str | None, config_path: str | None) -> None:
 @output_option
 @click.pass_obj
 def status(app) -> None:
-    """Ask the running engine for its status.
+    """Ask the running engine for its status: grouped text (everything the JSON has), or -o json.
 
-    JSON: the engine's status object (as documented by the engine: pid, uptime, listeners, sessions, …).
+    JSON: the engine's status object: pid, version, started, uptime_s, edition, max_concurrent, inbound, sessions,
+    config, socket, state_dir, ports, listeners, tun, address_pool, counters (accepted, refused, malformed,
+    dropped, ended), drivers (each driver's figures, L2TP offload included), timers, metrics (listen, state,
+    scrapes), event_loop (lag_s, lag_max_s, probes), notes.
 
     \b
     Example:
@@ -58,16 +61,9 @@ def status(app) -> None:
     if app.output == "json" or not isinstance(status, dict):
         app.emit(status)
         return
-    summary = {k: v for k, v in status.items() if not isinstance(v, (dict, list))}
-    for k in ("listeners", "tun", "address_pool"):
-        if isinstance(status.get(k), dict):
-            summary[k] = status[k]
-    if status.get("notes"):
-        summary["notes"] = status["notes"]
-    app.emit(summary)
-    if isinstance(status.get("ports"), list) and status["ports"]:
-        click.echo()
-        app.emit(status["ports"])
+    from rrasctl.cli._status import render
+
+    click.echo(render(status), nl=False)
 
 
 @engine.command("install-service")
