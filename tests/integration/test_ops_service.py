@@ -18,6 +18,8 @@ import sys
 import time
 from pathlib import Path
 
+import re
+
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -321,3 +323,32 @@ def test_the_engine_runs_under_the_units_hardening(lab, tmp_path):
         assert (state / "accounting.jsonl").exists()             # the state dir was writable
     finally:
         notify.close()
+
+
+def test_connections_watch_in_a_pty_shows_rates_that_change_during_a_ping_flood(lab):
+    from support import read_until, screen_lines, spawn_in_pty, wait_exit
+
+    (c1,) = setup_pair(lab, n_clients=1)
+    lab.server.start()
+    c1.start()
+    assert c1.cli("demand-dial", "connect", "hq", timeout=90).returncode == 0
+    flood = subprocess.Popen(["ip", "netns", "exec", c1.ns, PY, str(Path(__file__).with_name("pptp_net.py")), "ping",
+                              "10.87.0.1", "100000", "2", "", ], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = dict(lab.server.env, TERM="xterm", COLUMNS="80", LINES="24")
+    pid, fd = spawn_in_pty(["ip", "netns", "exec", lab.server.ns, PY, "-m", "rrasctl", "connections", "watch",
+                            "--interval", "0.5"], env)
+    try:
+        raw = read_until(fd, lambda b: b.count(b"refused in the last minute") >= 6, timeout=60)
+        lines = screen_lines(raw)
+        rows = [line for line in lines if re.search(r"^\s*\d+ alice +pptp " + re.escape(c1.address), line)]
+        rates = [tuple(r.split()[-2:]) for r in rows[1:]]
+        assert rates and all(a != "-" and b != "-" for a, b in rates), rows
+        assert len(set(rates)) >= 2, rates               # the figures move with the traffic
+        assert all(len(line) <= 80 for line in lines)
+        os.write(fd, b"q")
+        read_until(fd, lambda b: b"\x1b[?1049l" in b, timeout=10)
+        assert wait_exit(pid) == 0
+    finally:
+        flood.kill()
+        flood.wait()
+        os.close(fd)

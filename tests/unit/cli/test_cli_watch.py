@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from rrasctl.cli.watch import Rates, Snapshot, plain_frame, si
+from support import read_until, screen_lines, spawn_in_pty, wait_exit
 from rrasctl.control import messages
 
 T0 = 1_800_000_000.0
@@ -135,61 +136,6 @@ def test_in_a_pipe_it_prints_count_snapshots(rr, engine):
 def test_no_engine_exits_5(rr):
     r = rr("connections", "watch", "--count", "1")
     assert r.exit_code == 5 and r.stderr.startswith("error: the engine is not running")
-
-
-ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Z0-9]|\x1b[=>]")
-
-
-def read_until(fd: int, pred, timeout: float = 20.0) -> bytes:
-    buf = b""
-    deadline = time.monotonic() + timeout
-    while not pred(buf):
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise AssertionError(f"timed out; got {buf[-2000:]!r}")
-        r, _, _ = select.select([fd], [], [], left)
-        if r:
-            try:
-                chunk = os.read(fd, 65536)
-            except OSError:
-                break
-            if not chunk:
-                break
-            buf += chunk
-    return buf
-
-
-def spawn_in_pty(argv: list[str], env: dict[str, str], cols: int = 80, rows: int = 24) -> tuple[int, int]:
-    pid, fd = pty.fork()
-    if pid == 0:                                            # child: the terminal is 80x24
-        os.execvpe(argv[0], argv, env)
-    fcntl_winsize(fd, rows, cols)
-    return pid, fd
-
-
-def fcntl_winsize(fd: int, rows: int, cols: int) -> None:
-    import fcntl
-
-    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
-
-
-def wait_exit(pid: int, timeout: float = 20.0) -> int:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            return os.waitstatus_to_exitcode(status)
-        select.select([], [], [], 0.05)
-    os.kill(pid, signal.SIGKILL)
-    os.waitpid(pid, 0)
-    raise AssertionError("did not exit")
-
-
-def screen_lines(raw: bytes) -> list[str]:
-    text = raw.decode("utf-8", "replace")
-    text = re.sub(r"\x1b\[[0-9;]*[Hf]", "\n", text)            # a cursor jump starts a new screen line
-    text = ANSI.sub("", text).replace("\r", "")
-    return [line for line in text.split("\n")]
 
 
 def test_live_view_in_a_pty_changes_and_quits_on_q(engine):
