@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from rrasctl.cli import _complete
 from rrasctl.cli._output import output_option
 
 COLUMNS = ["id", "protocol", "user", "interface", "peer", "port", "ip", "encryption", "auth", "started",
@@ -39,7 +40,7 @@ def list_(app) -> None:
 
 
 @connections.command("show")
-@click.argument("id_", metavar="ID")
+@click.argument("id_", metavar="ID", shell_complete=_complete.connection_ids)
 @output_option
 @click.pass_obj
 def show(app, id_: str) -> None:
@@ -55,7 +56,7 @@ def show(app, id_: str) -> None:
 
 
 @connections.command("disconnect")
-@click.argument("id_", metavar="ID")
+@click.argument("id_", metavar="ID", shell_complete=_complete.connection_ids)
 @click.pass_obj
 def disconnect(app, id_: str) -> None:
     """Disconnect one connection (the peer gets the protocol's clean teardown).
