@@ -7,7 +7,12 @@ from `conftest`: several conftest.py files exist, and whichever pytest loaded fi
 from __future__ import annotations
 
 import os
+import pty
 import random
+import re
+import select
+import signal
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -89,3 +94,64 @@ class FakeEngine:
 
     def close(self) -> None:
         self.sock.close()
+
+
+# ---- pseudo-terminal helpers (connections watch): run a program on an 80x24 pty, read its screen, wait for exit
+
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Z0-9]|\x1b[=>]")
+
+
+def read_until(fd: int, pred, timeout: float = 20.0) -> bytes:
+    buf = b""
+    deadline = time.monotonic() + timeout
+    while not pred(buf):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AssertionError(f"timed out; got {buf[-2000:]!r}")
+        r, _, _ = select.select([fd], [], [], left)
+        if r:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            buf += chunk
+    return buf
+
+
+def spawn_in_pty(argv: list[str], env: dict[str, str], cols: int = 80, rows: int = 24) -> tuple[int, int]:
+    pid, fd = pty.fork()
+    if pid == 0:                                            # child: the terminal is 80x24
+        os.execvpe(argv[0], argv, env)
+    fcntl_winsize(fd, rows, cols)
+    return pid, fd
+
+
+def fcntl_winsize(fd: int, rows: int, cols: int) -> None:
+    import fcntl
+    import struct
+    import termios
+
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+
+def wait_exit(pid: int, timeout: float = 20.0) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        select.select([], [], [], 0.05)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    raise AssertionError("did not exit")
+
+
+def screen_lines(raw: bytes) -> list[str]:
+    text = raw.decode("utf-8", "replace")
+    text = re.sub(r"\x1b\[[0-9;]*[Hf]", "\n", text)            # a cursor jump starts a new screen line
+    text = ANSI.sub("", text).replace("\r", "")
+    return [line for line in text.split("\n")]
+
+

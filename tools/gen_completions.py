@@ -17,7 +17,7 @@ def tree() -> dict[str, dict]:
     out: dict[str, dict] = {}
 
     def visit(cmd: click.Command, ctx: click.Context, path: str) -> None:
-        entry = {"subs": [], "opts": [], "choices": {}, "files": [], "args": []}
+        entry = {"subs": [], "opts": [], "choices": {}, "files": [], "args": [], "dyn": False, "dyn_opts": []}
         for p in cmd.get_params(ctx):
             if isinstance(p, click.Option):
                 if p.hidden:
@@ -29,10 +29,14 @@ def tree() -> dict[str, dict]:
                         entry["choices"][n] = list(p.type.choices)
                 if isinstance(p.type, (click.Path, click.File)):
                     entry["files"] += list(p.opts)
+                if getattr(p, "_custom_shell_complete", None) is not None:
+                    entry["dyn_opts"] += list(p.opts)
             elif isinstance(p, click.Argument) and isinstance(p.type, click.Choice) and not entry["args"]:
                 entry["args"] = list(p.type.choices)
             elif isinstance(p, click.Argument) and isinstance(p.type, (click.Path, click.File)):
                 entry["files"].append("ARG")
+            if isinstance(p, click.Argument) and getattr(p, "_custom_shell_complete", None) is not None:
+                entry["dyn"] = True      # names from the config or the engine: ask rrasctl (decision 0165)
         if isinstance(cmd, click.Group):
             for name in cmd.list_commands(ctx):
                 sub = cmd.get_command(ctx, name)
@@ -56,7 +60,7 @@ def _k(path: str, extra: str = "") -> str:
 
 def bash(t: dict[str, dict]) -> str:
     lines = [f"# bash completion for rrasctl ({HEAD})", "declare -A _rrasctl_subs _rrasctl_opts _rrasctl_args",
-             "declare -A _rrasctl_choices _rrasctl_files"]
+             "declare -A _rrasctl_choices _rrasctl_files _rrasctl_dyn"]
     for path, e in t.items():
         lines.append(f"_rrasctl_subs[{_k(path)!r}]={' '.join(e['subs'])!r}")
         lines.append(f"_rrasctl_opts[{_k(path)!r}]={' '.join(e['opts'])!r}")
@@ -65,7 +69,16 @@ def bash(t: dict[str, dict]) -> str:
             lines.append(f"_rrasctl_choices[{_k(path, o)!r}]={' '.join(ch)!r}")
         for o in e["files"]:
             lines.append(f"_rrasctl_files[{_k(path, o)!r}]=1")
+        if e["dyn"]:
+            lines.append(f"_rrasctl_dyn[{_k(path)!r}]=1")
+        for o in e["dyn_opts"]:
+            lines.append(f"_rrasctl_dyn[{_k(path, o)!r}]=1")
     lines += [
+        "_rrasctl_ask() {   # names from the config or the running engine: click's completion of the arguments",
+        "    local IFS=$'\\n'",
+        "    COMPREPLY=($(COMP_WORDS=\"${COMP_WORDS[*]}\" COMP_CWORD=$COMP_CWORD _RRASCTL_COMPLETE=bash_complete \\",
+        "        \"${COMP_WORDS[0]}\" 2>/dev/null | sed -n 's/^plain,//p'))",
+        "}",
         "_rrasctl() {",
         "    local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]} path=rrasctl i w",
         "    for ((i = 1; i < COMP_CWORD; i++)); do",
@@ -78,12 +91,14 @@ def bash(t: dict[str, dict]) -> str:
         "        COMPREPLY=($(compgen -W \"${_rrasctl_choices[$ckey]}\" -- \"$cur\")); return",
         "    fi",
         "    if [[ -n ${_rrasctl_files[$ckey]+x} ]]; then COMPREPLY=($(compgen -f -- \"$cur\")); return; fi",
+        "    if [[ -n ${_rrasctl_dyn[$ckey]+x} ]]; then _rrasctl_ask; return; fi",
         "    if [[ $cur == -* ]]; then",
         "        COMPREPLY=($(compgen -W \"${_rrasctl_opts[$path]}\" -- \"$cur\")); return",
         "    fi",
         "    if [[ -n ${_rrasctl_subs[$path]} ]]; then",
         "        COMPREPLY=($(compgen -W \"${_rrasctl_subs[$path]}\" -- \"$cur\")); return",
         "    fi",
+        "    if [[ -n ${_rrasctl_dyn[$path]+x} ]]; then _rrasctl_ask; return; fi",
         "    if [[ -n ${_rrasctl_args[$path]} ]]; then",
         "        COMPREPLY=($(compgen -W \"${_rrasctl_args[$path]}\" -- \"$cur\")); return",
         "    fi",
@@ -99,7 +114,7 @@ def zsh(t: dict[str, dict]) -> str:
         return "'" + s.replace("'", "'\\''") + "'"
 
     lines = ["#compdef rrasctl", f"# zsh completion for rrasctl ({HEAD})",
-             "typeset -gA _rrasctl_subs _rrasctl_opts _rrasctl_args _rrasctl_choices _rrasctl_files"]
+             "typeset -gA _rrasctl_subs _rrasctl_opts _rrasctl_args _rrasctl_choices _rrasctl_files _rrasctl_dyn"]
     for path, e in t.items():
         lines.append(f"_rrasctl_subs[{q(_k(path))}]={q(' '.join(e['subs']))}")
         lines.append(f"_rrasctl_opts[{q(_k(path))}]={q(' '.join(e['opts']))}")
@@ -108,7 +123,18 @@ def zsh(t: dict[str, dict]) -> str:
             lines.append(f"_rrasctl_choices[{q(_k(path, o))}]={q(' '.join(ch))}")
         for o in e["files"]:
             lines.append(f"_rrasctl_files[{q(_k(path, o))}]=1")
+        if e["dyn"]:
+            lines.append(f"_rrasctl_dyn[{q(_k(path))}]=1")
+        for o in e["dyn_opts"]:
+            lines.append(f"_rrasctl_dyn[{q(_k(path, o))}]=1")
     lines += [
+        "_rrasctl_ask() {   # names from the config or the running engine: click's completion of the arguments",
+        "    local -a out vals; local i",
+        "    out=(\"${(@f)$(COMP_WORDS=\"${words[*]}\" COMP_CWORD=$((CURRENT-1)) _RRASCTL_COMPLETE=zsh_complete \\",
+        "        ${words[1]} 2>/dev/null)}\")",
+        "    for ((i = 1; i + 1 <= ${#out}; i += 3)); do [[ ${out[i]} == plain ]] && vals+=(\"${out[i+1]}\"); done",
+        "    compadd -- $vals",
+        "}",
         "_rrasctl() {",
         "    local path=rrasctl w i cur=${words[CURRENT]} prev=${words[CURRENT-1]}",
         "    for ((i = 2; i < CURRENT; i++)); do",
@@ -119,8 +145,10 @@ def zsh(t: dict[str, dict]) -> str:
         "    local ckey=\"$path $prev\"",
         "    if (( ${+_rrasctl_choices[$ckey]} )); then compadd -- ${=_rrasctl_choices[$ckey]}; return; fi",
         "    if (( ${+_rrasctl_files[$ckey]} )); then _files; return; fi",
+        "    if (( ${+_rrasctl_dyn[$ckey]} )); then _rrasctl_ask; return; fi",
         "    if [[ $cur == -* ]]; then compadd -- ${=_rrasctl_opts[$path]}; return; fi",
         "    if [[ -n ${_rrasctl_subs[$path]} ]]; then compadd -- ${=_rrasctl_subs[$path]}; return; fi",
+        "    if (( ${+_rrasctl_dyn[$path]} )); then _rrasctl_ask; return; fi",
         "    if [[ -n ${_rrasctl_args[$path]} ]]; then compadd -- ${=_rrasctl_args[$path]}; return; fi",
         "    if (( ${+_rrasctl_files[$path ARG]} )); then _files; fi",
         "}",
@@ -143,6 +171,10 @@ def fish(t: dict[str, dict]) -> str:
              "    end",
              "    string trim -- \"$path\"",
              "end",
+             "function __rrasctl_ask  # names from the config or the running engine (click's completion)",
+             "    env _RRASCTL_COMPLETE=fish_complete COMP_WORDS=(commandline -cp) COMP_CWORD=(commandline -t) \\",
+             "        rrasctl 2>/dev/null | string replace -r -f '^plain,' ''",
+             "end",
              "complete -c rrasctl -f"]
     for path, e in t.items():
         cond = f"test (__rrasctl_path) = '{path}'"
@@ -150,11 +182,15 @@ def fish(t: dict[str, dict]) -> str:
             lines.append(f"complete -c rrasctl -n \"{cond}\" -a '{' '.join(e['subs'])}'")
         if e["args"]:
             lines.append(f"complete -c rrasctl -n \"{cond}\" -a '{' '.join(e['args'])}'")
+        if e["dyn"]:
+            lines.append(f"complete -c rrasctl -n \"{cond}\" -a '(__rrasctl_ask)'")
         for o in e["opts"]:
             flag = f"-l {o[2:]}" if o.startswith("--") else f"-s {o[1:]}"
             extra = ""
             if o in e["choices"]:
                 extra = f" -x -a '{' '.join(e['choices'][o])}'"
+            elif o in e["dyn_opts"]:
+                extra = " -x -a '(__rrasctl_ask)'"
             elif o in e["files"]:
                 extra = " -r -F"
             lines.append(f"complete -c rrasctl -n \"{cond}\" {flag}{extra}")

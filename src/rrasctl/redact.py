@@ -67,6 +67,19 @@ def register(plain: str) -> None:
         _registered.add(plain)
 
 
+def mask_text(text: str) -> str:
+    """TEXT with every registered plain secret and every sealed value replaced by the mask."""
+    masked = text
+    for plain in _registered:
+        if plain in masked:
+            masked = masked.replace(plain, MASK)
+    if "enc:v" in masked:
+        import re
+
+        masked = re.sub(r"enc:v[12]:[A-Za-z0-9+/=_:-]+", MASK, masked)
+    return masked
+
+
 class RedactingFilter(logging.Filter):
     """Masks registered secrets and sealed values in every record's rendered message."""
 
@@ -75,14 +88,7 @@ class RedactingFilter(logging.Filter):
             msg = record.getMessage()
         except Exception:  # a bad format string is not ours to fix here
             return True
-        masked = msg
-        for plain in _registered:
-            if plain in masked:
-                masked = masked.replace(plain, MASK)
-        if "enc:v" in masked:
-            import re
-
-            masked = re.sub(r"enc:v[12]:[A-Za-z0-9+/=_:-]+", MASK, masked)
+        masked = mask_text(msg)
         if masked != msg:
             record.msg, record.args = masked, None
         return True

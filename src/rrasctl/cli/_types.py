@@ -83,3 +83,37 @@ def if_exists_option(what: str):
     return click.option("--if-exists", type=click.Choice(["fail", "update"]), default="fail", show_default=True,
                         help=f"If the {what} exists: fail (exit 4), or update it to exactly these settings (its "
                              "password kept unless one is given).")
+
+
+class _ListenOrOff(click.ParamType):
+    """HOST:PORT (a bare PORT = 127.0.0.1:PORT), or "off"."""
+
+    name = "HOST:PORT|off"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if not isinstance(value, str):
+            return value
+        if value.strip().lower() in ("off", "none", ""):
+            return "off"
+        try:
+            return model.listen_address("value", value)
+        except ValidationError as e:
+            self.fail(e.message.removeprefix("value: "), param, ctx)
+
+
+class _OnOff(click.ParamType):
+    name = "on|off"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, bool):
+            return value
+        v = str(value).strip().lower()
+        if v in ("on", "yes", "true", "1"):
+            return True
+        if v in ("off", "no", "false", "0"):
+            return False
+        self.fail(f"{value!r} is not on or off", param, ctx)
+
+
+LISTEN_OR_OFF = _ListenOrOff()
+ON_OFF = _OnOff()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from rrasctl.cli import _complete
 from rrasctl.cli._output import output_option
 
 COLUMNS = ["id", "protocol", "user", "interface", "peer", "port", "ip", "encryption", "auth", "started",
@@ -42,7 +43,7 @@ def list_(app) -> None:
 
 
 @connections.command("show")
-@click.argument("id_", metavar="ID")
+@click.argument("id_", metavar="ID", shell_complete=_complete.connection_ids)
 @output_option
 @click.pass_obj
 def show(app, id_: str) -> None:
@@ -58,7 +59,7 @@ def show(app, id_: str) -> None:
 
 
 @connections.command("disconnect")
-@click.argument("id_", metavar="ID")
+@click.argument("id_", metavar="ID", shell_complete=_complete.connection_ids)
 @click.pass_obj
 def disconnect(app, id_: str) -> None:
     """Disconnect one connection (the peer gets the protocol's clean teardown).
@@ -85,6 +86,39 @@ def refusals(app) -> None:
     """
     rows = app.engine("connections.refusals")
     app.emit(rows or [], REFUSAL_COLUMNS, drop=REFUSAL_DROP, tail="cause")
+
+
+@connections.command("watch")
+@click.option("--interval", type=click.FloatRange(min=0.1, max=3600), default=1.0, show_default=True,
+              metavar="SECONDS", help="Time between refreshes.")
+@click.option("--count", type=click.IntRange(min=1), metavar="N", help="Stop after N refreshes (default: never).")
+@click.pass_obj
+def watch(app, interval: float, count: int | None) -> None:
+    """Live view of the connections: rates in and out, duration, auth, encryption, sorted by rate.
+
+    The header shows the totals and the refusals of the last minute. On a terminal it redraws in place (q or
+    Ctrl-C quits); in a pipe it prints one plain snapshot per refresh.
+
+    \b
+    Example:
+        rrasctl connections watch
+        rrasctl connections watch --count 3 --interval 5 | tee snapshots.txt
+    """
+    import sys
+
+    from rrasctl.cli import watch as live
+
+    def call(op: str):
+        return app.engine(op, timeout=5.0)
+
+    call("connections.list")       # no engine: exit 5 before the screen is taken over
+    try:
+        if sys.stdout.isatty():
+            live.run_tty(call, interval, count)
+        else:
+            live.run_plain(call, interval, count)
+    except KeyboardInterrupt:
+        pass
 
 
 def _id(value: str):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from rrasctl.cli import _secrets, _types
+from rrasctl.cli import _complete, _secrets, _types
 from rrasctl.cli._output import output_option
 from rrasctl.config import model
 from rrasctl.errors import Conflict, NotFound
@@ -124,7 +124,7 @@ def add(app, name, destination, user, routes, password_stdin, if_exists, **opts)
 
 
 @demand_dial.command("set")
-@click.argument("name")
+@click.argument("name", shell_complete=_complete.demand_dial_names)
 @click.option("--destination", type=_types.HOST, help="Host name or address to dial.")
 @click.option("--user", help="The user name this router gives the remote one.")
 @click.option("--route", "routes", type=_types.ROUTE, multiple=True, help="CIDR[/metric] (repeat; replaces the list).")
@@ -154,7 +154,7 @@ def set_(app, name, destination, user, routes, ask_password, password_stdin, **o
 
 
 @demand_dial.command("remove")
-@click.argument("name")
+@click.argument("name", shell_complete=_complete.demand_dial_names)
 @click.option("--force", is_flag=True,
               help="End the interface's live connection or dial (else they refuse the removal).")
 @click.pass_obj
@@ -208,7 +208,7 @@ def list_(app) -> None:
 
 
 @demand_dial.command("show")
-@click.argument("name")
+@click.argument("name", shell_complete=_complete.demand_dial_names)
 @output_option
 @click.pass_obj
 def show(app, name: str) -> None:
@@ -248,7 +248,7 @@ def route() -> None:
 
 
 @route.command("add")
-@click.argument("name")
+@click.argument("name", shell_complete=_complete.demand_dial_names)
 @click.argument("route_", metavar="CIDR[/METRIC]", type=_types.ROUTE)
 @click.pass_obj
 def route_add(app, name: str, route_) -> None:
@@ -267,7 +267,7 @@ def route_add(app, name: str, route_) -> None:
 
 
 @route.command("remove")
-@click.argument("name")
+@click.argument("name", shell_complete=_complete.demand_dial_names)
 @click.argument("cidr", type=_types.CIDR)
 @click.pass_obj
 def route_remove(app, name: str, cidr: str) -> None:
@@ -287,7 +287,7 @@ def route_remove(app, name: str, cidr: str) -> None:
 
 
 @route.command("list")
-@click.argument("name")
+@click.argument("name", shell_complete=_complete.demand_dial_names)
 @output_option
 @click.pass_obj
 def route_list(app, name: str) -> None:
@@ -304,7 +304,7 @@ def route_list(app, name: str) -> None:
 
 
 @demand_dial.command("connect")
-@click.argument("name")
+@click.argument("name", shell_complete=_complete.demand_dial_names)
 @click.option("--no-wait", is_flag=True, help="Return as soon as the engine starts dialling.")
 @click.option("--foreground", is_flag=True, help="With no engine running, run a private one for this interface.")
 @click.option("--timeout", type=click.FloatRange(1, 3600), default=120, show_default=True, metavar="SECONDS",
@@ -355,7 +355,7 @@ def connect(app, name: str, no_wait: bool, foreground: bool, timeout: float) -> 
 
 
 @demand_dial.command("disconnect")
-@click.argument("name")
+@click.argument("name", shell_complete=_complete.demand_dial_names)
 @click.pass_obj
 def disconnect(app, name: str) -> None:
     """Ask the running engine to hang up NAME.
@@ -370,7 +370,7 @@ def disconnect(app, name: str) -> None:
 
 
 @demand_dial.command("status")
-@click.argument("name", required=False)
+@click.argument("name", required=False, shell_complete=_complete.demand_dial_names)
 @output_option
 @click.pass_obj
 def status(app, name: str | None) -> None:

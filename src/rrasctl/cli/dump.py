@@ -44,6 +44,10 @@ def script(c: model.Config) -> str:
         args.append(f"--l2tp-hello-interval {c.l2tp.hello_interval_s}")
     if c.l2tp.hide_avps:
         args.append("--l2tp-hide-avps")
+    if s.metrics_listen:
+        args.append(f"--metrics-listen {_q(s.metrics_listen)}")
+    if s.metrics_per_session:
+        args.append("--metrics-per-session on")
     out.append("# server")
     out.append("rrasctl server set " + " ".join(args) if args else "# (server: defaults)")
     if c.l2tp.secret:

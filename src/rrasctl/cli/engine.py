@@ -47,13 +47,16 @@ def run(app, log_level: str | None, config_path: str | None) -> None:
 @output_option
 @click.pass_obj
 def status(app) -> None:
-    """Ask the running engine for its status.
+    """Ask the running engine for its status: grouped text (everything the JSON has), or -o json.
 
     pending_restart lists saved settings the engine applies only when it starts (listen address, tunnel address,
     TUN name) whose saved value differs from the running one.
 
-    JSON: the engine's status object (as documented by the engine: pid, uptime, listeners, sessions, …,
-    pending_restart: a list of objects with key, running, saved, why).
+    JSON: the engine's status object: pid, version, started, uptime_s, edition, max_concurrent, inbound, sessions,
+    config, socket, state_dir, ports, listeners, tun, address_pool, counters (accepted, refused, malformed,
+    dropped, ended), drivers (each driver's figures, L2TP offload included), timers, metrics (listen, state,
+    scrapes), event_loop (lag_s, lag_max_s, probes), notes, pending_restart (a list of objects with key, running,
+    saved, why).
 
     \b
     Example:
@@ -63,19 +66,68 @@ def status(app) -> None:
     if app.output == "json" or not isinstance(status, dict):
         app.emit(status)
         return
-    summary = {k: v for k, v in status.items() if not isinstance(v, (dict, list))}
-    for k in ("listeners", "tun", "address_pool"):
-        if isinstance(status.get(k), dict):
-            summary[k] = status[k]
-    if status.get("notes"):
-        summary["notes"] = status["notes"]
-    if status.get("pending_restart"):   # saved, applied when the engine starts (decision 0122)
-        summary["pending_restart"] = [f"{p.get('key')} (running {p.get('running')}, saved {p.get('saved')})"
-                                      for p in status["pending_restart"]]
-    app.emit(summary)
-    if isinstance(status.get("ports"), list) and status["ports"]:
-        click.echo()
-        app.emit(status["ports"])
+    from rrasctl.cli._status import render
+
+    click.echo(render(status), nl=False)
+
+
+@engine.command("install-service")
+@click.option("--unit-dir", type=click.Path(file_okay=False), default="/etc/systemd/system", show_default=True,
+              help="Where to write rrasctl.service.")
+@click.option("--service-config", metavar="PATH", default="/etc/rrasctl/rrasctl.toml", show_default=True,
+              help="The config file the service reads (RRASCTL_CONFIG in the unit).")
+@click.option("--exec", "exec_start", metavar="COMMAND", help="How to start rrasctl (default: this installation).")
+@click.option("--dry-run", "--stdout", "dry_run", is_flag=True, help="Print the unit on stdout; write nothing.")
+@click.pass_obj
+def install_service(app, unit_dir: str, service_config: str, exec_start: str | None, dry_run: bool) -> None:
+    """Write the systemd unit rrasctl.service (Type=notify, watchdog, hardening) and say what to run next.
+
+    The service reads --service-config (default /etc/rrasctl/rrasctl.toml), not your shell's config: configure it
+    with RRASCTL_CONFIG set to the same path. It runs as root with only CAP_NET_ADMIN, CAP_NET_RAW and
+    CAP_NET_BIND_SERVICE, a read-only file system except /var/lib/rrasctl, and logs to the journal with fields
+    (journalctl -u rrasctl RRAS_USER=alice).
+
+    \b
+    Example:
+        sudo rrasctl engine install-service
+        sudo systemctl daemon-reload && sudo systemctl enable --now rrasctl
+        rrasctl engine install-service --dry-run
+    """
+    import os
+
+    from rrasctl import service_unit
+    from rrasctl.errors import RrasctlError, ValidationError
+
+    if not os.path.isabs(service_config):
+        raise ValidationError(f"--service-config must be an absolute path, not {service_config!r}")
+    try:
+        unit = service_unit.render(exec_start=exec_start, config=service_config)
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from None
+    if dry_run:
+        click.echo(unit.text, nl=False)
+        return
+    path = os.path.join(unit_dir, service_unit.UNIT_NAME)
+    existed = os.path.exists(path)
+    tmp = path + ".tmp"
+    try:
+        os.makedirs(unit_dir, exist_ok=True)
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(unit.text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise RrasctlError(f"cannot write {path}: {exc.strerror or exc}",
+                           hint="run it as root, or choose another --unit-dir") from None
+    app.say(f"{'replaced' if existed else 'wrote'} {path}")
+    app.say(f"  ExecStart={unit.exec_start} engine run")
+    app.say(f"  RRASCTL_CONFIG={unit.config}; state in /var/lib/rrasctl")
+    for note in unit.notes:
+        app.say(f"  note: {note}")
+    app.say("next:")
+    app.say("  systemctl daemon-reload && systemctl enable --now rrasctl")
+    app.say(f"  export RRASCTL_CONFIG={unit.config}    # so rrasctl commands edit the file the service reads")
+    app.say("  journalctl -u rrasctl -f")
 
 
 @engine.command("reload")

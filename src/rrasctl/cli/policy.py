@@ -6,7 +6,7 @@ import dataclasses
 
 import click
 
-from rrasctl.cli import _types
+from rrasctl.cli import _complete, _types
 from rrasctl.cli._output import output_option
 from rrasctl.config import model
 from rrasctl.errors import Conflict, NotFound, ValidationError
@@ -167,7 +167,7 @@ def list_(app) -> None:
 
 
 @policy.command("show")
-@click.argument("name")
+@click.argument("name", shell_complete=_complete.policy_names)
 @output_option
 @click.pass_obj
 def show(app, name: str) -> None:
@@ -221,7 +221,7 @@ def add(app, name: str, position: int, if_exists: str, **values) -> None:
 
 
 @policy.command("set")
-@click.argument("name")
+@click.argument("name", shell_complete=_complete.policy_names)
 @_policy_options
 @click.pass_obj
 def set_(app, name: str, **values) -> None:
@@ -252,7 +252,7 @@ def set_(app, name: str, **values) -> None:
 
 
 @policy.command("remove")
-@click.argument("name")
+@click.argument("name", shell_complete=_complete.policy_names)
 @click.option("--missing-ok", is_flag=True, help="A policy that does not exist is not an error (what `dump` writes).")
 @click.pass_obj
 def remove(app, name: str, missing_ok: bool) -> None:
@@ -279,7 +279,7 @@ def remove(app, name: str, missing_ok: bool) -> None:
 
 
 @policy.command("move")
-@click.argument("name")
+@click.argument("name", shell_complete=_complete.policy_names)
 @click.argument("position", type=click.IntRange(min=1))
 @click.pass_obj
 def move(app, name: str, position: int) -> None:
@@ -325,7 +325,8 @@ def parse_at(value: str | None):
 
 
 @policy.command("test")
-@click.option("--user", required=True, help="The user name the caller gives.")
+@click.option("--user", required=True, help="The user name the caller gives.",
+              shell_complete=_complete.user_names)
 @click.option("--tunnel", required=True, type=click.Choice(model.TUNNEL_TYPES), help="pptp or l2tp.")
 @click.option("--auth", "auth_method", required=True, type=click.Choice(model.METHODS), help="The method used.")
 @click.option("--at", help="When: 'YYYY-MM-DD HH:MM' or 'mon 09:00' (default: now).")

@@ -23,6 +23,7 @@ def server_view(c: model.Config) -> dict:
         "pptp_echo_interval_s": c.pptp.echo_interval_s,
         "l2tp_secret": SECRET_MASK if c.l2tp.secret else None, "l2tp_hide_avps": c.l2tp.hide_avps,
         "l2tp_hello_interval_s": c.l2tp.hello_interval_s,
+        "metrics_listen": s.metrics_listen, "metrics_per_session": s.metrics_per_session,
     }
 
 
@@ -44,7 +45,7 @@ def show(app) -> None:
 
     JSON: an object with edition, max_concurrent (null = no edition cap), port_limits, listen_address,
     address_pool, tunnel_address, dns, wins, log_level, tun_name, pptp_echo_interval_s, l2tp_secret,
-    l2tp_hide_avps, l2tp_hello_interval_s.
+    l2tp_hide_avps, l2tp_hello_interval_s, metrics_listen (null = off), metrics_per_session.
 
     \b
     Example:
@@ -78,18 +79,26 @@ def check_edition(config: model.Config, edition: str) -> None:
 @click.option("--l2tp-hide-avps/--no-l2tp-hide-avps", default=None, help="Hide sensitive L2TP AVPs (needs a secret).")
 @click.option("--l2tp-secret-stdin", is_flag=True, help="Read the L2TP tunnel secret from stdin.")
 @click.option("--no-l2tp-secret", is_flag=True, help="Remove the L2TP tunnel secret.")
+@click.option("--metrics-listen", type=_types.LISTEN_OR_OFF, metavar="HOST:PORT|off",
+              help="Serve Prometheus metrics there (a bare PORT means 127.0.0.1:PORT; off = no endpoint).")
+@click.option("--metrics-per-session", type=_types.ON_OFF, metavar="on|off",
+              help="Add one series per live connection to the metrics (off by default: cardinality).")
 @click.pass_obj
 def set_(app, edition, listen_address, address_pool, tunnel_address, dns, wins, log_level, tun_name,
-         pptp_echo_interval, l2tp_hello_interval, l2tp_hide_avps, l2tp_secret_stdin, no_l2tp_secret) -> None:
+         pptp_echo_interval, l2tp_hello_interval, l2tp_hide_avps, l2tp_secret_stdin, no_l2tp_secret,
+         metrics_listen, metrics_per_session) -> None:
     """Change server settings; only the options given change.
 
     A running engine applies them at once, except --listen-address, --tunnel-address and --tun-name, which it
     applies when it next starts: the command then says so, and `rrasctl engine status` lists them as pending.
+    The metrics endpoint is off by default; it listens on loopback unless a non-loopback address is written out,
+    and a running engine moves it at once.
 
     \b
     Example:
         rrasctl server set --edition enterprise --dns 10.0.0.53,10.0.0.54
         printf '%s\\n' "$SECRET" | rrasctl server set --l2tp-secret-stdin --l2tp-hide-avps
+        rrasctl server set --metrics-listen 127.0.0.1:9477
     """
     secret = _secrets.read("L2TP tunnel secret", stdin=l2tp_secret_stdin, ask=False)
     values = {"edition": edition, "listen_address": listen_address, "address_pool": address_pool,
@@ -119,10 +128,29 @@ def set_(app, edition, listen_address, address_pool, tunnel_address, dns, wins, 
             e.set("l2tp.secret", app.seal(secret))
         if no_l2tp_secret:
             e.delete("l2tp.secret")
+        if metrics_listen == "off":
+            e.delete("server.metrics_listen")
+        elif metrics_listen is not None:
+            e.set("server.metrics_listen", metrics_listen)
+        if metrics_per_session is not None:
+            e.set("server.metrics_per_session", metrics_per_session)
         after = e.preview()
     if moved is not None:
         app.say(f"tunnel address moved into the new pool: {moved}")
+    if metrics_listen is not None:
+        _say_metrics(app, after.server.metrics_listen)
     if edition is not None:
         app.say(f"edition: {after.server.edition} (max concurrent: {after.max_concurrent or 'no edition cap'})")
     else:
         app.say("server settings saved")
+
+
+def _say_metrics(app, listen: str | None) -> None:
+    if listen is None:
+        app.say("metrics endpoint: off")
+        return
+    app.say(f"metrics endpoint: http://{listen}/metrics")
+    host = listen.rpartition(":")[0].strip("[]")
+    if host != "localhost" and not host.startswith("127.") and host != "::1":
+        app.say(f"warning: {host} is not a loopback address: anyone who can reach it can read the metrics "
+                "(no authentication); filter the port or use 127.0.0.1")

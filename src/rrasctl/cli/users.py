@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from rrasctl.cli import _secrets, _types
+from rrasctl.cli import _complete, _secrets, _types
 from rrasctl.cli._output import output_option
 from rrasctl.config import model
 from rrasctl.errors import Conflict, NotFound
@@ -76,7 +76,7 @@ def list_(app) -> None:
 
 
 @users.command("show")
-@click.argument("name")
+@click.argument("name", shell_complete=_complete.user_names)
 @output_option
 @click.pass_obj
 def show(app, name: str) -> None:
@@ -136,7 +136,7 @@ def add(app, name, password_stdin, dial_in, static_ip, routes, if_exists) -> Non
 
 
 @users.command("set")
-@click.argument("name")
+@click.argument("name", shell_complete=_complete.user_names)
 @click.option("--password-stdin", is_flag=True, help="Read a new password from stdin.")
 @click.option("--password", "ask_password", is_flag=True, help="Ask a new password on a hidden prompt.")
 @click.option("--dial-in", type=click.Choice(model.DIAL_IN), help="allow, deny or policy.")
@@ -169,7 +169,7 @@ def set_(app, name, password_stdin, ask_password, dial_in, static_ip, routes, no
 
 
 @users.command("remove")
-@click.argument("name")
+@click.argument("name", shell_complete=_complete.user_names)
 @click.option("--force", is_flag=True, help="End the user's live connections (else they refuse the removal).")
 @click.pass_obj
 def remove(app, name: str, force: bool) -> None:
@@ -189,7 +189,7 @@ def remove(app, name: str, force: bool) -> None:
 
 
 @users.command("unlock")
-@click.argument("name")
+@click.argument("name", shell_complete=_complete.user_names)
 @click.pass_obj
 def unlock(app, name: str) -> None:
     """Unlock a user locked out by too many failed authentications.

@@ -55,6 +55,8 @@ class Server:
     wins: tuple[str, ...] = ()
     log_level: str = "info"
     tun_name: str = "rras0"
+    metrics_listen: str | None = None  # "127.0.0.1:9477": Prometheus endpoint; None = off (decision 0162)
+    metrics_per_session: bool = False  # one series per live connection (cardinality: off by default)
 
     @property
     def max_concurrent(self) -> int | None:
@@ -418,6 +420,35 @@ def tun_name(key: str, v: Any) -> str:
     return v
 
 
+def listen_address(key: str, v: Any) -> str:
+    """HOST:PORT for a listener: an IPv4 address, [IPv6] or localhost, and a port 1..65535; a bare PORT means
+    127.0.0.1:PORT (a non-loopback address is only ever used when written out). Returns the normal form."""
+    if isinstance(v, int) and not isinstance(v, bool):
+        v = str(v)
+    if not isinstance(v, str) or not v.strip():
+        raise _bad(key, v, "is not HOST:PORT (like 127.0.0.1:9477)")
+    text = v.strip()
+    if text.isdigit():
+        host, port = "127.0.0.1", text
+    else:
+        host, sep, port = text.rpartition(":")
+        if not sep or not host:
+            raise _bad(key, v, "is not HOST:PORT (like 127.0.0.1:9477)")
+    if not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise _bad(key, v, "has no valid port (HOST:PORT, port 1..65535)")
+    if host.startswith("[") and host.endswith("]"):
+        try:
+            return f"[{ipaddress.IPv6Address(host[1:-1])}]:{int(port)}"
+        except ValueError:
+            raise _bad(key, v, "has no valid IPv6 address inside [ ]") from None
+    if host == "localhost":
+        return f"localhost:{int(port)}"
+    try:
+        return f"{ipaddress.IPv4Address(host)}:{int(port)}"
+    except ValueError:
+        raise _bad(key, v, "is not HOST:PORT with an IPv4 address, [IPv6 address] or localhost") from None
+
+
 def sealed(key: str, v: Any) -> str:
     if not isinstance(v, str) or not v.startswith(("enc:v1:", "enc:v2:")):
         raise ValidationError(f"{key}: is not a sealed secret (enc:v2:…); set it with rrasctl, never by hand")
@@ -435,6 +466,8 @@ _SERVER = {
     "wins": _list(ip_address),
     "log_level": _choice(LOG_LEVELS),
     "tun_name": lambda k, v: tun_name(k, v),
+    "metrics_listen": _opt(listen_address),
+    "metrics_per_session": _bool,
 }
 _PORTS = {"count": _int(0), "remote_access": _bool, "demand_dial": _bool}
 _LOCKOUT = {"max_failures": _int(0, 1000), "reset_minutes": _int(0, 525600)}

@@ -54,6 +54,8 @@ class Accounting:
         self._counter = itertools.count(1)
         self._open: dict[int, str] = {}      # Session.id -> session_id, for sessions whose start was written
         self._journal_lines = 0
+        # Objects with on_start(session), on_stop(session, cause), on_refusal(record): the metrics recorder.
+        self.observers: list[Any] = []
 
     @property
     def accounting_path(self) -> Path | None:
@@ -79,6 +81,8 @@ class Accounting:
         if self.enabled and self._append(self.accounting_path, rec):
             self._open[session.id] = sid
             self._journal({"start": rec, "t": now})
+        for o in self.observers:
+            o.on_start(session)
         return rec
 
     def stop(self, session: Session, cause: str) -> dict[str, Any]:
@@ -91,6 +95,8 @@ class Accounting:
         if sid is not None:
             self._append(self.accounting_path, rec)
             self._journal({"stop": sid})
+        for o in self.observers:
+            o.on_stop(session, cause)
         return rec
 
     def close_orphans(self, now: float | None = None) -> list[dict[str, Any]]:
@@ -139,6 +145,8 @@ class Accounting:
             rec["interface"] = interface
         self.refusals.append(rec)
         self._append(self.refusals_path, rec)
+        for o in self.observers:
+            o.on_refusal(rec)
         return rec
 
     def refusal_rows(self) -> list[dict[str, Any]]:

@@ -149,6 +149,13 @@ class EngineContext:
     notes: list[str] = dataclasses.field(default_factory=list)          # shown by `engine status` ("plain L2TP only")
     open_secret: Callable[[str | None], str | None] = lambda sealed: None
     on_session_down: list[Callable[["Session", Cause, str], None]] = dataclasses.field(default_factory=list)
+    metrics: Any = None                          # engine/metrics.py recorder (NULL_METRICS when metrics are off)
+
+    def __post_init__(self) -> None:
+        if self.metrics is None:
+            from rrasctl.engine.metrics import NULL_METRICS
+
+            self.metrics = NULL_METRICS
 
     # --- bookkeeping helpers (one call each for the drivers) ---------------------------------------------------
     def refused(self, cause: Cause, *, protocol: str, peer: str, wire: str, detail: str = "",
@@ -160,7 +167,9 @@ class EngineContext:
         info = explain(cause, detail)
         self.counters.refused.count(cause.value)
         log.warning("refused %s call from %s%s: %s (answered %s; client sees error %d)", protocol, peer,
-                    f" user {user}" if user else "", info.text, wire, int(info.windows_error))
+                    f" user {user}" if user else "", info.text, wire, int(info.windows_error),
+                    extra={"cause": cause.value, "windows_error": int(info.windows_error), "user": user,
+                           "peer": peer, "protocol": protocol})
         self.accounting.refusal(peer=peer, user=user, protocol=protocol, cause=info.text, reason=cause.value,
                                 wire=wire, wire_result=wire_result, windows_error=int(info.windows_error),
                                 interface=interface)
@@ -204,7 +213,9 @@ class EngineContext:
         if session.ip is not None and session.direction.value == "in":
             self.addrpool.release(session.ip)
         self.admission.release(Protocol(session.protocol), session.port)
-        SessionLog(log, session).info("down: %s", explain(cause, detail))
+        info = explain(cause, detail)
+        SessionLog(log, session).info("down: %s", info, extra={"cause": cause.value,
+                                                                "windows_error": int(info.windows_error)})
         for hook in list(self.on_session_down):
             try:
                 hook(session, cause, detail)

@@ -4,8 +4,9 @@ Result shapes (JSON, snake_case; the CLI renders them):
 
 - `status` -> {running, pid, version, started, uptime_s, config, socket, state_dir, edition, max_concurrent,
   inbound, sessions, ports: [ports.list rows], listeners: {pptp: str, l2tp: str}, tun: {...}, counters: {accepted,
-  refused, malformed, dropped, ended: {key: n}}, drivers: {proto: {...}}, timers: {armed, fired}, notes: [str],
-  pending_restart: [{key, running, saved, why}]}
+  refused, malformed, dropped, ended: {key: n}}, drivers: {proto: {...}}, timers: {armed, fired}, metrics: {listen,
+  state, scrapes}, event_loop: {lag_s, lag_max_s, probes}, notes: [str], pending_restart: [{key, running, saved,
+  why}]}
 - `reload` -> {reloaded: true, config, restart_needed: [{key, running, saved, why}]}   (a bad file: error kind
   "invalid", the old config stays; restart_needed: saved settings applied only at the next start, decision 0122)
 - `ports.list` -> [{protocol, count, remote_access, demand_dial, in_use, available}]
@@ -147,6 +148,7 @@ class Ops:
             "counters": ctx.counters.as_dict(),
             "drivers": drivers,
             "timers": {"armed": len(ctx.timers), "fired": ctx.timers.fired, "errors": ctx.timers.errors},
+            **(ctx.metrics.describe() if getattr(ctx, "metrics", None) is not None else {}),   # metrics, event_loop
             "notes": list(ctx.notes),
             "pending_restart": self._pending_restart(),
         }
@@ -343,6 +345,10 @@ class Ops:
         if not isinstance(name, str) or name not in ifaces:
             raise NotFound(f"no demand-dial interface named {name!r}", hint="rrasctl demand-dial list")
         return ifaces[name]
+
+    def dial_row(self, name: str) -> dict[str, Any]:
+        """The demand_dial.status row of one interface (also read by the metrics endpoint at scrape time)."""
+        return self._dial_row(name)
 
     def _dial_row(self, name: str) -> dict[str, Any]:
         iface = (getattr(self.ctx.config, "demand_dial", {}) or {}).get(name)

@@ -189,6 +189,7 @@ class PppSession:
             if self.failure is None and not getattr(ev, "retry", False):
                 cause = cause_for_error(ev.error) if ev.error else Cause.AUTH_TIMEOUT
                 self.failure = DialFailed(cause, "" if ev.error else ev.reason)
+                self.ctx.metrics.authentication(self.protocol, self._method(ev), "failure", "out")
             return
         if self.known_user is not None and az.counts_towards_lockout(True, ev.error) and not self.refusal_recorded:
             if self.ctx.lockout.failed(self.ctx.config, self.known_user):
@@ -201,6 +202,7 @@ class PppSession:
         self._record_auth_failure(ev)
 
     def _record_auth_failure(self, ev: Any) -> None:
+        self.ctx.metrics.authentication(self.protocol, self._method(ev), "failure", "in")
         error = ev.error or 691
         self._refuse(cause_for_error(error), ev.reason, f"PPP {self._method(ev)} failure E={error}",
                      az.bare_user(ev.user) if ev.user else None)
@@ -208,6 +210,7 @@ class PppSession:
     def _auth_succeeded(self, ev: Any, now: float) -> list:
         s = self.session
         s.auth = self._method(ev)
+        self.ctx.metrics.authentication(self.protocol, s.auth, "success", "out" if self.outbound else "in")
         self.pending_failure = None
         if self.outbound:
             s.user = self.iface.user if self.iface is not None else s.user

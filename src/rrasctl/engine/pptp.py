@@ -27,6 +27,7 @@ import logging
 import os
 import socket
 import struct
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,7 +42,7 @@ from rrasctl.protocols.pptp.control import (
     CallCleared, CallConnected, CallRefused, CallRequested, ControlClosed, ControlConfig, ControlEstablished,
     ControlState, PptpControl, Role as ControlRole,
 )
-from rrasctl.protocols.pptp.gre import GreWindow
+from rrasctl.protocols.pptp.gre import STALL_S, GreWindow
 from rrasctl.router.admission import Protocol, Refuse, Use
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ RECV_WINDOW = 1024          # our Packet Recv Window Size (decision 0066; Window
 CONNECT_TIMEOUT_S = 15.0
 SETUP_TIMEOUT_S = 30.0
 IDLE_TIMEOUT_S = 60.0       # a control connection without a call (decision 0082)
+STALL_POLL_S = STALL_S / 2  # how often calls are checked for receiving only rejected GRE (decision 0140)
 
 
 @dataclass(eq=False)
@@ -70,7 +72,7 @@ class PptpCarrier:
     """One call's way to the peer (calls.Carrier), and its entry in the GRE demultiplexer."""
 
     __slots__ = ("driver", "tunnel", "local_call_id", "peer", "peer_u32", "addr", "core", "session", "call",
-                 "ack_armed")
+                 "ack_armed", "stalled")
 
     def __init__(self, driver: "PptpDriver", tunnel: _Tunnel, local_call_id: int, core: PptpCall,
                  session: Session) -> None:
@@ -81,6 +83,7 @@ class PptpCarrier:
         self.core, self.session = core, session
         self.call: Call | None = None
         self.ack_armed = False
+        self.stalled = False                         # receiving only rejected GRE packets (reported once)
 
     def send(self, packets: list[bytes]) -> None:
         gre = self.driver.gre
@@ -170,6 +173,7 @@ class PptpDriver:
             raise
         self.gre.attach(ctx.loop, self._on_gre, after=self._settle_batch)
         self._listening = f"{host}:{self.port}"
+        self._arm_stall_poll()
 
     async def reload(self, ctx: EngineContext, old: Any, new: Any) -> None:
         """SIGHUP / `engine reload`: sessions that remain allowed stay; the glue decides (as for L2TP)."""
@@ -184,6 +188,7 @@ class PptpDriver:
 
     async def stop(self, ctx: EngineContext) -> None:
         self._stopping = True
+        ctx.timers.cancel(("pptp-stall", id(self)))
         if self._server is not None:
             self._server.close()
         now = ctx.loop.time()
@@ -489,6 +494,40 @@ class PptpDriver:
         c.ack_armed = False
         self._settle_acks(c, self.ctx.loop.time())
 
+    # ---- calls that receive only rejected GRE (spoofed far-ahead packets, lost sync: decision 0140) ----------
+
+    def _arm_stall_poll(self) -> None:
+        self.ctx.timers.arm(("pptp-stall", id(self)), self.ctx.loop.time() + STALL_POLL_S, self._stall_poll)
+
+    def _stall_poll(self) -> None:
+        """Every STALL_POLL_S: a call whose window has taken only rejected data packets for STALL_S is said once in
+        the log and in `connections show` (details gre_stalled_since, gre_rejected); the same poll lets a window
+        that really jumped follow the peer (GreWindow.rejected_only_since)."""
+        from rrasctl.engine.sessions import SessionLog, iso_utc
+
+        now = self.ctx.loop.time()
+        for c in list(self._calls.values()):
+            w = c.core.window
+            if not w.rx_rejected:
+                continue
+            since = w.rejected_only_since(now)
+            s = c.session
+            s.extra["gre_rejected"] = dict(w.rejected)
+            if w.resyncs:
+                s.extra["gre_resyncs"] = w.resyncs
+            if since is not None and now - since >= STALL_S:
+                if not c.stalled:
+                    c.stalled = True
+                    s.extra["gre_stalled_since"] = iso_utc(time.time() - (now - since))
+                    SessionLog(log, s).warning(
+                        "receives only rejected GRE packets for %.0f s (%s): spoofed packets, or the peer lost "
+                        "sequence sync", now - since, ", ".join(f"{k} {v}" for k, v in w.rejected.items()))
+            elif c.stalled and since is None:
+                c.stalled = False
+                s.extra.pop("gre_stalled_since", None)
+                SessionLog(log, s).info("GRE packets are accepted again")
+        self._arm_stall_poll()
+
 
 _U32 = struct.Struct("!I")
 
@@ -503,4 +542,4 @@ def _u32_address(address: str) -> int:
 
 _DROPS = frozenset({"late or duplicate", "answer to a withdrawn call request", "echo timeout", "old ack",
                     "bytes after close", "wan error notify", "too many pending calls",
-                    "idle control connection stopped"})
+                    "idle control connection stopped", "far ahead"})

@@ -82,21 +82,24 @@ def raise_nofile_limit() -> tuple[int, int]:
 
 # ---------------------------------------------------------------------------------------------------- logging
 def setup_logging(level: str = "info") -> None:
-    """stderr: rich on a TTY (unless NO_COLOR), plain lines otherwise; a redacting filter on the handler."""
+    """stderr: the journal's native protocol when stderr is the journal (engine/journal.py), else rich on a TTY
+    (unless NO_COLOR), plain lines otherwise; a redacting filter on the handler."""
     from rrasctl.redact import RedactingFilter
 
     root = logging.getLogger("rrasctl")
     for h in list(root.handlers):
         root.removeHandler(h)
-    handler: logging.Handler
-    if sys.stderr.isatty() and not os.environ.get("NO_COLOR"):
+    from rrasctl.engine.journal import make_handler
+
+    handler: logging.Handler | None = make_handler()   # stderr is the journal: native protocol with fields
+    if handler is None and sys.stderr.isatty() and not os.environ.get("NO_COLOR"):
         from rich.console import Console
         from rich.logging import RichHandler
 
         handler = RichHandler(console=Console(stderr=True), show_path=False, rich_tracebacks=False,
                               log_time_format="%H:%M:%S")
         handler.setFormatter(logging.Formatter("%(message)s"))
-    else:
+    elif handler is None:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(RedactingFilter())
@@ -229,7 +232,7 @@ def _secret_notes(ctx: Any, cfg: Any) -> list[str]:
     return [f"{_SECRETS_NOTE}{problem.message}; logins that need them will be refused ({problem.hint})"]
 
 
-def make_reload(ctx: Any, paths: Any):
+def make_reload(ctx: Any, paths: Any, service: Any = None):
     """The `reload` coroutine for SIGHUP and the control op: re-read, validate, apply; a bad file keeps the old."""
     from rrasctl.engine.pending import describe, hold_restart_only, pending
 
@@ -255,6 +258,8 @@ def make_reload(ctx: Any, paths: Any):
                         await hook(ctx, old, new)
                     except Exception:
                         log.exception("%s driver failed to apply the new configuration", d.protocol)
+            if service is not None:
+                await service.reload(new)
             log.info("configuration reloaded from %s", paths.config)
             waiting = pending(new, saved)
             if waiting:
@@ -299,12 +304,13 @@ class Engine:
     ops: Any
     listeners: dict[str, str]
     tun: Any = None
+    started: float = 0.0
 
 
 async def start_engine(paths: Any, cfg: Any, *, transport: Any = None, tun: Any = None,
-                       drivers: list[Any] | None = None) -> Engine:
+                       drivers: list[Any] | None = None, service: Any = None) -> Engine:
     """Build the context, bring the TUN (given, or none) and the drivers up. The same for `serve` (real sockets,
-    the real TUN) and for tests (engine/memnet.py's transport and TUN, on a virtual clock)."""
+    the real TUN, the systemd service hooks) and for tests (engine/memnet.py's transport and TUN, virtual clock)."""
     from rrasctl import __version__
     from rrasctl.engine.drivers import load_drivers, protocol_of
     from rrasctl.engine.ops import Ops
@@ -312,6 +318,8 @@ async def start_engine(paths: Any, cfg: Any, *, transport: Any = None, tun: Any 
     loop = asyncio.get_running_loop()
     started = time.time()
     ctx = build_context(loop, paths, cfg, transport)
+    if service is not None:
+        service.attach(ctx)
     ctx.accounting.close_orphans()     # sessions a killed engine left open (decision 0144; under the instance lock)
     if tun is not None:
         ctx.tun = tun
@@ -336,8 +344,9 @@ async def start_engine(paths: Any, cfg: Any, *, transport: Any = None, tun: Any 
         listeners[d.protocol] = describe() if callable(describe) else "listening"
         log.info("%s listener: %s", d.protocol.upper(), listeners[d.protocol])
     apply_notes(ctx, cfg)       # after the drivers: "PPTP is enabled: MS-CHAP v2 ... cracked offline"
-    ops = Ops(ctx, reload=make_reload(ctx, paths), listeners=listeners, started=started, version=__version__)
-    return Engine(ctx, ops, listeners, tun)
+    ops = Ops(ctx, reload=make_reload(ctx, paths, service), listeners=listeners, started=started,
+              version=__version__)
+    return Engine(ctx, ops, listeners, tun, started)
 
 
 async def stop_engine(engine: Engine) -> None:
@@ -381,9 +390,12 @@ async def serve(paths: Any, cfg: Any, *, with_tun: bool = True, dial: str | None
 
 
 async def _serve(paths: Any, cfg: Any, *, with_tun: bool = True, dial: str | None = None) -> int:
+    from rrasctl import __version__
     from rrasctl.engine.control_server import ControlServer
+    from rrasctl.engine.service import Service
 
     loop = asyncio.get_running_loop()
+    service = Service.from_env()          # NOTIFY_SOCKET / WATCHDOG_USEC, read (and unset) before anything else
     try:
         os.makedirs(paths.state_dir, mode=0o700, exist_ok=True)
     except OSError as exc:
@@ -417,11 +429,12 @@ async def _serve(paths: Any, cfg: Any, *, with_tun: bool = True, dial: str | Non
             return 1
         log.info("TUN %s up with %s/32, MTU %d", tun.name, cfg.server.tunnel_address, tun.mtu)
 
-    engine = await start_engine(paths, cfg, tun=tun)
-    ctx, ops = engine.ctx, engine.ops
+    engine = await start_engine(paths, cfg, tun=tun, service=service)
+    ctx, ops, started = engine.ctx, engine.ops, engine.started
     reload = ops._reload
     server.handlers = ops.table()
     await server.start(sock)
+    await service.start(ctx, ops, version=__version__, started=started)   # metrics endpoint, READY=1, watchdog
 
     stop = asyncio.Event()
     pending: set[asyncio.Task[Any]] = set()
@@ -429,6 +442,7 @@ async def _serve(paths: Any, cfg: Any, *, with_tun: bool = True, dial: str | Non
     def on_stop(signame: str) -> None:
         if not stop.is_set():
             log.info("%s received: stopping", signame)
+            service.stopping()
         stop.set()
 
     def on_hup() -> None:
@@ -460,6 +474,7 @@ async def _serve(paths: Any, cfg: Any, *, with_tun: bool = True, dial: str | Non
             loop.remove_signal_handler(sig)
         await stop_engine(engine)
         await server.close()
+        await service.close()
         if tun is not None:
             tun.detach_reader(loop)
             tun.close()

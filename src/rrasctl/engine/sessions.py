@@ -119,6 +119,7 @@ class SessionLog(logging.LoggerAdapter):
 
     def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
         s: Session = self.extra["session"]  # type: ignore[index]
+        kwargs["extra"] = {**self.extra, **(kwargs.get("extra") or {})}    # the journal's RRAS_* fields
         return f"[{s.port_name} {s.user or s.interface or '-'} {s.peer}] {msg}", kwargs
 
 

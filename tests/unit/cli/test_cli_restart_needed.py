@@ -32,5 +32,5 @@ def test_engine_status_shows_pending_changes(rr, fake_engine):
     status = {"running": True, "pid": 7, "edition": "standard", "notes": [], "pending_restart": WAIT, "ports": []}
     fake_engine({"status": lambda i, a: [messages.ok(i, status)]})
     out = rr("engine", "status").stdout
-    assert "pending_restart  server.tunnel_address (running 10.87.0.1, saved 10.88.0.1)\n" in out
+    assert "PENDING RESTART\n  server.tunnel_address  running 10.87.0.1, saved 10.88.0.1\n" in out
     assert json.loads(rr("engine", "status", "-o", "json").stdout)["pending_restart"] == WAIT

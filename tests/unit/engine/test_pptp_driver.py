@@ -117,3 +117,30 @@ def test_withdrawn_call_request_is_not_admitted():
 
 def test_sender_address_is_read_from_the_ip_header():
     assert socket.inet_aton(BRANCH_IP) == _ipv4_header(BRANCH_IP, HQ_IP, 0)[12:16]
+
+
+def test_a_call_fed_only_rejected_gre_is_reported_once_and_recovers():
+    """Decision 0140: spoofed far-ahead GRE with the live call id and the peer's address moves nothing; after
+    STALL_S of nothing but rejected packets the call says so once (log, `connections show` details)."""
+    from rrasctl.protocols.pptp.gre import STALL_S
+
+    async def main():
+        net, hq, br = await _connected()
+        d = hq.ctx.drivers["pptp"]
+        (carrier,) = d._calls.values()
+        window = carrier.core.window
+        client = br.ctx.sessions.by_interface("hq")
+        payload = b"\xff\x03\x00\x21" + bytes(20)
+        for i in range(20):           # far ahead of anything the branch will send, and no consistent run
+            spoof = GreHeader(carrier.local_call_id, len(payload), seq=(window.rx_seq or 0) + 100_000 + 70_000 * i)
+            hq.transport.gre.deliver(_ipv4_header(BRANCH_IP, HQ_IP, 0) + spoof.encode(payload), None)
+            await tick(0.5)
+        assert window.rejected["far ahead"] == 20
+        details = hq.ctx.sessions.get(carrier.session.id).detail()["details"]
+        assert "gre_stalled_since" in details and details["gre_rejected"]["far ahead"] == 20
+        br.tun.inject(ip_packet(client.local_ip, client.ip, b"real"))      # the real peer: accepted at once
+        await tick(STALL_S)
+        assert hq.tun.written[-1].endswith(b"real")
+        assert "gre_stalled_since" not in hq.ctx.sessions.get(carrier.session.id).detail()["details"]
+        await stop_all(br, hq)
+    run_virtual(main())
