@@ -117,7 +117,7 @@ def test_a_lying_header_length_or_payload_length_is_malformed():
         P.decode_message(bytes(raw))
     raw = bytearray(CISCO[0].message)
     raw[16] = 99                                            # first payload: a type RFC 2408 reserves
-    with pytest.raises(Malformed, match="payload type 99 unknown"):
+    with pytest.raises(Malformed, match="unknown payload type"):
         P.decode_message(bytes(raw))
 
 
@@ -163,7 +163,7 @@ def test_cert_cr_and_sig_decode():
 def test_padding_is_skipped_only_in_decrypted_bodies():
     first, body = P.encode_chain([P.HashPayload(b"h" * 20)])
     assert P.decode_chain(first, body + bytes(8), padded=True).padding == 8
-    with pytest.raises(Malformed, match="8 bytes after the last payload"):
+    with pytest.raises(Malformed, match="bytes after the last payload"):
         P.decode_chain(first, body + bytes(8))
 
 

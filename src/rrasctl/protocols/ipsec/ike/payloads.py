@@ -195,9 +195,9 @@ class SaPayload:
                 transforms.append(Transform(tnum, tid, decode_attributes(tb)))
             if len(transforms) != count:
                 raise Malformed("transform count does not match")
-            body.expect_end()
+            _end(body, "bytes after the transforms")
             proposals.append(Proposal(number, protocol, spi, tuple(transforms)))
-        r.expect_end()
+        _end(r, "bytes after the proposals")
         if not proposals:
             raise Malformed("SA without proposals")
         return cls(tuple(proposals), doi, situation)
@@ -394,7 +394,7 @@ class DeletePayload:
     def decode(cls, r: Reader) -> "DeletePayload":
         doi, protocol, size, count = r.u32(), r.u8(), r.u8(), r.u16()
         spis = tuple(r.take(size) for _ in range(count))
-        r.expect_end()
+        _end(r, "bytes after the SPIs")
         return cls(protocol, spis, doi)
 
 
@@ -437,6 +437,11 @@ def _nat_oa(r: Reader, draft: bool) -> NatOaPayload:
     if len(address) != {IdType.IPV4_ADDR: 4, IdType.IPV6_ADDR: 16}.get(id_type, -1):
         raise Malformed("NAT-OA address does not match its type")
     return NatOaPayload(id_type, address, draft)
+
+
+def _end(r: Reader, reason: str) -> None:
+    if r.remaining:
+        raise Malformed(reason)
 
 
 def _generic(r: Reader, what: str) -> tuple[int, Reader]:
@@ -509,11 +514,11 @@ def decode_chain(first: int, body: bytes, *, padded: bool = False) -> Chain:
         elif kind in _OPAQUE_OK or kind >= 128:
             payload = RawPayload(kind, pr.rest())
         else:
-            raise Malformed(f"payload type {kind} unknown")
+            raise Malformed("unknown payload type")
         payloads.append(payload)
         spans.append((start, r.pos))
     if r.remaining and not padded:
-        raise Malformed(f"{r.remaining} bytes after the last payload")
+        raise Malformed("bytes after the last payload")
     return Chain(tuple(payloads), tuple(spans), bytes(body), r.remaining)
 
 

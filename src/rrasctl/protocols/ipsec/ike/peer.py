@@ -178,7 +178,7 @@ class IkePeer:
             elif exchange == ExchangeType.INFORMATIONAL:
                 self._informational(msg, on_4500)
             else:
-                raise Malformed(f"exchange type {exchange} not supported")
+                raise Malformed("exchange type not supported")
         except Malformed as exc:
             self.stats.count(exc.reason)
         return self._take_events()
