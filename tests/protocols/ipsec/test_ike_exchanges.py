@@ -237,3 +237,15 @@ def test_a_longer_proposed_lifetime_comes_back_as_responder_lifetime():
     ca, cb = children(pair)
     # the initiator proposed 8 h and 250,000 KB: it can only have learnt 1 h and 100,000 KB from RESPONDER-LIFETIME
     assert (ca.lifetime_s, cb.lifetime_s, ca.lifetime_kb, cb.lifetime_kb) == (3600, 3600, 100000, 100000)
+
+
+def test_a_half_open_main_mode_responder_never_retransmits_and_gives_up_after_the_window():
+    a, b = peers(config())
+    a.connect(0.0)
+    mm1 = a.take_output()[0]
+    assert b.receive(mm1, 0.0) == []
+    assert len(b.take_output()) == 1                             # MM2, once
+    assert b.next_timer() == 62.0
+    assert b.handle_timer(62.0) == [Phase1Failed(FailureCause.TIMEOUT, "no answer within 62 s", False)]
+    assert b.take_output() == [] and b.stats == {}
+    assert b.state is PeerState.IDLE

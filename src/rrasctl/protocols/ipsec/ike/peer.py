@@ -236,7 +236,8 @@ class IkePeer:
         self._mm.setdefault(h.ispi, ex)
         ex.last_received = msg.raw
         if step.reply is not None:
-            self._send(ex, step.reply, mm.floated, expects_reply=step.sa is None and step.failure is None)
+            self._send(ex, step.reply, mm.floated, expects_reply=step.sa is None and step.failure is None,
+                       retransmit=mm.initiator)
         if step.failure is not None:
             ex.end(self._now)
             self._events.append(Phase1Failed(step.failure[0], step.failure[1], mm.initiator))
@@ -470,7 +471,8 @@ class IkePeer:
                     continue
                 if ex.tries >= cfg.retransmits:
                     ex.end(now)
-                    waited = f"no answer after {cfg.retransmits} retransmissions"
+                    waited = (f"no answer within {self._linger:g} s" if ex.passive else
+                              f"no answer after {cfg.retransmits} retransmissions")
                     if isinstance(ex.proto, MainMode):
                         ex.proto.state = MmState.FAILED
                         self._events.append(Phase1Failed(FailureCause.TIMEOUT, waited, ex.proto.initiator))
@@ -505,8 +507,14 @@ class IkePeer:
                                            seq.to_bytes(4, "big"))])
 
     # ================================================================ helpers
-    def _send(self, ex: Exchange, message: bytes, on_4500: bool, *, expects_reply: bool) -> None:
-        ex.sent(message, on_4500, self._now, expects_reply, self.config.retransmit_s)
+    def _send(self, ex: Exchange, message: bytes, on_4500: bool, *, expects_reply: bool,
+              retransmit: bool = True) -> None:
+        """Send an exchange's message. A main mode responder does not retransmit on its own (it answers the
+        initiator's retransmissions): a spoofed MM1 then costs one MM2, never five, sent to whoever was spoofed.
+        It still gives up after the whole retransmission window."""
+        ex.sent(message, on_4500, self._now, expects_reply, self.config.retransmit_s if retransmit else self._linger)
+        if not retransmit:
+            ex.tries, ex.passive = self.config.retransmits, True
         self._out.append(natt.frame(message, on_4500))
 
     def _send_info(self, sa: IsakmpSa, payloads: list) -> None:

@@ -33,6 +33,7 @@ class Exchange:
     tries: int = 0
     ended_at: float | None = None        # done or failed: dropped after the linger time
     replaces: int | None = None          # quick mode: the inbound SPI of the child it rekeys
+    passive: bool = False                # answers duplicates but never retransmits (a main mode responder)
 
     def sent(self, message: bytes, on_4500: bool, now: float, expects_reply: bool, first_wait_s: float) -> None:
         self.last_sent, self.sent_on_4500, self.tries = message, on_4500, 0
