@@ -1,6 +1,10 @@
 """Run an IkePeer initiator over a real UDP socket (port 500) until a child SA is up or it fails; print JSON.
 
     python ike_udp_client.py LOCAL_IP REMOTE_IP PHASE1 ESP PFS_GROUP|- [--timeout S]     (the PSK on stdin)
+    python ike_udp_client.py --respond LOCAL_IP REMOTE_IP default default - [--timeout S]
+
+With --respond it waits for the peer's main mode and answers with the default proposals (policy.DEFAULT_PHASE1,
+DEFAULT_ESP), printing "listening" on stderr once the socket is bound.
 
 Used by test_ike_strongswan.py inside a network namespace. Besides the events it prints the keys the core derived
 and the inputs of the derivation (nonces, g^xy, g(qm)^xy), taken by wrapping the key functions, so the test can
@@ -57,21 +61,29 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("local")
     ap.add_argument("remote")
-    ap.add_argument("phase1", choices=sorted(PHASE1))
-    ap.add_argument("esp", choices=sorted(ESP))
+    ap.add_argument("phase1", choices=sorted(PHASE1) + ["default"])
+    ap.add_argument("esp", choices=sorted(ESP) + ["default"])
     ap.add_argument("pfs")
     ap.add_argument("--timeout", type=float, default=20.0)
+    ap.add_argument("--respond", action="store_true")
     args = ap.parse_args()
     psk = sys.stdin.readline().rstrip("\n").encode()
     inputs = record_inputs()
-    cfg = IkeConfig(psk=psk, phase1=(PHASE1[args.phase1],), esp=(ESP[args.esp],), dpd_interval_s=None,
-                    pfs=None if args.pfs == "-" else DhGroup(int(args.pfs)))
+    chosen = {}
+    if args.phase1 != "default":
+        chosen["phase1"] = (PHASE1[args.phase1],)
+    if args.esp != "default":
+        chosen["esp"] = (ESP[args.esp],)
+    cfg = IkeConfig(psk=psk, dpd_interval_s=None, pfs=None if args.pfs == "-" else DhGroup(int(args.pfs)), **chosen)
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind((args.local, 500))
     peer = IkePeer(cfg, (args.local, 500), (args.remote, 500))
     t0 = time.monotonic()
     now = lambda: time.monotonic() - t0        # noqa: E731
-    peer.connect(now())
+    if args.respond:
+        print("listening", file=sys.stderr, flush=True)
+    else:
+        peer.connect(now())
     result: dict = {"events": []}
     child = None
     while now() < args.timeout and child is None and not result.get("failed"):
@@ -100,6 +112,12 @@ def main() -> int:
         result["phase1"] = {"cky_i": sa.ispi.hex(), "cky_r": sa.rspi.hex(), "skeyid": k.skeyid.hex(),
                             "skeyid_d": k.skeyid_d.hex(), "skeyid_a": k.skeyid_a.hex(), "skeyid_e": k.skeyid_e.hex(),
                             "encryption_key_ka": k.enc_key.hex()}
+    if child is None and args.respond:
+        # a quick mode we answered whose QM3 never came (charon sends it only after installing its ESP SAs in the
+        # kernel, which fails on a host without ESP): the keys it would have had
+        pending = [ex.proto._child for ex in peer._qm.values() if getattr(ex.proto, "_child", None) is not None]
+        child = pending[-1] if pending else None
+        result["pending"] = child is not None
     if child is not None:
         result["child"] = {"inbound_spi": f"{child.inbound_spi:08x}", "outbound_spi": f"{child.outbound_spi:08x}",
                            "keymat_in": child.keymat_in.hex(), "keymat_out": child.keymat_out.hex()}
