@@ -104,8 +104,6 @@ def main() -> int:
                 child = e.child
             elif isinstance(e, (Phase1Failed, ChildSaFailed)):
                 result["failed"] = e.detail
-    for datagram in peer.take_output():
-        sock.sendto(datagram, (args.remote, 500))
     sa = peer.current
     if sa is not None:
         k = sa.keys
@@ -123,6 +121,8 @@ def main() -> int:
                            "keymat_in": child.keymat_in.hex(), "keymat_out": child.keymat_out.hex()}
     result["inputs"] = inputs
     result["stats"] = dict(peer.stats)
+    for datagram in peer.take_output():             # QM3 (no Delete after it: charon may take them out of order)
+        sock.sendto(datagram, (args.remote, 500))
     print(json.dumps(result))
     return 0
 

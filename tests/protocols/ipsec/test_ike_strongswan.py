@@ -178,6 +178,9 @@ def test_main_and_quick_mode_with_strongswan_and_the_same_keys(charon, phase1, e
     start = log.stat().st_size if log.exists() else 0
     result = run_client(ns, phase1, esp, pfs)
     assert [e[0] for e in result["events"]] == ["Phase1Established", "ChildSaEstablished"], result
+    poll(lambda: "integrity responder key" in log.read_text(errors="replace")[start:]
+         or "encryption responder key" in log.read_text(errors="replace")[start:] and esp == "aes256gcm16",
+         20, "charon to log the child SA's keys")             # charon handles QM3 on its own threads
     text = log.read_text(errors="replace")[start:]
     assert re.search(r"IKE_SA l2tp\[\d+\] established", text)
     ours = result["phase1"]
@@ -210,6 +213,8 @@ def test_strongswan_initiates_and_our_responder_answers_with_the_default_proposa
         responder.stdin.close()
         responder.stdin = None
         assert responder.stderr.readline().strip() == "listening"
+        subprocess.run(["ip", "netns", "exec", ns_s, "swanctl", "--terminate", "--ike", "l2tp", "--force"], env=env,
+                       capture_output=True, timeout=30)         # no IKE_SA left over to run the quick mode on
         init = subprocess.run(["ip", "netns", "exec", ns_s, "swanctl", "--initiate", "--child", "l2tp", "--timeout",
                                "15"], env=env, capture_output=True, text=True, timeout=60)
         out, err = responder.communicate(timeout=60)
@@ -217,6 +222,7 @@ def test_strongswan_initiates_and_our_responder_answers_with_the_default_proposa
         if responder.poll() is None:
             responder.kill()
     result = json.loads(out)
+    poll(lambda: "encryption responder key" in log.read_text(errors="replace")[start:], 20, "charon's child keys")
     text = log.read_text(errors="replace")[start:]
     events = [e[0] for e in result["events"]]
     if "unable to install inbound and outbound IPsec SA" in text:
