@@ -270,6 +270,7 @@ complete -c rrasctl -n "test (__rrasctl_path) = 'trace'" -l help
 complete -c rrasctl -n "test (__rrasctl_path) = 'trace decode'" -l password-stdin
 complete -c rrasctl -n "test (__rrasctl_path) = 'trace decode'" -l l2tp-secret-stdin
 complete -c rrasctl -n "test (__rrasctl_path) = 'trace decode'" -l psk-stdin
+complete -c rrasctl -n "test (__rrasctl_path) = 'trace decode'" -l esp-sa -r -F
 complete -c rrasctl -n "test (__rrasctl_path) = 'trace decode'" -l write-pcap -r -F
 complete -c rrasctl -n "test (__rrasctl_path) = 'trace decode'" -s o -x -a 'table json'
 complete -c rrasctl -n "test (__rrasctl_path) = 'trace decode'" -l output -x -a 'table json'

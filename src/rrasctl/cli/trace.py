@@ -40,12 +40,16 @@ def trace() -> None:
 @click.option("--psk-stdin", is_flag=True,
               help="Read the IPsec pre-shared key from stdin (the line after the password and the L2TP secret, if "
                    "those are read too): check IKE Aggressive Mode exchanges against it.")
+@click.option("--esp-sa", "esp_sa", type=click.Path(exists=True, dir_okay=False, readable=True),
+              help="Decrypt ESP (IP protocol 50 and UDP 4500) with the SAs in this file, Wireshark's esp_sa format "
+                   "(one quoted line per SA: protocol, source, destination, SPI, encryption, key, authentication, "
+                   "key); rows then show what the ESP carries.")
 @click.option("--write-pcap", "write_pcap", type=click.Path(dir_okay=False, writable=True),
               help="Write the decrypted PPP frames to OUT (pcap, link type PPP_WITH_DIR) for tshark/Wireshark.")
 @output_option
 @click.pass_obj
 def decode(app: App, file: str, password_stdin: bool, l2tp_secret_stdin: bool, psk_stdin: bool,
-           write_pcap: str | None) -> None:
+           esp_sa: str | None, write_pcap: str | None) -> None:
     """Decode FILE (pcap or pcapng): one row per PPTP, GRE, L2TP, PPP, IKE or ESP message.
 
     PPP frames are found in enhanced GRE (PPTP) and in L2TP data messages on UDP 1701, and decoded (LCP, PAP, CHAP,
@@ -53,12 +57,19 @@ def decode(app: App, file: str, password_stdin: bool, l2tp_secret_stdin: bool, p
     "verified" or "NOT verified", and MPPE frames are decrypted (stateless and stateful; 40, 56, 128 bits) once a
     response verifies: rows then show the inner protocol. A wrong password verifies and decrypts nothing.
 
+    With --esp-sa FILE, ESP frames (plain and UDP-encapsulated on 4500) are authenticated and decrypted with the
+    matching SA (AES-GCM, AES-CBC, 3DES, DES, NULL; HMAC-SHA1-96, HMAC-MD5-96, HMAC-SHA-256-96/128): the row is
+    the protocol inside (L2TP and its PPP, ICMP ...), its tunnel starts "esp spi=... seq=...", and the field
+    esp_icv says "verified" (or "none" for an SA without integrity). A frame that fails keeps its ESP row with the
+    reason in the field decryption ("bad icv", "bad padding", "no SA").
+
     \b
     JSON (-o json): a list of objects with the keys
       frame     frame number in FILE (1-based; several rows may share one)
       time      seconds since the first frame
       src, dst  source and destination (IP address, or the link's end for PPP captures)
-      tunnel    "gre call=N seq=N ack=N", "l2tp tunnel=N session=N ...", "pptp control" or ""
+      tunnel    "gre call=N seq=N ack=N", "l2tp tunnel=N session=N ...", "esp spi=0x... seq=N ...",
+                "pptp control" or ""
       protocol  PPTP, TCP, GRE, L2TP, LCP, PAP, CHAP, MS-CHAP, MS-CHAP-V2, EAP, IPCP, CCP, MPPE, IP, ESP, ISAKMP ...
       message   the message or code, e.g. "Configure-Request", "Response", "decrypted: IPv4 ... UDP 137 → 137"
       fields    key fields (snake_case), e.g. id, options, user, verification, error, retry, ccount, inner
@@ -70,11 +81,13 @@ def decode(app: App, file: str, password_stdin: bool, l2tp_secret_stdin: bool, p
         printf '%s\\n' "$PASSWORD" | rrasctl trace decode --password-stdin --write-pcap clear.pcap session.pcap
         printf '%s\\n' "$PSK" | rrasctl trace decode --psk-stdin ike.pcap
         rrasctl trace decode -o json session.pcapng | jq '.[] | select(.protocol == "MS-CHAP-V2")'
+        rrasctl trace decode --esp-sa esp_sa l2tp-ipsec.pcap
     """
     from rrasctl.trace import pcap
     from rrasctl.trace.dissect import Dissector
 
     password, secret, psk = _read_secrets(password_stdin, l2tp_secret_stdin, psk_stdin)
+    esp = _esp_keys(esp_sa) if esp_sa else None
     try:
         with open(file, "rb") as f:
             data = f.read()
@@ -86,7 +99,7 @@ def decode(app: App, file: str, password_stdin: bool, l2tp_secret_stdin: bool, p
         raise ValidationError(f"{file}: {exc}", hint="give a pcap or pcapng capture") from None
     with ExitStack() as stack:
         sink = _pcap_sink(stack, write_pcap) if write_pcap else None
-        dissector = Dissector(password, secret.encode("utf-8") if secret is not None else None, sink=sink,
+        dissector = Dissector(password, secret.encode("utf-8") if secret is not None else None, sink=sink, esp=esp,
                               ike_psk=psk.encode("utf-8") if psk is not None else None)
         rows = []
         try:
@@ -103,6 +116,26 @@ def decode(app: App, file: str, password_stdin: bool, l2tp_secret_stdin: bool, p
         ike = dissector.ike
         app.say(f"IKE pre-shared key: {ike.verified} exchanges match, {ike.not_verified} do NOT match"
                 + ("" if ike.verified or ike.not_verified else " (no Aggressive Mode exchange to check)"))
+
+
+def _esp_keys(path: str):
+    """The SAs of an esp_sa file (keys stay in memory; errors name the line, never a key)."""
+    from rrasctl.trace.esp import EspKeyring, EspSaFileError
+
+    try:
+        with open(path, encoding="utf-8", errors="strict") as f:
+            text = f.read()
+    except OSError as exc:
+        raise RrasctlError(f"cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ValidationError(f"{path}: not a text file", hint="give Wireshark's esp_sa file") from None
+    try:
+        keys = EspKeyring.from_text(text)
+    except EspSaFileError as exc:
+        raise ValidationError(f"{path}: {exc}", hint="see rrasctl trace decode --help for the esp_sa format") from None
+    if not keys.entries:
+        raise ValidationError(f"{path}: no SA lines", hint="give Wireshark's esp_sa file") from None
+    return keys
 
 
 def _read_secrets(password_stdin: bool, l2tp_secret_stdin: bool, psk_stdin: bool = False
@@ -176,6 +209,10 @@ def _say_summary(app: App, dissector, have_password: bool, have_secret: bool, wr
         parts.append(f"{ppp.undecrypted} MPPE frames (give --password-stdin to decrypt)")
     if have_secret:
         parts.append(f"L2TP tunnel authentication: {s.l2tp_verified} verified, {s.l2tp_not_verified} NOT verified")
+    if dissector.esp is not None:
+        e = dissector.esp.stats
+        parts.append(f"ESP: {e.decrypted} decrypted ({e.icv_verified} ICVs verified), {e.not_decrypted} not "
+                     f"decrypted, {e.no_sa} without an SA")
     app.say("; ".join(parts))
     if have_password and not ppp.verified and ppp.not_verified:
         app.say("warning: the password verified no authentication exchange: nothing was decrypted")

@@ -10,7 +10,8 @@ carries several PPTP control messages. It finds
   Challenge Response AVPs of SCCRP/SCCCN are verified, RFC 2661 §4.2);
 - PPP frames seen directly (PPP link types, PPPoE sessions, Windows NDISWAN captures);
 - IKE messages decoded by `trace.ike` (payloads, proposals, vendor IDs, NAT-D; a PSK checked against Aggressive
-  Mode), and ESP headers (SPI, sequence).
+  Mode); ESP headers (SPI, sequence), and given ESP keys (`esp`, trace/esp.py), ESP frames, plain and
+  UDP-encapsulated, are decrypted and their payload decoded as if it were the IP payload (L2TP/PPP inside).
 PPP frames go to one `PppTrace` per link (both directions of a GRE call or an L2TP tunnel between two addresses),
 which verifies MS-CHAP and decrypts MPPE given the password.
 
@@ -83,11 +84,13 @@ class Dissector:
     """Feed frames in capture order; read `rows` from each call, `decrypted` and `summary` at the end."""
 
     def __init__(self, password: str | None = None, l2tp_secret: bytes | None = None,
-                 sink: Callable[[int, bool, bytes], None] | None = None, ike_psk: bytes | None = None) -> None:
+                 sink: Callable[[int, bool, bytes], None] | None = None, esp: Any = None,
+                 ike_psk: bytes | None = None) -> None:
         from rrasctl.trace.ike import IkeView
 
         self.ike = IkeView(ike_psk)                     # IKE rows; PSK checks counted in .verified/.not_verified
         self._password = password
+        self.esp = esp                                     # trace.esp.EspKeyring, or None: ESP stays opaque
         self._l2tp_secret = l2tp_secret
         self.summary = Summary()
         self._t0: int | None = None
@@ -141,7 +144,7 @@ class Dissector:
         if ip.protocol == layers.IPPROTO_TCP:
             return self._tcp(ctx, ip, layers.decode_tcp(ip.payload))
         if ip.protocol == layers.IPPROTO_ESP:
-            return [self._esp(ctx, ip.payload)]
+            return [self._esp(ctx, ip.payload, ip=ip)]
         return [ctx.row(layers.IP_PROTOCOL_NAMES.get(ip.protocol, f"IP proto {ip.protocol}"),
                         layers.ip_summary(link.payload) if ip.protocol in (1, 58) else "")]
 
@@ -190,7 +193,7 @@ class Dissector:
                 return ctx.row("UDPENCAP", "NAT-keepalive")
             if udp.payload[:4] == b"\0\0\0\0":
                 return self._ike(ctx, udp.payload[4:], ip, udp)
-            return self._esp(ctx, udp.payload, encap=True)
+            return self._esp(ctx, udp.payload, encap=True, ip=ip)
         if IKE_PORT in ports:
             return self._ike(ctx, udp.payload, ip, udp)
         return ctx.row("UDP", f"{udp.sport} → {udp.dport}", {"length": len(udp.payload)})
@@ -290,10 +293,15 @@ class Dissector:
         protocol, message, fields = self.ike.decode(data, (ip.src, udp.sport), (ip.dst, udp.dport))
         return ctx.row(protocol, message, fields)
 
-    def _esp(self, ctx: "_Ctx", data: bytes, encap: bool = False) -> Row:
+    def _esp(self, ctx: "_Ctx", data: bytes, encap: bool = False, ip: layers.IpPacket | None = None) -> Row:
         r = Reader(data, "ESP header")
         spi, seq = r.u32(), r.u32()
-        return ctx.row("ESP", "UDP-encapsulated" if encap else "", {"spi": f"0x{spi:08x}", "seq": seq})
+        fields = {"spi": f"0x{spi:08x}", "seq": seq}
+        if self.esp is not None and ip is not None:
+            from rrasctl.trace.esp import decrypted_row
+
+            return decrypted_row(self.esp, ctx, ip, data, fields, encap, self._udp)
+        return ctx.row("ESP", "UDP-encapsulated" if encap else "", fields)
 
     # ------------------------------------------------------------------ TCP: PPTP control connection
     def _tcp(self, ctx: "_Ctx", ip: layers.IpPacket, tcp: layers.Tcp) -> list[Row]:
