@@ -249,3 +249,27 @@ def test_a_half_open_main_mode_responder_never_retransmits_and_gives_up_after_th
     assert b.handle_timer(62.0) == [Phase1Failed(FailureCause.TIMEOUT, "no answer within 62 s", False)]
     assert b.take_output() == [] and b.stats == {}
     assert b.state is PeerState.IDLE
+
+
+def test_a_windows_style_mm1_gets_aes256_sha1_modp2048():
+    """Windows 8+ offers (in this order, 28800 s each) AES-256/SHA1/ECP384, AES-128/SHA1/ECP256,
+    AES-256/SHA1/MODP2048, 3DES/SHA1/MODP2048, 3DES/SHA1/MODP1024, attributes in its own order (encryption, key
+    length, hash, group, auth, life type, life duration), with the vendor IDs of test_ike_payloads.WINDOWS_VIDS."""
+    from test_ike_payloads import WINDOWS_VIDS
+
+    def t(n, enc, bits, group):
+        attrs = [P.Attribute(1, enc)] + ([P.Attribute(14, bits)] if bits else []) + [
+            P.Attribute(2, 2), P.Attribute(4, group), P.Attribute(3, 1), P.Attribute(11, 1), P.Attribute(12, 28800)]
+        return P.Transform(n, 1, tuple(attrs))
+
+    sa = P.SaPayload((P.Proposal(1, 1, b"", (t(1, 7, 256, 20), t(2, 7, 128, 19), t(3, 7, 256, 14), t(4, 5, 0, 14),
+                                              t(5, 5, 0, 2))),))
+    first, body = P.encode_chain([sa] + [P.VendorIdPayload(bytes.fromhex(v)) for v in WINDOWS_VIDS])
+    mm1 = P.encode_message(b"WinCooki", bytes(8), ExchangeType.IDENTITY_PROTECTION, 0, 0, first, body)
+    _a, b = peers(IkeConfig(psk=b"x"))
+    assert b.receive(mm1, 0.0) == []
+    [mm2] = b.take_output()
+    chain = P.decode_message(mm2).chain
+    [chosen] = chain.payloads[0].proposals[0].transforms
+    assert chosen == sa.proposals[0].transforms[2]                    # echoed exactly, number 3
+    assert [v.data for v in chain.all(P.VendorIdPayload)][0] == NattVersion.RFC3947.vendor_id

@@ -174,3 +174,27 @@ def test_nonce_length_and_id_data_length_are_checked():
         P.decode_chain(*P.encode_chain([P.IdPayload(IdType.IPV4_ADDR, b"\1\2\3")]))
     with pytest.raises(Malformed, match="NAT-OA address"):
         P.decode_chain(*P.encode_chain([P.NatOaPayload(IdType.IPV4_ADDR, b"\1\2\3\4\5")]))
+
+
+# The vendor IDs a Windows 8 or later L2TP/IPsec peer sends, as ike-scan lists them against a Windows server
+# ("1e2b5169…00000009 (Windows-8)", "4048b7d5… (IKE Fragmentation)", "fb1de3cd… (MS-Negotiation Discovery
+# Capable)", "e3a5966a… (IKE CGA version 1)"), plus Vid-Initial-Contact, which SoftEther's IPsec_IKE.h also lists.
+WINDOWS_VIDS = ["1e2b516905991c7d7c96fcbfb587e46100000009", "4a131c81070358455c5728f20e95452f",
+                "90cb80913ebb696e086381b5ec427b1f", "4048b7d56ebce88525e7de7f00d6c2d3",
+                "fb1de3cdf341b7ea16b7e5be0855f120", "26244d38eddb61b3172a36e3d0cfb819",
+                "e3a5966a76379fe707228231e5ce8652"]
+
+
+def test_windows_vendor_ids_by_name_and_as_capabilities():
+    from rrasctl.protocols.ipsec.ike.natt import NattVersion, PeerCaps
+
+    vids = [bytes.fromhex(v) for v in WINDOWS_VIDS]
+    assert [vid_name(v) for v in vids] == [
+        "MS NT5 ISAKMPOAKLEY version 9", "RFC 3947", "draft-ietf-ipsec-nat-t-ike-02\\n", "FRAGMENTATION",
+        "MS-Negotiation Discovery Capable", "Microsoft Vid-Initial-Contact", "IKE CGA version 1"]
+    caps = PeerCaps.from_vids(vids)
+    assert caps == PeerCaps((NattVersion.RFC3947, NattVersion.DRAFT_02N), dpd=False, windows_version=9,
+                            fragmentation=True)
+    assert caps.best_natt() is NattVersion.RFC3947
+    assert caps.best_natt((NattVersion.DRAFT_02N,)) is NattVersion.DRAFT_02N
+    assert vid_name(bytes.fromhex("4048b7d56ebce88525e7de7f00d6c2d380000000")) == "FRAGMENTATION flags 0x80000000"

@@ -71,10 +71,11 @@ class IkePeer:
     def connect(self, now: float) -> None:
         """Start main mode as initiator; a quick mode for the configured selectors follows it."""
         self._command(now)
-        self._want_child = True
         if self.current is not None:
             self._start_qm(self.current, None)
-        elif not self._mm_in_progress():
+            return
+        self._want_child = True
+        if not self._mm_in_progress():
             self._start_mm()
 
     def start_quick_mode(self, now: float, replaces: int | None = None) -> None:
