@@ -22,13 +22,47 @@ from typing import Any, Callable
 
 from support import fixed_rng
 
+from rrasctl.protocols.ipsec.ike.constants import AuthAlgorithm, EncryptionAlgorithm, EspTransform, HashAlgorithm
 from rrasctl.protocols.ipsec.ike.events import ChildSaEstablished
+from rrasctl.protocols.ipsec.ike.groups import DhGroup
 from rrasctl.protocols.ipsec.ike.peer import IkePeer
-from rrasctl.protocols.ipsec.ike.policy import IkeConfig
+from rrasctl.protocols.ipsec.ike.policy import EspProposal, IkeConfig, Phase1Suite
 
 INITIATOR_PRIVATE = ("10.0.0.2", 500)
 INITIATOR_PUBLIC = ("198.51.100.7", 40001)      # what the responder sees behind the NAT
 RESPONDER = ("203.0.113.1", 500)
+
+E, H = EncryptionAlgorithm, HashAlgorithm
+# (phase-1 suite without its group, ESP suite): the five suites of acceptance item 3
+SUITES = {
+    "aes128gcm16": ((E.AES_CBC, 128, H.SHA2_256), EspProposal(EspTransform.AES_GCM_16, 128)),
+    "aes128-sha1": ((E.AES_CBC, 128, H.SHA1), EspProposal(EspTransform.AES_CBC, 128, AuthAlgorithm.HMAC_SHA1)),
+    "aes256-sha256": ((E.AES_CBC, 256, H.SHA2_256), EspProposal(EspTransform.AES_CBC, 256,
+                                                                AuthAlgorithm.HMAC_SHA2_256)),
+    "3des-sha1": ((E.TRIPLE_DES_CBC, None, H.SHA1), EspProposal(EspTransform.TRIPLE_DES, None,
+                                                                AuthAlgorithm.HMAC_SHA1)),
+    "des-sha1": ((E.DES_CBC, None, H.SHA1), EspProposal(EspTransform.DES, None, AuthAlgorithm.HMAC_SHA1)),
+}
+
+
+def config(name: str = "aes128-sha1", group: DhGroup = DhGroup.MODP2048, **kw) -> IkeConfig:
+    p1, esp = SUITES[name]
+    return IkeConfig(psk=b"pre-shared", phase1=(Phase1Suite(*p1, group),), esp=(esp,), **kw)
+
+
+def assert_mirrored(a, b) -> None:
+    assert (a.inbound_spi, a.outbound_spi) == (b.outbound_spi, b.inbound_spi)
+    assert a.keymat_in == b.keymat_out and a.keymat_out == b.keymat_in and a.keymat_in != a.keymat_out
+    assert (a.transform, a.key_bits, a.auth, a.encapsulation) == (b.transform, b.key_bits, b.auth, b.encapsulation)
+
+
+# The vendor IDs a Windows 8 or later L2TP/IPsec peer sends, as ike-scan lists them against a Windows server
+# ("1e2b5169…00000009 (Windows-8)", "4048b7d5… (IKE Fragmentation)", "fb1de3cd… (MS-Negotiation Discovery
+# Capable)", "e3a5966a… (IKE CGA version 1)"), plus Vid-Initial-Contact, which SoftEther's IPsec_IKE.h also lists.
+WINDOWS_VIDS = ["1e2b516905991c7d7c96fcbfb587e46100000009", "4a131c81070358455c5728f20e95452f",
+                "90cb80913ebb696e086381b5ec427b1f", "4048b7d56ebce88525e7de7f00d6c2d3",
+                "fb1de3cdf341b7ea16b7e5be0855f120", "26244d38eddb61b3172a36e3d0cfb819",
+                "e3a5966a76379fe707228231e5ce8652"]
 
 
 def peers(cfg_a: IkeConfig, cfg_b: IkeConfig | None = None, *, nat: bool = False, seed: int = 1

@@ -11,9 +11,8 @@ from __future__ import annotations
 import random
 
 import pytest
-from ike_pairs import IkePair, peers
+from ike_pairs import SUITES, IkePair, config, peers
 from support import fixed_rng
-from test_ike_exchanges import SUITES, config
 
 from rrasctl.protocols.ipsec.esp import EspSa, suite_from_ike
 from rrasctl.protocols.ipsec.ike.events import ChildSaDeleted, ChildSaEstablished, DeleteReason

@@ -5,46 +5,22 @@ responder starts, responder lifetimes."""
 from __future__ import annotations
 
 import pytest
-from ike_pairs import INITIATOR_PRIVATE, INITIATOR_PUBLIC, RESPONDER, IkePair, peers
+from ike_pairs import (INITIATOR_PRIVATE, INITIATOR_PUBLIC, RESPONDER, SUITES, WINDOWS_VIDS, IkePair,
+                       assert_mirrored, config, peers)
 
 from rrasctl.protocols.ipsec.ike import payloads as P
-from rrasctl.protocols.ipsec.ike.constants import (AuthAlgorithm, EncapsulationMode, EncryptionAlgorithm,
-                                                   EspTransform, ExchangeType, HashAlgorithm, PayloadType)
+from rrasctl.protocols.ipsec.ike.constants import EncapsulationMode, ExchangeType, PayloadType
 from rrasctl.protocols.ipsec.ike.events import (ChildSaEstablished, ChildSaFailed, FailureCause, Phase1Established,
                                                 Phase1Failed)
 from rrasctl.protocols.ipsec.ike.groups import DhGroup
 from rrasctl.protocols.ipsec.ike.natt import NattVersion, unframe
 from rrasctl.protocols.ipsec.ike.peer import PeerState
-from rrasctl.protocols.ipsec.ike.policy import EspProposal, IkeConfig, Phase1Suite
-
-E, H = EncryptionAlgorithm, HashAlgorithm
-# (phase-1 suite without its group, ESP suite): the five suites of acceptance item 3
-SUITES = {
-    "aes128gcm16": ((E.AES_CBC, 128, H.SHA2_256), EspProposal(EspTransform.AES_GCM_16, 128)),
-    "aes128-sha1": ((E.AES_CBC, 128, H.SHA1), EspProposal(EspTransform.AES_CBC, 128, AuthAlgorithm.HMAC_SHA1)),
-    "aes256-sha256": ((E.AES_CBC, 256, H.SHA2_256), EspProposal(EspTransform.AES_CBC, 256,
-                                                                AuthAlgorithm.HMAC_SHA2_256)),
-    "3des-sha1": ((E.TRIPLE_DES_CBC, None, H.SHA1), EspProposal(EspTransform.TRIPLE_DES, None,
-                                                                AuthAlgorithm.HMAC_SHA1)),
-    "des-sha1": ((E.DES_CBC, None, H.SHA1), EspProposal(EspTransform.DES, None, AuthAlgorithm.HMAC_SHA1)),
-}
-
-
-def config(name: str = "aes128-sha1", group: DhGroup = DhGroup.MODP2048, **kw) -> IkeConfig:
-    p1, esp = SUITES[name]
-    return IkeConfig(psk=b"pre-shared", phase1=(Phase1Suite(*p1, group),), esp=(esp,), **kw)
-
+from rrasctl.protocols.ipsec.ike.policy import IkeConfig, Phase1Suite
 
 def children(pair: IkePair):
     [a] = [e.child for e in pair.all(ChildSaEstablished, "a")]
     [b] = [e.child for e in pair.all(ChildSaEstablished, "b")]
     return a, b
-
-
-def assert_mirrored(a, b) -> None:
-    assert (a.inbound_spi, a.outbound_spi) == (b.outbound_spi, b.inbound_spi)
-    assert a.keymat_in == b.keymat_out and a.keymat_out == b.keymat_in and a.keymat_in != a.keymat_out
-    assert (a.transform, a.key_bits, a.auth, a.encapsulation) == (b.transform, b.key_bits, b.auth, b.encapsulation)
 
 
 @pytest.mark.parametrize("group", [DhGroup.MODP2048, DhGroup.MODP1024], ids=["modp2048", "modp1024"])
@@ -255,8 +231,6 @@ def test_a_windows_style_mm1_gets_aes256_sha1_modp2048():
     """Windows 8+ offers (in this order, 28800 s each) AES-256/SHA1/ECP384, AES-128/SHA1/ECP256,
     AES-256/SHA1/MODP2048, 3DES/SHA1/MODP2048, 3DES/SHA1/MODP1024, attributes in its own order (encryption, key
     length, hash, group, auth, life type, life duration), with the vendor IDs of test_ike_payloads.WINDOWS_VIDS."""
-    from test_ike_payloads import WINDOWS_VIDS
-
     def t(n, enc, bits, group):
         attrs = [P.Attribute(1, enc)] + ([P.Attribute(14, bits)] if bits else []) + [
             P.Attribute(2, 2), P.Attribute(4, group), P.Attribute(3, 1), P.Attribute(11, 1), P.Attribute(12, 28800)]

@@ -4,8 +4,7 @@ traffic), kilobyte lifetimes, Dead Peer Detection (RFC 3706), Delete, close, INI
 from __future__ import annotations
 
 import pytest
-from ike_pairs import IkePair, peers
-from test_ike_exchanges import assert_mirrored, config
+from ike_pairs import IkePair, assert_mirrored, config, peers
 
 from rrasctl.protocols.base import CoreMisuse
 from rrasctl.protocols.ipsec.ike import payloads as P

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from ike_capture import IKE_CAPTURES, ike_datagrams
+from ike_pairs import WINDOWS_VIDS
 
 from rrasctl.protocols.base import Malformed
 from rrasctl.protocols.ipsec.ike import payloads as P
@@ -174,15 +175,6 @@ def test_nonce_length_and_id_data_length_are_checked():
         P.decode_chain(*P.encode_chain([P.IdPayload(IdType.IPV4_ADDR, b"\1\2\3")]))
     with pytest.raises(Malformed, match="NAT-OA address"):
         P.decode_chain(*P.encode_chain([P.NatOaPayload(IdType.IPV4_ADDR, b"\1\2\3\4\5")]))
-
-
-# The vendor IDs a Windows 8 or later L2TP/IPsec peer sends, as ike-scan lists them against a Windows server
-# ("1e2b5169…00000009 (Windows-8)", "4048b7d5… (IKE Fragmentation)", "fb1de3cd… (MS-Negotiation Discovery
-# Capable)", "e3a5966a… (IKE CGA version 1)"), plus Vid-Initial-Contact, which SoftEther's IPsec_IKE.h also lists.
-WINDOWS_VIDS = ["1e2b516905991c7d7c96fcbfb587e46100000009", "4a131c81070358455c5728f20e95452f",
-                "90cb80913ebb696e086381b5ec427b1f", "4048b7d56ebce88525e7de7f00d6c2d3",
-                "fb1de3cdf341b7ea16b7e5be0855f120", "26244d38eddb61b3172a36e3d0cfb819",
-                "e3a5966a76379fe707228231e5ce8652"]
 
 
 def test_windows_vendor_ids_by_name_and_as_capabilities():
