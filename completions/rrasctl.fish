@@ -308,6 +308,7 @@ complete -c rrasctl -n "test (__rrasctl_path) = 'trace'" -s h
 complete -c rrasctl -n "test (__rrasctl_path) = 'trace'" -l help
 complete -c rrasctl -n "test (__rrasctl_path) = 'trace decode'" -l password-stdin
 complete -c rrasctl -n "test (__rrasctl_path) = 'trace decode'" -l l2tp-secret-stdin
+complete -c rrasctl -n "test (__rrasctl_path) = 'trace decode'" -l psk-stdin
 complete -c rrasctl -n "test (__rrasctl_path) = 'trace decode'" -l esp-sa -r -F
 complete -c rrasctl -n "test (__rrasctl_path) = 'trace decode'" -l write-pcap -r -F
 complete -c rrasctl -n "test (__rrasctl_path) = 'trace decode'" -s o -x -a 'table json'

@@ -37,6 +37,9 @@ def trace() -> None:
 @click.option("--l2tp-secret-stdin", is_flag=True,
               help="Read the L2TP tunnel secret from stdin (the next line after the password, if both are read): "
                    "verify tunnel authentication, reveal hidden AVPs.")
+@click.option("--psk-stdin", is_flag=True,
+              help="Read the IPsec pre-shared key from stdin (the line after the password and the L2TP secret, if "
+                   "those are read too): check IKE Aggressive Mode exchanges against it.")
 @click.option("--esp-sa", "esp_sa", type=click.Path(exists=True, dir_okay=False, readable=True),
               help="Decrypt ESP (IP protocol 50 and UDP 4500) with the SAs in this file, Wireshark's esp_sa format "
                    "(one quoted line per SA: protocol, source, destination, SPI, encryption, key, authentication, "
@@ -45,8 +48,8 @@ def trace() -> None:
               help="Write the decrypted PPP frames to OUT (pcap, link type PPP_WITH_DIR) for tshark/Wireshark.")
 @output_option
 @click.pass_obj
-def decode(app: App, file: str, password_stdin: bool, l2tp_secret_stdin: bool, esp_sa: str | None,
-           write_pcap: str | None) -> None:
+def decode(app: App, file: str, password_stdin: bool, l2tp_secret_stdin: bool, psk_stdin: bool,
+           esp_sa: str | None, write_pcap: str | None) -> None:
     """Decode FILE (pcap or pcapng): one row per PPTP, GRE, L2TP, PPP, IKE or ESP message.
 
     PPP frames are found in enhanced GRE (PPTP) and in L2TP data messages on UDP 1701, and decoded (LCP, PAP, CHAP,
@@ -76,13 +79,14 @@ def decode(app: App, file: str, password_stdin: bool, l2tp_secret_stdin: bool, e
     Example:
         rrasctl trace decode session.pcap
         printf '%s\\n' "$PASSWORD" | rrasctl trace decode --password-stdin --write-pcap clear.pcap session.pcap
+        printf '%s\\n' "$PSK" | rrasctl trace decode --psk-stdin ike.pcap
         rrasctl trace decode -o json session.pcapng | jq '.[] | select(.protocol == "MS-CHAP-V2")'
         rrasctl trace decode --esp-sa esp_sa l2tp-ipsec.pcap
     """
     from rrasctl.trace import pcap
     from rrasctl.trace.dissect import Dissector
 
-    password, secret = _read_secrets(password_stdin, l2tp_secret_stdin)
+    password, secret, psk = _read_secrets(password_stdin, l2tp_secret_stdin, psk_stdin)
     esp = _esp_keys(esp_sa) if esp_sa else None
     try:
         with open(file, "rb") as f:
@@ -95,7 +99,8 @@ def decode(app: App, file: str, password_stdin: bool, l2tp_secret_stdin: bool, e
         raise ValidationError(f"{file}: {exc}", hint="give a pcap or pcapng capture") from None
     with ExitStack() as stack:
         sink = _pcap_sink(stack, write_pcap) if write_pcap else None
-        dissector = Dissector(password, secret.encode("utf-8") if secret is not None else None, sink=sink, esp=esp)
+        dissector = Dissector(password, secret.encode("utf-8") if secret is not None else None, sink=sink, esp=esp,
+                              ike_psk=psk.encode("utf-8") if psk is not None else None)
         rows = []
         try:
             for number, packet in enumerate(pcap.read_packets(data), 1):
@@ -107,6 +112,10 @@ def decode(app: App, file: str, password_stdin: bool, l2tp_secret_stdin: bool, e
     else:
         app.emit([_table_row(r) for r in rows], list(TABLE_COLUMNS), drop=("tunnel",), tail="fields")
     _say_summary(app, dissector, password is not None, secret is not None, write_pcap)
+    if psk is not None:
+        ike = dissector.ike
+        app.say(f"IKE pre-shared key: {ike.verified} exchanges match, {ike.not_verified} do NOT match"
+                + ("" if ike.verified or ike.not_verified else " (no Aggressive Mode exchange to check)"))
 
 
 def _esp_keys(path: str):
@@ -129,25 +138,31 @@ def _esp_keys(path: str):
     return keys
 
 
-def _read_secrets(password_stdin: bool, l2tp_secret_stdin: bool) -> tuple[str | None, str | None]:
-    """One secret: the whole of stdin (one line). Both: the password on the first line, the L2TP secret on the
-    second."""
+def _read_secrets(password_stdin: bool, l2tp_secret_stdin: bool, psk_stdin: bool = False
+                  ) -> tuple[str | None, str | None, str | None]:
+    """One secret: the whole of stdin (one line). Several: one line each, in the order password, L2TP secret,
+    pre-shared key (decision 0052, 0105)."""
     from rrasctl.cli import _secrets
 
-    if password_stdin and l2tp_secret_stdin:
+    wanted = [(flag, name) for flag, name in ((password_stdin, "password"), (l2tp_secret_stdin, "L2TP secret"),
+                                              (psk_stdin, "pre-shared key")) if flag]
+    if len(wanted) > 1:
         lines = sys.stdin.read().splitlines()
-        if len(lines) != 2 or not all(lines):
-            raise ValidationError("expected two lines on stdin: the password, then the L2TP secret")
-        return lines[0], lines[1]
-    if password_stdin:
-        return _secrets.from_stdin("password"), None
-    if l2tp_secret_stdin:
-        return None, _secrets.from_stdin("L2TP secret")
-    return None, None
+        if len(lines) != len(wanted) or not all(lines):
+            count = {2: "two", 3: "three"}[len(wanted)]
+            raise ValidationError(f"expected {count} lines on stdin: " + ", then ".join(f"the {n}" for _, n in wanted))
+        given = iter(lines)
+    elif wanted:
+        given = iter([_secrets.from_stdin(wanted[0][1])])
+    else:
+        given = iter(())
+    return tuple(next(given) if flag else None for flag in (password_stdin, l2tp_secret_stdin, psk_stdin))
 
 
 def _fields_text(fields: dict) -> str:
     def text(v) -> str:
+        if isinstance(v, list):
+            return ",".join(text(x) for x in v)
         return ("yes" if v else "no") if isinstance(v, bool) else str(v)
 
     return " ".join(f"{k}={text(v)}" for k, v in fields.items() if v is not None and v != "")

@@ -9,7 +9,8 @@ carries several PPTP control messages. It finds
   control messages decoded by `protocols.l2tp.messages` (hidden AVPs with `l2tp_secret`; with the secret, the
   Challenge Response AVPs of SCCRP/SCCCN are verified, RFC 2661 §4.2);
 - PPP frames seen directly (PPP link types, PPPoE sessions, Windows NDISWAN captures);
-- ESP and IKE headers (SPI, sequence; IKE exchange); given ESP keys (`esp`, trace/esp.py), ESP frames, plain and
+- IKE messages decoded by `trace.ike` (payloads, proposals, vendor IDs, NAT-D; a PSK checked against Aggressive
+  Mode); ESP headers (SPI, sequence), and given ESP keys (`esp`, trace/esp.py), ESP frames, plain and
   UDP-encapsulated, are decrypted and their payload decoded as if it were the IP payload (L2TP/PPP inside);
 - all of the above inside IP-in-IP (protocol 4) and IPv6/IPv4-in-IPv6 (41) tunnels (`trace/encap.py`).
 PPP frames go to one `PppTrace` per link (both directions of a GRE call or an L2TP tunnel between two addresses),
@@ -35,8 +36,6 @@ from rrasctl.trace.pppview import Decoded, PppTrace, Stats
 
 PPTP_PORT, L2TP_PORT, IKE_PORT, NATT_PORT = 1723, 1701, 500, 4500
 GRE_PPP = 0x880B
-IKE_EXCHANGES = {2: "Identity Protection (Main Mode)", 4: "Aggressive", 5: "Informational", 32: "Quick Mode",
-                 34: "IKE_SA_INIT", 35: "IKE_AUTH", 36: "CREATE_CHILD_SA", 37: "INFORMATIONAL"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +85,11 @@ class Dissector:
     """Feed frames in capture order; read `rows` from each call, `decrypted` and `summary` at the end."""
 
     def __init__(self, password: str | None = None, l2tp_secret: bytes | None = None,
-                 sink: Callable[[int, bool, bytes], None] | None = None, esp: Any = None) -> None:
+                 sink: Callable[[int, bool, bytes], None] | None = None, esp: Any = None,
+                 ike_psk: bytes | None = None) -> None:
+        from rrasctl.trace.ike import IkeView
+
+        self.ike = IkeView(ike_psk)                     # IKE rows; PSK checks counted in .verified/.not_verified
         self._password = password
         self.esp = esp                                     # trace.esp.EspKeyring, or None: ESP stays opaque
         self._l2tp_secret = l2tp_secret
@@ -190,10 +193,10 @@ class Dissector:
             if udp.payload == b"\xff":
                 return ctx.row("UDPENCAP", "NAT-keepalive")
             if udp.payload[:4] == b"\0\0\0\0":
-                return self._ike(ctx, udp.payload[4:])
+                return self._ike(ctx, udp.payload[4:], ip, udp)
             return self._esp(ctx, udp.payload, encap=True, ip=ip)
         if IKE_PORT in ports:
-            return self._ike(ctx, udp.payload)
+            return self._ike(ctx, udp.payload, ip, udp)
         return ctx.row("UDP", f"{udp.sport} → {udp.dport}", {"length": len(udp.payload)})
 
     def _l2tp(self, ctx: "_Ctx", ip: layers.IpPacket, udp: layers.Udp) -> Row:
@@ -287,14 +290,9 @@ class Dissector:
         if challenge is not None:
             self._l2tp_challenges[(pair, ip.src)] = bytes(challenge)
 
-    def _ike(self, ctx: "_Ctx", data: bytes) -> Row:
-        r = Reader(data, "ISAKMP header")
-        ispi, rspi = r.take(8), r.take(8)
-        _next, version, exchange, flags = r.u8(), r.u8(), r.u8(), r.u8()
-        msg_id, length = r.u32(), r.u32()
-        return ctx.row("ISAKMP" if version >> 4 == 1 else "IKEv2", IKE_EXCHANGES.get(exchange, f"exchange {exchange}"),
-                       {"ispi": ispi.hex(), "rspi": rspi.hex(), "message_id": msg_id, "length": length,
-                        "encrypted": bool(flags & 1) if version >> 4 == 1 else None})
+    def _ike(self, ctx: "_Ctx", data: bytes, ip: layers.IpPacket, udp: layers.Udp) -> Row:
+        protocol, message, fields = self.ike.decode(data, (ip.src, udp.sport), (ip.dst, udp.dport))
+        return ctx.row(protocol, message, fields)
 
     def _esp(self, ctx: "_Ctx", data: bytes, encap: bool = False, ip: layers.IpPacket | None = None) -> Row:
         r = Reader(data, "ESP header")

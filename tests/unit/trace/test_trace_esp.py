@@ -118,7 +118,8 @@ def l2tp_ppp(tunnel: int, session: int, ppp: bytes) -> bytes:
 def build_capture(tmp_path) -> tuple[str, str]:
     gcm = EspSa(0x1001, EspSuite.AES_GCM_16_128, GCM_KEYMAT, rng=fixed_rng(1))
     des3 = EspSa(0x2002, EspSuite.DES3_SHA1, DES3_KEYMAT, rng=fixed_rng(2))
-    ike = bytes(8) + bytes.fromhex("0102030405060708") + bytes((8, 0x10, 2, 0)) + bytes(4) + (28).to_bytes(4, "big")
+    # a bare ISAKMP header (next payload NONE: the IKE dissector decodes payloads, so it must not promise a HASH)
+    ike = bytes(8) + bytes.fromhex("0102030405060708") + bytes((0, 0x10, 2, 0)) + bytes(4) + (28).to_bytes(4, "big")
     frames = [
         ipv4_udp(CLIENT, SERVER, 4500, 4500, natt.frame_ike(ike)),                          # IKE behind the marker
         ipv4_udp(CLIENT, SERVER, 4500, 4500, gcm.seal(l2tp_ppp(*ICCN_SESSION, LCP_CONF_REQ), 17)),
