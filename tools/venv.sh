@@ -4,7 +4,9 @@
 #   tools/venv.sh test    also the test dependencies (pip), every Debian tool the tests drive, and the labs of
 #                         ../shared/lab when that directory is there (decision 0127):
 #                           ping (iputils-ping), xl2tpd, tshark/editcap/mergecap (tshark), nft (nftables),
-#                           ip (iproute2), setpriv (util-linux), jq (the README's examples); the SoftEther lab's
+#                           ip and ss (iproute2), setpriv and unshare (util-linux), jq (the README's examples),
+#                           systemd-analyze (systemd: the unit's security score; systemd is not started),
+#                           strongSwan's charon and swanctl (the IKE interop peer); the SoftEther lab's
 #                           softether-vpnserver and softether-vpncmd; the VM lab built by its build.sh (~70 s the
 #                           first time, 0.3 s after;
 #                           it installs its own host tools: debootstrap, qemu-system-x86, qemu-utils, e2fsprogs).
@@ -37,10 +39,12 @@ if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then need="python3-ven
 if [ "${1:-}" = "test" ]; then
     # tool the tests run -> the Debian package that has it
     for pair in ping:iputils-ping xl2tpd:xl2tpd tshark:tshark editcap:tshark mergecap:tshark nft:nftables \
-                ip:iproute2 setpriv:util-linux jq:jq; do
+                ip:iproute2 ss:iproute2 setpriv:util-linux unshare:util-linux jq:jq \
+                systemd-analyze:systemd swanctl:strongswan-swanctl; do
         tool=${pair%%:*} pkg=${pair#*:}
         command -v "$tool" >/dev/null 2>&1 || need="$need $pkg"
     done
+    [ -x /usr/lib/ipsec/charon ] || need="$need strongswan-charon"     # the IKE interop peer (not on PATH)
     if [ -x "$LAB/softether/up.sh" ] && { [ ! -x /usr/libexec/softether/vpnserver/vpnserver ] ||
                                            [ ! -x /usr/libexec/softether/vpncmd/vpncmd ]; }; then
         need="$need softether-vpnserver softether-vpncmd"

@@ -21,7 +21,7 @@ Result shapes (JSON, snake_case; the CLI renders them):
   [conn]} with conn = {id, port, user, interface, peer, text}: live connections of that user (inbound) or bound to
   that interface (and a dial in progress) refuse the removal (error "conflict") unless force ends them
 - `demand_dial.disconnect {name}` -> status row; `demand_dial.status {name|null}` -> row or [rows]:
-  {name, type, state, since, last_error, windows_error, unreachable_reason, connection_id, protocol, ip,
+  {name, type, state, since, last_error, last_cause, windows_error, unreachable_reason, connection_id, protocol, ip,
   bytes_in, bytes_out}
 """
 
@@ -53,6 +53,7 @@ class DialState:
     state: str = "disconnected"          # connected | connecting | disconnected | unreachable | disabled
     since: float = dataclasses.field(default_factory=time.time)
     last_error: str | None = None
+    last_cause: str | None = None        # its stable key (protocols/causes.py Cause value)
     windows_error: int | None = None
     unreachable_reason: str | None = None
     task: asyncio.Task[Any] | None = None
@@ -85,6 +86,7 @@ class Ops:
         if st.task is not None and not st.task.done():
             return                      # a dial in progress reports its own failure
         failure = DialFailed(cause, detail)
+        st.last_cause = cause.value
         st.last_error, st.windows_error, st.unreachable_reason = (failure.reason, failure.windows_error,
                                                                   failure.unreachable)
 
@@ -363,7 +365,7 @@ class Ops:
         elif st.state in ("connected", "connecting", "disabled"):
             st.set("disconnected")
         return {"name": name, "type": getattr(iface, "type", None), "state": st.state, "since": iso_utc(st.since),
-                "last_error": st.last_error, "windows_error": st.windows_error,
+                "last_error": st.last_error, "last_cause": st.last_cause, "windows_error": st.windows_error,
                 "unreachable_reason": st.unreachable_reason,
                 "connection_id": s.id if s else None, "protocol": s.protocol if s else None,
                 "ip": s.local_ip if s else None, "bytes_in": s.bytes_in if s else 0,
@@ -395,7 +397,7 @@ class Ops:
                                "this engine", hint="rrasctl engine status lists the listeners available")
         st = self.dials.setdefault(name, DialState())
         if st.task is None or st.task.done():
-            st.last_error = st.windows_error = st.unreachable_reason = None
+            st.last_error = st.last_cause = st.windows_error = st.unreachable_reason = None
             st.listeners = []
             st.task = asyncio.get_running_loop().create_task(self._dial(name, iface, usable, st))
             st.task.add_done_callback(_consume)
@@ -449,6 +451,7 @@ class Ops:
             return session
         assert last is not None
         st.last_error, st.windows_error, st.unreachable_reason = last.reason, last.windows_error, last.unreachable
+        st.last_cause = last.cause.value
         st.set("unreachable")
         raise last
 

@@ -33,16 +33,6 @@ log = logging.getLogger(__name__)
 
 LEVELS = ("none", "basic", "strong", "strongest")
 
-# router.authorize's refusal reasons -> causes
-_VERDICT_CAUSES = {
-    az.AUTH_FAILED: Cause.AUTH_FAILED,
-    az.LOCKED_OUT: Cause.ACCOUNT_LOCKED,
-    az.NO_DIAL_IN: Cause.DIAL_IN_DENIED,
-    az.POLICY_DENIED: Cause.POLICY_DENIED,
-    az.ENCRYPTION_REQUIRED: Cause.ENCRYPTION_MISMATCH,
-}
-
-
 class PppSession:
     """See the module docstring. PROTOCOL is "pptp" or "l2tp"; PEER the caller's IP address (no port)."""
 
@@ -163,9 +153,7 @@ class PppSession:
                          at=datetime.datetime.fromtimestamp(wall), now=wall, client_ip=self.peer,
                          link_levels=tuple(link.config.encryption))
         if not v.allowed:
-            cause = _VERDICT_CAUSES.get(v.reason, Cause.POLICY_DENIED)
-            if v.windows_error == 919:
-                cause = Cause.METHOD_NOT_ALLOWED
+            cause = v.cause or Cause.POLICY_DENIED
             error = int(windows_error(cause))
             self._refuse(cause, v.detail, f"PPP {method} failure E={error}", v.user)
             return link.answer_external(False, now=now, error=error, message=v.reason[:60])
@@ -203,7 +191,7 @@ class PppSession:
 
     def _record_auth_failure(self, ev: Any) -> None:
         self.ctx.metrics.authentication(self.protocol, self._method(ev), "failure", "in")
-        error = ev.error or 691
+        error = ev.error or int(windows_error(Cause.AUTH_FAILED))
         self._refuse(cause_for_error(error), ev.reason, f"PPP {self._method(ev)} failure E={error}",
                      az.bare_user(ev.user) if ev.user else None)
 
@@ -284,8 +272,8 @@ class PppSession:
         if self.pending_failure is not None:          # the peer hung up instead of retrying
             ev, self.pending_failure = self.pending_failure, None
             self._record_auth_failure(ev)
-        if not self.outbound and not self.up and cause in (Cause.ENCRYPTION_MISMATCH, Cause.NO_COMMON_AUTH,
-                                                           Cause.NEGOTIATION_FAILED):
+        if not self.outbound and (cause is Cause.ENCRYPTION_MISMATCH or not self.up and cause in (
+                Cause.NO_COMMON_AUTH, Cause.NEGOTIATION_FAILED, Cause.ADDRESS_CLASH)):
             # SPEC §6: every refused attempt is recorded, with the error the client shows
             self._refuse(cause, detail, "LCP Terminate", self.session.user)
         if self.added_address and self.ctx.tun is not None:

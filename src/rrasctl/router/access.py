@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from rrasctl.config.model import Config, Policy, hours_allow, parse_hours
+from rrasctl.router.causes import WindowsError
 
-ERROR_NO_DIALIN_PERMISSION = 649  # "The account does not have permission to dial in"
-ERROR_AUTH_PROTOCOL = 919  # the authentication protocol is not permitted by the server / policy
-ERROR_NO_SUCH_USER = 691  # bad user name or password (never say which)
+ERROR_NO_DIALIN_PERMISSION = int(WindowsError.NO_DIALIN_PERMISSION)  # 649: no permission to dial in
+ERROR_AUTH_PROTOCOL = int(WindowsError.PEER_REFUSED_AUTH)  # 919: the method is not permitted by the policy
+ERROR_NO_SUCH_USER = int(WindowsError.AUTHENTICATION_FAILURE)  # 691: bad user name or password (never say which)
 
 
 @dataclass(frozen=True)

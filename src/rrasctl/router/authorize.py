@@ -16,11 +16,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from rrasctl.config.model import Config
-from rrasctl.router.access import ERROR_NO_SUCH_USER, Profile, Request, evaluate
+from rrasctl.protocols.causes import Cause
+from rrasctl.router.access import ERROR_AUTH_PROTOCOL, ERROR_NO_SUCH_USER, Profile, Request, evaluate
+from rrasctl.router.causes import WindowsError
 from rrasctl.router.lockout import LockoutTable
 
-ERROR_ACCOUNT_LOCKED = 647          # ERROR_ACCT_DISABLED: the nearest RAS error to "locked out" (decision 0080)
-ERROR_ENCRYPTION_REQUIRED = 741     # ERROR_NO_LOCAL_ENCRYPTION
+ERROR_ACCOUNT_LOCKED = int(WindowsError.ACCT_DISABLED)      # 647: the nearest RAS error to "locked out" (0080)
+ERROR_ENCRYPTION_REQUIRED = int(WindowsError.NO_LOCAL_ENCRYPTION)   # 741
 KEYLESS_METHODS = frozenset({"pap", "chap"})     # no MPPE keys come out of these
 NEGOTIATED_LEVEL = {"none": "none", "mppe-40": "basic", "mppe-56": "strong", "mppe-128": "strongest"}
 
@@ -43,6 +45,19 @@ class Verdict:
     profile: Profile | None = None
     router_interface: str | None = None  # the router rule (SPEC §4): the caller is this demand-dial interface
     levels: tuple[str, ...] = ()        # allowed: the encryption levels the session may end up with
+
+    @property
+    def cause(self) -> Cause | None:
+        """The typed cause of a refusal (router/causes.py gives its Windows error); None when allowed."""
+        if self.allowed:
+            return None
+        if self.reason == POLICY_DENIED and self.windows_error == ERROR_AUTH_PROTOCOL:
+            return Cause.METHOD_NOT_ALLOWED
+        return _CAUSES[self.reason]
+
+
+_CAUSES = {AUTH_FAILED: Cause.AUTH_FAILED, LOCKED_OUT: Cause.ACCOUNT_LOCKED, NO_DIAL_IN: Cause.DIAL_IN_DENIED,
+           POLICY_DENIED: Cause.POLICY_DENIED, ENCRYPTION_REQUIRED: Cause.ENCRYPTION_MISMATCH}
 
 
 def bare_user(name: str) -> str:

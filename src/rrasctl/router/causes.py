@@ -28,7 +28,6 @@ class WindowsError(enum.IntEnum):
     USER_DISCONNECTION = 631
     PORT_NOT_AVAILABLE = 633
     UNKNOWN = 635
-    RESTRICTED_LOGON_HOURS = 646
     ACCT_DISABLED = 647
     NO_DIALIN_PERMISSION = 649
     FROM_DEVICE = 651
@@ -55,7 +54,6 @@ _TEXTS: dict[WindowsError, str] = {
     WindowsError.USER_DISCONNECTION: "The connection was closed by the user or an administrator.",
     WindowsError.PORT_NOT_AVAILABLE: "The port is already in use or is not configured for dial-out.",
     WindowsError.UNKNOWN: "An unknown error occurred.",
-    WindowsError.RESTRICTED_LOGON_HOURS: "The account is not permitted to log on at this time of day.",
     WindowsError.ACCT_DISABLED: "The account is disabled.",
     WindowsError.NO_DIALIN_PERMISSION: "The account does not have permission to dial in.",
     WindowsError.FROM_DEVICE: "The connecting device reported an error.",

@@ -126,6 +126,7 @@ class PppLink(DataPath):
         self._announced = False           # NetworkUp emitted (once per link)
         self._down = False
         self._end: tuple[Cause, str, int] | None = None   # (cause, detail, error): the first reason to end wins
+        self._refused_ccp = False         # we Protocol-Rejected the peer's CCP (our policy allows no encryption)
         self._lcp_was_opened = False
         self._echo_deadline: float | None = None
         self._echo_pending = 0
@@ -300,6 +301,10 @@ class PppLink(DataPath):
         if self._end is None:
             if self.phase is Phase.AUTHENTICATE and self._auth_error:
                 self._set_end(Cause.AUTH_FAILED, f"authentication failed ({self._auth_error})", self._auth_error)
+            elif self._refused_ccp and not self.packets_in:
+                # we rejected its CCP (our policy allows no encryption) and it hung up before sending any data:
+                # it requires encryption (its side reports the same cause)
+                self._set_end(Cause.ENCRYPTION_MISMATCH, "peer terminated after we refused its encryption (CCP)")
             elif self._announced:
                 self._set_end(Cause.PEER_DISCONNECTED, "peer terminated")
             else:
@@ -330,6 +335,8 @@ class PppLink(DataPath):
         if self.lcp.state is not State.OPENED:
             return
         self.stats.count("protocol rejected")
+        if protocol == _CCP:
+            self._refused_ccp = True         # the peer wants encryption our policy does not allow
         room = max(0, self.config.mru - 4 - 2)
         self.lcp.send(Code.PROTOCOL_REJECT, self.lcp.new_id(), U16.pack(protocol) + bytes(info[:room]))
 
