@@ -23,6 +23,7 @@ import logging
 from typing import Any, Callable
 
 from rrasctl.engine.drivers import DialFailed
+from rrasctl.engine.hostaddrs import own_addresses
 from rrasctl.engine.sessions import Direction, Session
 from rrasctl.errors import RrasctlError
 from rrasctl.protocols.causes import Cause
@@ -77,7 +78,7 @@ class PppSession:
             user = f"{iface.domain}\\{iface.user}" if iface.domain else iface.user
             password = (self._open(iface.password) if iface.password else None) or ""
             return PppConfig(role=Role.PEER, methods=methods, encryption=levels, mppe_stateless=self.mppe_stateless,
-                             user=user, password=password)
+                             user=user, password=password, own_addresses=own_addresses(cfg))
         methods, levels = az.offered(cfg, self.protocol, self.peer)
         return PppConfig(role=Role.AUTHENTICATOR, methods=tuple(AuthMethod(x) for x in methods if x != "eap-tls"),
                          encryption=levels, mppe_stateless=self.mppe_stateless,

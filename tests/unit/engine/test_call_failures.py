@@ -17,7 +17,7 @@ from rrasctl.protocols.causes import Cause
 
 BRANCH2_IP = "203.0.113.3"
 SCENARIOS = ["name resolution", "no free port", "no local port", "edition cap", "peer timeout", "wrong password",
-             "dial-in denied", "encryption mismatch", "peer hang-up"]
+             "dial-in denied", "encryption mismatch", "peer hang-up", "address clash"]
 # scenario -> (the dialling side's cause, Windows error; the answering side's refusal cause or None)
 EXPECTED = {
     "name resolution": (Cause.NAME_RESOLUTION, 868, None),
@@ -29,6 +29,7 @@ EXPECTED = {
     "dial-in denied": (Cause.DIAL_IN_DENIED, 649, Cause.DIAL_IN_DENIED),
     "encryption mismatch": (Cause.ENCRYPTION_MISMATCH, 741, Cause.ENCRYPTION_MISMATCH),
     "peer hang-up": (Cause.PEER_DISCONNECTED, 629, None),
+    "address clash": (Cause.ADDRESS_CLASH, 733, Cause.ADDRESS_CLASH),
 }
 
 
@@ -54,6 +55,9 @@ def _configs(protocol: str, scenario: str):
     elif scenario == "encryption mismatch":
         enc = ("strongest",) if l2tp else ("none",)     # L2TP: plain refused; PPTP: MPPE required by the caller
         hq = dataclasses.replace(hq, auth=dataclasses.replace(hq.auth, encryption=enc))
+    elif scenario == "address clash":          # two routers on one pool: the branch holds HQ's tunnel address
+        br = dataclasses.replace(br, server=dataclasses.replace(br.server, address_pool=hq.server.address_pool,
+                                                                tunnel_address=hq.server.tunnel_address))
     return hq, br
 
 
