@@ -77,10 +77,10 @@ class MemEngine:
 
 
 async def mem_engine(net: MemoryNetwork, ip: str, cfg: Config, *, names: tuple[str, ...] = (),
-                     drivers: list | None = None) -> MemEngine:
+                     drivers: list | None = None, state_dir: Any = None) -> MemEngine:
     transport = net.host(ip, names)
     tun = MemoryTun(f"mem-{ip}")
-    paths = SimpleNamespace(state_dir=None, key=None, config=None, socket=None)
+    paths = SimpleNamespace(state_dir=state_dir, key=None, config=None, socket=None)
     engine = await start_engine(paths, cfg, transport=transport, tun=tun, drivers=drivers)
     engine.ctx.open_secret = lambda sealed: sealed            # plain values in these configurations
     return MemEngine(engine, transport, tun)

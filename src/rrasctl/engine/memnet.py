@@ -39,24 +39,36 @@ class _Clock:
 
 class _VirtualSelector(selectors.BaseSelector):
     """Never blocks: a wait of `timeout` seconds moves the virtual clock instead. Real file descriptors registered
-    by the loop itself (its self-pipe) are kept but never polled: an in-memory engine has none of its own."""
+    by the loop itself (its self-pipe) are kept but never polled: an in-memory engine has none of its own. While
+    `real_waits` is above zero (`VirtualClockLoop.run_in_executor`: a worker thread is doing real work for the
+    loop), the clock stands still and a wait is a real one on those descriptors, so the thread's answer wakes it."""
+
+    REAL_POLL_S = 0.05
 
     def __init__(self, clock: _Clock) -> None:
         self._clock = clock
         self._map: dict[int, selectors.SelectorKey] = {}
+        self._real = selectors.DefaultSelector()
         self.idle_spins = 0
+        self.real_waits = 0
 
     def register(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
         fd = fileobj if isinstance(fileobj, int) else fileobj.fileno()
         key = selectors.SelectorKey(fileobj, fd, events, data)
         self._map[fd] = key
+        self._real.register(fileobj, events, data)
         return key
 
     def unregister(self, fileobj: Any) -> selectors.SelectorKey:
         fd = fileobj if isinstance(fileobj, int) else fileobj.fileno()
+        self._real.unregister(fileobj)
         return self._map.pop(fd)
 
     def select(self, timeout: float | None = None) -> list:
+        if self.real_waits:
+            self.idle_spins = 0
+            wait = self.REAL_POLL_S if timeout is None else min(timeout, self.REAL_POLL_S)
+            return self._real.select(wait)
         if timeout is None:
             self.idle_spins += 1
             if self.idle_spins > 100_000:
@@ -72,6 +84,7 @@ class _VirtualSelector(selectors.BaseSelector):
 
     def close(self) -> None:
         self._map.clear()
+        self._real.close()
 
 
 class VirtualClockLoop(asyncio.SelectorEventLoop):
@@ -80,10 +93,23 @@ class VirtualClockLoop(asyncio.SelectorEventLoop):
 
     def __init__(self) -> None:
         self._vclock = _Clock()
-        super().__init__(selector=_VirtualSelector(self._vclock))
+        self._vselector = _VirtualSelector(self._vclock)
+        super().__init__(selector=self._vselector)
 
     def time(self) -> float:
         return self._vclock.now
+
+    def run_in_executor(self, executor: Any, func: Callable[..., Any], *args: Any) -> asyncio.Future:
+        """Work on a worker thread takes real time: the clock stands still until it is done (virtual timers must
+        not race ahead of a file write or a CLI run against the engine), and the loop waits for it for real."""
+        fut = super().run_in_executor(executor, func, *args)
+        self._vselector.real_waits += 1
+
+        def done(_f: asyncio.Future) -> None:
+            self._vselector.real_waits -= 1
+
+        fut.add_done_callback(done)
+        return fut
 
 
 # ---- the wire -------------------------------------------------------------------------------------------------------
