@@ -51,8 +51,8 @@ def _checkout(tmp_path: Path, present: tuple[str, ...], build_fails: bool) -> tu
 
 
 def test_missing_tools_are_installed_and_the_vm_lab_is_built(tmp_path):
-    co, env, log = _checkout(tmp_path, present=("tshark", "editcap", "mergecap", "ip", "setpriv"),
-                             build_fails=False)
+    co, env, log = _checkout(tmp_path, present=("tshark", "editcap", "mergecap", "ip", "ss", "setpriv", "unshare",
+                                                "systemd-analyze", "swanctl"), build_fails=False)
     res = subprocess.run(["sh", str(co / "tools" / "venv.sh"), "test"], env=env, capture_output=True, text=True,
                          timeout=60)
     assert res.returncode == 0, res.stderr
@@ -60,8 +60,9 @@ def test_missing_tools_are_installed_and_the_vm_lab_is_built(tmp_path):
     install = [c for c in calls if c.startswith("apt-get") and " install " in c]
     softether = [] if os.path.exists("/usr/libexec/softether/vpnserver/vpnserver") and os.path.exists(
         "/usr/libexec/softether/vpncmd/vpncmd") else ["softether-vpncmd", "softether-vpnserver"]
+    charon = [] if os.path.exists("/usr/lib/ipsec/charon") else ["strongswan-charon"]
     assert install == ["apt-get install -y -qq --no-install-recommends "
-                       + " ".join(sorted(["iputils-ping", "jq", "nftables", "xl2tpd", *softether]))]
+                       + " ".join(sorted(["iputils-ping", "jq", "nftables", "xl2tpd", *softether, *charon]))]
     assert "apt-get update -qq" in calls
     assert "python -m pip install -q --disable-pip-version-check -e .[test]" in calls
     assert "build.sh " in calls and not (tmp_path / "vm" / "rrasctl-build.failed").exists()

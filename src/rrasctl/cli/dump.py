@@ -44,6 +44,12 @@ def script(c: model.Config) -> str:
         args.append(f"--l2tp-hello-interval {c.l2tp.hello_interval_s}")
     if c.l2tp.hide_avps:
         args.append("--l2tp-hide-avps")
+    for opt, v, dv in (("--setup-per-source", s.setup_per_source, ds.setup_per_source),
+                       ("--setup-total", s.setup_total, ds.setup_total),
+                       ("--pptp-no-call-timeout", c.pptp.no_call_timeout_s, d.pptp.no_call_timeout_s),
+                       ("--l2tp-no-session-timeout", c.l2tp.no_session_timeout_s, d.l2tp.no_session_timeout_s)):
+        if v != dv:
+            args.append(f"{opt} {v}")
     if s.metrics_listen:
         args.append(f"--metrics-listen {_q(s.metrics_listen)}")
     if s.metrics_per_session:

@@ -24,6 +24,8 @@ def server_view(c: model.Config) -> dict:
         "l2tp_secret": SECRET_MASK if c.l2tp.secret else None, "l2tp_hide_avps": c.l2tp.hide_avps,
         "l2tp_hello_interval_s": c.l2tp.hello_interval_s,
         "metrics_listen": s.metrics_listen, "metrics_per_session": s.metrics_per_session,
+        "setup_per_source": s.setup_per_source, "setup_total": s.setup_total,
+        "pptp_no_call_timeout_s": c.pptp.no_call_timeout_s, "l2tp_no_session_timeout_s": c.l2tp.no_session_timeout_s,
     }
 
 
@@ -45,7 +47,8 @@ def show(app) -> None:
 
     JSON: an object with edition, max_concurrent (null = no edition cap), port_limits, listen_address,
     address_pool, tunnel_address, dns, wins, log_level, tun_name, pptp_echo_interval_s, l2tp_secret,
-    l2tp_hide_avps, l2tp_hello_interval_s, metrics_listen (null = off), metrics_per_session.
+    l2tp_hide_avps, l2tp_hello_interval_s, metrics_listen (null = off), metrics_per_session, setup_per_source and
+    setup_total (0 = no limit), pptp_no_call_timeout_s and l2tp_no_session_timeout_s (0 = never).
 
     \b
     Example:
@@ -83,27 +86,40 @@ def check_edition(config: model.Config, edition: str) -> None:
               help="Serve Prometheus metrics there (a bare PORT means 127.0.0.1:PORT; off = no endpoint).")
 @click.option("--metrics-per-session", type=_types.ON_OFF, metavar="on|off",
               help="Add one series per live connection to the metrics (off by default: cardinality).")
+@click.option("--setup-per-source", type=click.IntRange(0, 1000), metavar="N",
+              help="Calls one address may have in set-up (not yet authenticated) at once; 0 = no limit. Default 2.")
+@click.option("--setup-total", type=click.IntRange(0, 2000), metavar="N",
+              help="Calls all addresses together may have in set-up at once; 0 = no limit (the default).")
+@click.option("--pptp-no-call-timeout", type=click.IntRange(0, 86400), metavar="SECONDS",
+              help="Close an answered PPTP control connection that carries no call this long (0 = never). Default 60.")
+@click.option("--l2tp-no-session-timeout", type=click.IntRange(0, 86400), metavar="SECONDS",
+              help="Close an answered L2TP tunnel that carries no session this long (0 = never). Default 60.")
 @click.pass_obj
 def set_(app, edition, listen_address, address_pool, tunnel_address, dns, wins, log_level, tun_name,
          pptp_echo_interval, l2tp_hello_interval, l2tp_hide_avps, l2tp_secret_stdin, no_l2tp_secret,
-         metrics_listen, metrics_per_session) -> None:
+         metrics_listen, metrics_per_session, setup_per_source, setup_total, pptp_no_call_timeout,
+         l2tp_no_session_timeout) -> None:
     """Change server settings; only the options given change.
 
     A running engine applies them at once, except --listen-address, --tunnel-address and --tun-name, which it
     applies when it next starts: the command then says so, and `rrasctl engine status` lists them as pending.
     The metrics endpoint is off by default; it listens on loopback unless a non-loopback address is written out,
-    and a running engine moves it at once.
+    and a running engine moves it at once. A call counts as in set-up from its first message until its user is
+    authenticated (at most 30 s); a caller over --setup-per-source or --setup-total is answered busy (error 676).
+    The no-call/no-session timeouts apply to connections answered after the change.
 
     \b
     Example:
         rrasctl server set --edition enterprise --dns 10.0.0.53,10.0.0.54
         printf '%s\\n' "$SECRET" | rrasctl server set --l2tp-secret-stdin --l2tp-hide-avps
         rrasctl server set --metrics-listen 127.0.0.1:9477
+        rrasctl server set --setup-per-source 4 --setup-total 64
     """
     secret = _secrets.read("L2TP tunnel secret", stdin=l2tp_secret_stdin, ask=False)
     values = {"edition": edition, "listen_address": listen_address, "address_pool": address_pool,
               "tunnel_address": tunnel_address, "dns": None if dns is None else list(dns),
-              "wins": None if wins is None else list(wins), "log_level": log_level, "tun_name": tun_name}
+              "wins": None if wins is None else list(wins), "log_level": log_level, "tun_name": tun_name,
+              "setup_per_source": setup_per_source, "setup_total": setup_total}
     with app.edit() as e:
         if edition is not None:
             check_edition(e.config, edition)
@@ -122,6 +138,10 @@ def set_(app, edition, listen_address, address_pool, tunnel_address, dns, wins, 
             e.set("pptp.echo_interval_s", pptp_echo_interval)
         if l2tp_hello_interval is not None:
             e.set("l2tp.hello_interval_s", l2tp_hello_interval)
+        if pptp_no_call_timeout is not None:
+            e.set("pptp.no_call_timeout_s", pptp_no_call_timeout)
+        if l2tp_no_session_timeout is not None:
+            e.set("l2tp.no_session_timeout_s", l2tp_no_session_timeout)
         if l2tp_hide_avps is not None:
             e.set("l2tp.hide_avps", l2tp_hide_avps)
         if secret is not None:

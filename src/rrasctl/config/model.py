@@ -57,6 +57,9 @@ class Server:
     tun_name: str = "rras0"
     metrics_listen: str | None = None  # "127.0.0.1:9477": Prometheus endpoint; None = off (decision 0162)
     metrics_per_session: bool = False  # one series per live connection (cardinality: off by default)
+    # inbound calls admitted but not yet authenticated (decision 0086): per source address, and in all; 0 = no limit
+    setup_per_source: int = 2
+    setup_total: int = 0
 
     @property
     def max_concurrent(self) -> int | None:
@@ -164,6 +167,7 @@ DEFAULT_POLICY = Policy(name="default", permission="deny")
 @dataclass(frozen=True)
 class Pptp:
     echo_interval_s: int = 60
+    no_call_timeout_s: int = 60  # close an answered control connection that carries no call this long (0 = never)
 
 
 @dataclass(frozen=True)
@@ -171,6 +175,7 @@ class L2tp:
     secret: str | None = None  # sealed tunnel secret (tunnel authentication, hidden AVPs)
     hide_avps: bool = False
     hello_interval_s: int = 60
+    no_session_timeout_s: int = 60  # close an answered tunnel that carries no session this long (0 = never)
 
 
 @dataclass(frozen=True)
@@ -468,6 +473,8 @@ _SERVER = {
     "tun_name": lambda k, v: tun_name(k, v),
     "metrics_listen": _opt(listen_address),
     "metrics_per_session": _bool,
+    "setup_per_source": _int(0, 1000),
+    "setup_total": _int(0, 2000),
 }
 _PORTS = {"count": _int(0), "remote_access": _bool, "demand_dial": _bool}
 _LOCKOUT = {"max_failures": _int(0, 1000), "reset_minutes": _int(0, 525600)}
@@ -515,8 +522,9 @@ _POLICY = {
     "static_ip": _opt(ip_address),
     "address_pool": _opt(cidr),
 }
-_PPTP = {"echo_interval_s": _int(0, 3600)}
-_L2TP = {"secret": _opt(sealed), "hide_avps": _bool, "hello_interval_s": _int(0, 3600)}
+_PPTP = {"echo_interval_s": _int(0, 3600), "no_call_timeout_s": _int(0, 86400)}
+_L2TP = {"secret": _opt(sealed), "hide_avps": _bool, "hello_interval_s": _int(0, 3600),
+         "no_session_timeout_s": _int(0, 86400)}
 _TOP = ("schema_version", "server", "ports", "auth", "users", "demand_dial", "policies", "pptp", "l2tp")
 
 

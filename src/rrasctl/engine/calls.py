@@ -230,9 +230,10 @@ class CallRunner:
         if call.ended:
             return
         call.cleared = True
-        if call.outbound and call.failure is None and not call.glue.up:
-            call.failure = DialFailed(cause, detail)
         self.pump(call, call.core.lower_down(self.ctx.loop.time(), cause, detail))
+        if call.outbound and call.failure is None and not call.glue.up:
+            # the link may know better (it ended first: the peer's LCP Terminate overtook its CDN)
+            call.failure = call.glue.failure or DialFailed(cause, detail)
         self.end(call, cause, detail)
 
     async def hang_up(self, call: Call, cause: Cause, detail: str = "") -> None:

@@ -31,6 +31,7 @@ from typing import Any
 
 from rrasctl.engine.calls import Call
 from rrasctl.engine.drivers import DialFailed
+from rrasctl.engine.ratelog import RateLimitedLog
 from rrasctl.engine.sessions import Direction, Session
 from rrasctl.protocols.base import Malformed
 from rrasctl.protocols.causes import Cause
@@ -46,7 +47,6 @@ from rrasctl.router.admission import Protocol, Refuse, Use
 log = logging.getLogger(__name__)
 
 L2TP_PORT = 1701
-IDLE_TIMEOUT_S = 60.0          # a tunnel we answered that carries no session (decision 0082)
 UNREACHABLE_LIMIT = 3          # ICMP port unreachable answers in a row that end a peer's tunnels
 _HHH = struct.Struct("!HHH")
 _H = struct.Struct("!H")
@@ -62,6 +62,7 @@ class _Tunnel:
     calls: dict[int, Call] = field(default_factory=dict)             # local session id -> call
     waiters: dict[int, asyncio.Future] = field(default_factory=dict)  # LAC: local session id -> session up?
     unreachable: int = 0                                              # ICMP port unreachable in a row
+    up: bool = False                                                  # the handshake completed (TunnelUp)
 
     @property
     def key(self) -> tuple[str, int]:
@@ -158,6 +159,8 @@ class L2tpDriver:
         self.unknown_tunnel = 0
         self.unknown_session = 0
         self.unreachable = 0
+        self.half_open_failed = 0                  # answered tunnels that never completed the handshake
+        self.warnings: Any = None                  # RateLimitedLog, made in start()
         self.listen = ""
         self._stopping = False
         self._all_closed: asyncio.Event | None = None
@@ -168,6 +171,7 @@ class L2tpDriver:
     # ------------------------------------------------------------------------------------------------ lifecycle
     async def start(self, ctx: Any) -> None:
         self.ctx = ctx
+        self.warnings = RateLimitedLog(log, ctx.loop.call_later)
         addr = ctx.config.server.listen_address
         self.endpoint = ctx.transport.open_udp(addr, self.port)
         self.endpoint.attach(ctx.loop, self._on_datagram, on_unreachable=self._on_unreachable)
@@ -224,6 +228,7 @@ class L2tpDriver:
             "unknown_tunnel": self.unknown_tunnel,
             "unknown_session": self.unknown_session,
             "port_unreachable": self.unreachable,
+            "half_open_failed": self.half_open_failed,
             "control_drops": dict(sorted(drops.items())),
         }
         b = self.batch
@@ -270,7 +275,7 @@ class L2tpDriver:
         return TunnelConfig(host_name=socket.gethostname() or "rrasctl", vendor_name="rrasctl", secret=secret,
                             hide_avps=bool(l2 and l2.hide_avps and secret),
                             hello_s=float(l2.hello_interval_s) if l2 else 60.0,
-                            idle_timeout_s=IDLE_TIMEOUT_S if responder else 0.0)
+                            idle_timeout_s=float(l2.no_session_timeout_s) if l2 and responder else 0.0)
 
     def _new_tunnel_id(self) -> int:
         while True:
@@ -476,13 +481,20 @@ class L2tpDriver:
                      e.peer_host_name)
             return t.core.accept_tunnel(now)
         if isinstance(e, TunnelUp):
+            t.up = True
             log.info("L2TP tunnel %d with %s (%s) up, peer tunnel id %d", t.core.local_tunnel_id, peer,
                      e.peer_host_name, e.peer_tunnel_id)
         elif isinstance(e, TunnelClosed):
             quiet = e.cause in (Cause.ADMIN_DISCONNECT, Cause.PEER_DISCONNECTED, Cause.ENGINE_STOPPED,
                                 Cause.IDLE_TIMEOUT)
-            log.log(logging.INFO if quiet else logging.WARNING, "L2TP tunnel %d with %s closed: %s",
-                    t.core.local_tunnel_id, peer, e.detail)
+            if not quiet and not t.up and not t.initiator:     # half-open: a flood must not flood the log
+                self.half_open_failed += 1
+                self.warnings.log("half-open", "L2TP tunnels that never completed the handshake",
+                                  "L2TP tunnel %d from %s never completed the handshake: %s",
+                                  t.core.local_tunnel_id, peer, e.detail)
+            else:
+                log.log(logging.INFO if quiet else logging.WARNING, "L2TP tunnel %d with %s closed: %s",
+                        t.core.local_tunnel_id, peer, e.detail)
         elif isinstance(e, CallRequested):
             return self._call_requested(t, e, now)
         elif isinstance(e, SessionUp):

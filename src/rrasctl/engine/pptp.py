@@ -50,7 +50,6 @@ log = logging.getLogger(__name__)
 RECV_WINDOW = 1024          # our Packet Recv Window Size (decision 0066; Windows RRAS announces 16384)
 CONNECT_TIMEOUT_S = 15.0
 SETUP_TIMEOUT_S = 30.0
-IDLE_TIMEOUT_S = 60.0       # a control connection without a call (decision 0082)
 STALL_POLL_S = STALL_S / 2  # how often calls are checked for receiving only rejected GRE (decision 0140)
 
 
@@ -225,11 +224,12 @@ class PptpDriver:
         await self._read_loop(t, reader)
 
     def _control_config(self, role: ControlRole) -> ControlConfig:
-        echo = getattr(getattr(self.ctx.config, "pptp", None), "echo_interval_s", 60)
-        echo = 60.0 if echo is None else float(echo)          # 0 = keepalive off
+        pptp = self.ctx.config.pptp
+        echo = float(pptp.echo_interval_s)                      # 0 = keepalive off
+        idle = float(pptp.no_call_timeout_s) if role is ControlRole.PAC else 0.0   # decision 0082
         return ControlConfig(role, host_name=socket.gethostname()[:63], vendor="rrasctl", recv_window=RECV_WINDOW,
                              echo_interval_s=echo, echo_timeout_s=echo or 60.0, setup_timeout_s=SETUP_TIMEOUT_S,
-                             idle_timeout_s=IDLE_TIMEOUT_S if role is ControlRole.PAC else 0.0)
+                             idle_timeout_s=idle)
 
     async def _read_loop(self, t: _Tunnel, reader: asyncio.StreamReader) -> None:
         loop = self.ctx.loop

@@ -32,7 +32,6 @@ from rrasctl.errors import Conflict, RrasctlError, ValidationError
 
 log = logging.getLogger("rrasctl.engine")
 
-SETUP_PER_SOURCE = 2        # calls one address may have admitted and not yet authenticated (decision 0086)
 
 # Capability bits (linux/capability.h) and what the engine needs each for.
 CAP_NET_BIND_SERVICE, CAP_NET_ADMIN, CAP_NET_RAW = 10, 12, 13
@@ -138,7 +137,7 @@ def build_context(loop: asyncio.AbstractEventLoop, paths: Any, cfg: Any, transpo
         timers=TimerQueue(loop),
         sessions=SessionTable(),
         admission=Admission(pools_from_config(cfg.ports), cfg.server.max_concurrent, cfg.server.edition,
-                            setup_per_source=SETUP_PER_SOURCE),
+                            setup_per_source=cfg.server.setup_per_source, setup_total=cfg.server.setup_total),
         addrpool=AddressPool(cfg.server.address_pool, server_address=cfg.server.tunnel_address,
                              static=_static_ips(cfg)),
         config=cfg,
@@ -182,6 +181,7 @@ def apply_config(ctx: Any, cfg: Any) -> None:
     ctx.accounting.enabled = _accounting_on(cfg)
     apply_notes(ctx, cfg)
     ctx.admission.reconfigure(pools_from_config(cfg.ports), cfg.server.max_concurrent, cfg.server.edition)
+    ctx.admission.setup_per_source, ctx.admission.setup_total = cfg.server.setup_per_source, cfg.server.setup_total
     ctx.addrpool.reconfigure(cfg.server.address_pool, server_address=cfg.server.tunnel_address,
                              static=_static_ips(cfg))
     for proto in ("pptp", "l2tp"):

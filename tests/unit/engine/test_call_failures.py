@@ -17,7 +17,7 @@ from rrasctl.protocols.causes import Cause
 
 BRANCH2_IP = "203.0.113.3"
 SCENARIOS = ["name resolution", "no free port", "no local port", "edition cap", "peer timeout", "wrong password",
-             "dial-in denied", "encryption mismatch", "peer hang-up", "address clash"]
+             "dial-in denied", "encryption mismatch", "peer hang-up", "address clash", "no common auth"]
 # scenario -> (the dialling side's cause, Windows error; the answering side's refusal cause or None)
 EXPECTED = {
     "name resolution": (Cause.NAME_RESOLUTION, 868, None),
@@ -30,6 +30,7 @@ EXPECTED = {
     "encryption mismatch": (Cause.ENCRYPTION_MISMATCH, 741, Cause.ENCRYPTION_MISMATCH),
     "peer hang-up": (Cause.PEER_DISCONNECTED, 629, None),
     "address clash": (Cause.ADDRESS_CLASH, 733, Cause.ADDRESS_CLASH),
+    "no common auth": (Cause.NO_COMMON_AUTH, 919, Cause.NO_COMMON_AUTH),     # issue #13: in `connections refusals`
 }
 
 
@@ -55,6 +56,8 @@ def _configs(protocol: str, scenario: str):
     elif scenario == "encryption mismatch":
         enc = ("strongest",) if l2tp else ("none",)     # L2TP: plain refused; PPTP: MPPE required by the caller
         hq = dataclasses.replace(hq, auth=dataclasses.replace(hq.auth, encryption=enc))
+    elif scenario == "no common auth":          # the answering side allows PAP only, the caller MS-CHAP v2 only
+        hq = dataclasses.replace(hq, auth=dataclasses.replace(hq.auth, methods=("pap",)))
     elif scenario == "address clash":          # two routers on one pool: the branch holds HQ's tunnel address
         br = dataclasses.replace(br, server=dataclasses.replace(br.server, address_pool=hq.server.address_pool,
                                                                 tunnel_address=hq.server.tunnel_address))

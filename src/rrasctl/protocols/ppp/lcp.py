@@ -97,7 +97,10 @@ def _judge_auth(value: bytes, neg: Negotiation) -> Any:
         return REJECT                    # we do not authenticate ourselves to the other side
     method = AuthMethod.from_option_data(value)
     if method in policy.methods:
+        neg.scratch.pop("refused_auth", None)
         return ACK
+    # remembered: an authenticator that then gives up has no method we allow (the link ends NO_COMMON_AUTH)
+    neg.scratch["refused_auth"] = method.value if method is not None else f"0x{value.hex()}"
     return Nak(strongest_first(policy.methods)[0].option_data)
 
 

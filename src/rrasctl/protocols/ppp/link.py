@@ -301,6 +301,10 @@ class PppLink(DataPath):
         if self._end is None:
             if self.phase is Phase.AUTHENTICATE and self._auth_error:
                 self._set_end(Cause.AUTH_FAILED, f"authentication failed ({self._auth_error})", self._auth_error)
+            elif not self._lcp_was_opened and "refused_auth" in self.lcp_layer.neg.scratch:
+                # we Naked the only authentication methods it offered and it gave up: no common method
+                offered = self.lcp_layer.neg.scratch["refused_auth"]
+                self._set_end(Cause.NO_COMMON_AUTH, f"no common authentication method (peer asked for {offered})")
             elif self._refused_ccp and not self.packets_in:
                 # we rejected its CCP (our policy allows no encryption) and it hung up before sending any data:
                 # it requires encryption (its side reports the same cause)
