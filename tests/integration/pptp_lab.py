@@ -176,6 +176,7 @@ def setup_pair(lab: Lab, *, methods: str = "ms-chap-v2", encryption: str = "stro
                server_password: str = "Pw-alice-1") -> list[Engine]:
     """Server with user alice (dial-in allow); clients with a pptp demand-dial interface `hq` to the server."""
     s = lab.server
+    s.cli("server", "set", "--address-pool", "10.87.0.0/24", "--tunnel-address", "10.87.0.1", check=True)
     s.cli("users", "add", "alice", "--password-stdin", "--dial-in", "allow", stdin=server_password + "\n",
           check=True)
     s.cli("auth", "set", "--methods", methods, "--encryption", encryption, check=True)

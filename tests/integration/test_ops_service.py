@@ -211,8 +211,8 @@ def test_two_engines_metrics_match_status_refusals_counted_journal_fields(lab, t
             assert v(smp, "rrasctl_ports_configured", protocol=port["protocol"]) == port["count"]
         assert v(smp, "rrasctl_inbound_connections") == status["inbound"]
         assert v(smp, "rrasctl_connections_accepted_total", protocol="pptp") == status["counters"]["accepted"]["pptp"]
-        assert status["counters"]["refused"] == {"authentication failed": 1}
-        assert v(smp, "rrasctl_refusals_total", protocol="pptp", cause="authentication failed", windows_error=691) == 1
+        assert status["counters"]["refused"] == {"auth_failed": 1}
+        assert v(smp, "rrasctl_refusals_total", protocol="pptp", cause="auth_failed", windows_error=691) == 1
         assert v(smp, "rrasctl_traffic_bytes_total", protocol="pptp", direction="in") == rows[0]["bytes_in"] > 0
         assert v(smp, "rrasctl_traffic_bytes_total", protocol="pptp", direction="out") == rows[0]["bytes_out"] > 0
         assert v(smp, "rrasctl_setup_seconds_count", protocol="pptp", direction="in") == 1
@@ -294,6 +294,7 @@ def test_the_engine_runs_under_the_units_hardening(lab, tmp_path):
     capabilities, W^X memory (PR_SET_MDWE, as MemoryDenyWriteExecute). A client connects, pings, disconnects."""
     (c1,) = setup_pair(lab, n_clients=1)
     srv = lab.server
+    srv.cli("auth", "set", "--accounting", "local", check=True)      # a file the engine must be able to write
     state = srv.home / "state"
     state.mkdir(parents=True, exist_ok=True)
     notify = Datagrams(state / "notify.sock")       # inside the writable dir, like /run/systemd/notify

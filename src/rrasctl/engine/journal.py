@@ -22,6 +22,7 @@ values masked) before it is encoded.
 from __future__ import annotations
 
 import array
+import errno
 import fcntl
 import logging
 import os
@@ -126,17 +127,31 @@ class JournalHandler(logging.Handler):
     def __init__(self, path: str | None = None, level: int = logging.NOTSET) -> None:
         super().__init__(level)
         self.path = path or os.environ.get(SOCKET_ENV) or JOURNAL_SOCKET
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+        # never blocking: a journal that falls behind (its queue full) costs log lines, never the event loop
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK)
         self.sent = 0
         self.via_memfd = 0
+        self.dropped = 0          # lines the journal had no room for (said in the next line that gets through)
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
             message = record.getMessage()
             if record.exc_info:
                 message += "\n" + "".join(traceback.format_exception(*record.exc_info)).rstrip("\n")
+            if self.dropped:
+                message += f" ({self.dropped} earlier log lines dropped: the journal was not keeping up)"
             payload = b"".join(encode_field(k, _mask(v)) for k, v in record_fields(record, message))
-            self.send(payload)
+            try:
+                self.send(payload)
+            except (BlockingIOError, InterruptedError):
+                self.dropped += 1
+                return
+            except OSError as exc:
+                if exc.errno != errno.ENOBUFS:
+                    raise
+                self.dropped += 1
+                return
+            self.dropped = 0
         except Exception:  # a log line that cannot be written must not take the engine down
             self.handleError(record)
 

@@ -8,6 +8,7 @@ import array
 import logging
 import os
 import socket
+import threading
 import struct
 
 import pytest
@@ -150,3 +151,30 @@ def test_record_fields_skip_empty_values():
     rec.session = Session("pptp", 0, "192.0.2.1")           # no user, no interface
     names = [k for k, _ in record_fields(rec, "m")]
     assert "RRAS_USER" not in names and "RRAS_INTERFACE" not in names and "RRAS_PEER" in names
+
+
+def test_a_journal_that_falls_behind_costs_log_lines_never_a_blocked_engine(journal):
+    """The journal's queue holds net.unix.max_dgram_qlen datagrams (10 on this kernel, 512 under systemd): once it
+    is full a blocking send would stop the event loop until journald reads. The handler never blocks; the lines it
+    could not write are counted and said in the next line that gets through."""
+    logger, sock, handler = journal
+    n = 2_000                                       # far beyond any queue length
+    worker = threading.Thread(target=lambda: [logger.info("line %d", i) for i in range(n)], daemon=True)
+    worker.start()
+    worker.join(10)
+    assert not worker.is_alive(), "a log call blocked on the journal socket"
+    assert handler.dropped > 0 and handler.sent + handler.dropped == n
+    received = 0
+    sock.settimeout(0)
+    try:
+        while True:
+            receive(sock)
+            received += 1
+    except BlockingIOError:
+        pass
+    assert received == handler.sent
+    dropped = handler.dropped
+    sock.settimeout(5)
+    logger.warning("back")
+    assert one(receive(sock), "MESSAGE") == f"back ({dropped} earlier log lines dropped: the journal was not keeping up)"
+    assert handler.dropped == 0
